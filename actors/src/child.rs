@@ -1,0 +1,1 @@
+//! One child process (placeholder; being written).

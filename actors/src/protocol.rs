@@ -1,0 +1,1 @@
+//! The CLI's stream-json protocol (placeholder; being written).

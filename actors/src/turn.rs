@@ -1,0 +1,201 @@
+//! Public request/response types of the pool: what a caller submits and what it gets back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+/// The gateway's own conversation id. It is stable for the life of a conversation, while the
+/// CLI's session id changes on `/clear` and may change on `--resume`.
+pub type SessionId = Arc<str>;
+
+/// Which kind of worker can serve a turn: workers are started for one model and one
+/// credential, and only serve turns of the same profile. Turns of different profiles share
+/// the pool's limits (`max_workers`, `queue_capacity`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Profile {
+    /// Model passed to the CLI as `--model` (`None` = the CLI's default / `worker.model`).
+    pub model: Option<String>,
+    /// A per-key Claude OAuth token; `None` = the pool's own credential.
+    pub oauth_token: Option<Secret>,
+}
+
+/// A secret string (credential) that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Secret(Arc<str>);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<Arc<str>>) -> Self {
+        Self(value.into())
+    }
+    /// The secret value; only for handing it to a child's environment.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// One user turn to run in a conversation.
+#[derive(Debug, Clone)]
+pub struct Turn {
+    /// The conversation this turn belongs to. A turn for a session that a worker holds goes to
+    /// that worker; turns of one session run one at a time, in submission order.
+    pub session: SessionId,
+    /// The user message content as the CLI takes it: a JSON string, or an array of content parts
+    /// (`{"type":"text","text":...}`).
+    pub content: serde_json::Value,
+    /// Which workers may serve it.
+    pub profile: Profile,
+}
+
+impl Turn {
+    /// A plain-text turn with the default profile.
+    pub fn text(session: impl Into<SessionId>, text: impl Into<String>) -> Self {
+        Self {
+            session: session.into(),
+            content: serde_json::Value::String(text.into()),
+            profile: Profile::default(),
+        }
+    }
+}
+
+/// Token usage of one turn as the CLI reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Input tokens (not counting cache reads/writes).
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Input tokens written to the prompt cache.
+    pub cache_creation_input_tokens: u64,
+    /// Input tokens read from the prompt cache.
+    pub cache_read_input_tokens: u64,
+}
+
+/// The end of a successful turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnResult {
+    /// The full assistant text of the turn.
+    pub text: String,
+    /// Token usage of the turn.
+    pub usage: Usage,
+    /// Cost of this turn in USD (difference of the CLI's cumulative `total_cost_usd`).
+    pub cost_usd: f64,
+    /// The CLI's stop reason (`end_turn`, `max_tokens`, ...), if any.
+    pub stop_reason: Option<String>,
+    /// Wall time the CLI reports for the turn.
+    pub duration_ms: u64,
+}
+
+/// Why a turn failed. Each maps to one HTTP status at the edge.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TurnError {
+    /// Waited in the queue longer than `queue_timeout` (→ 503).
+    #[error("no worker became available within the queue timeout")]
+    QueueTimeout,
+    /// No output for `turn_idle_timeout` mid-turn (→ 504).
+    #[error("the worker produced no output within the turn idle timeout")]
+    IdleTimeout,
+    /// The worker process exited or broke the protocol mid-turn (→ 502).
+    #[error("the worker failed mid-turn: {0}")]
+    WorkerFailed(String),
+    /// The upstream model API answered with an error (status as reported by the CLI).
+    #[error("upstream API error{}: {message}", status.map(|s| format!(" {s}")).unwrap_or_default())]
+    Upstream {
+        /// The upstream HTTP status, if the CLI reported one.
+        status: Option<u16>,
+        /// The CLI's error text.
+        message: String,
+    },
+    /// The turn was interrupted (cancelled by the caller, or over its cost limit).
+    #[error("the turn was interrupted")]
+    Interrupted,
+    /// The pool is shutting down (→ 503).
+    #[error("the pool is shutting down")]
+    ShuttingDown,
+    /// The worker could not be started for this turn (→ 503).
+    #[error("no worker could be started: {0}")]
+    SpawnFailed(String),
+}
+
+/// What a turn's stream yields, in order: `Started`, any number of `TextDelta`s, then exactly
+/// one of `Completed` or `Failed`, then the stream ends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TurnEvent {
+    /// A worker took the turn.
+    Started {
+        /// The worker's id in the pool.
+        worker_id: u64,
+        /// The worker's child process id.
+        pid: u32,
+        /// Time spent waiting in the queue.
+        queued_for: Duration,
+        /// True when the conversation was rebuilt on this worker with `--resume`.
+        resumed: bool,
+    },
+    /// A piece of assistant text, as it arrives.
+    TextDelta(String),
+    /// The turn finished.
+    Completed(TurnResult),
+    /// The turn failed; nothing more follows.
+    Failed(TurnError),
+}
+
+/// Why a turn was not accepted at all.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SubmitError {
+    /// The queue is full (→ 429 with `Retry-After`).
+    #[error("the pool queue is full")]
+    QueueFull {
+        /// A hint for the client's `Retry-After`.
+        retry_after: Duration,
+    },
+    /// The pool is draining or stopped (→ 503).
+    #[error("the pool is shutting down")]
+    ShuttingDown,
+}
+
+/// The receiving end of a turn. Dropping it cancels the turn: a queued turn is discarded, a
+/// running one is interrupted in-band (and its worker killed and replaced if the interrupt is
+/// not acknowledged in time).
+#[derive(Debug)]
+pub struct TurnStream {
+    rx: mpsc::Receiver<TurnEvent>,
+}
+
+impl TurnStream {
+    pub(crate) fn new(rx: mpsc::Receiver<TurnEvent>) -> Self {
+        Self { rx }
+    }
+
+    /// The next event, or `None` once the turn has ended.
+    pub async fn recv(&mut self) -> Option<TurnEvent> {
+        self.rx.recv().await
+    }
+
+    /// Drains the stream and returns the final outcome (test and non-streaming helper).
+    pub async fn collect(mut self) -> Result<TurnResult, TurnError> {
+        while let Some(ev) = self.rx.recv().await {
+            match ev {
+                TurnEvent::Completed(r) => return Ok(r),
+                TurnEvent::Failed(e) => return Err(e),
+                _ => {}
+            }
+        }
+        Err(TurnError::WorkerFailed(
+            "turn stream ended without a result".into(),
+        ))
+    }
+
+    /// The inner receiver, for adapters (e.g. `ReceiverStream`).
+    pub fn into_inner(self) -> mpsc::Receiver<TurnEvent> {
+        self.rx
+    }
+}

@@ -1,0 +1,1 @@
+//! claude-pool: OpenAI-compatible HTTP gateway (placeholder crate root).
