@@ -25,7 +25,9 @@ pub mod turn;
 pub mod worker;
 
 pub use config::{BackoffConfig, PoolConfig, WorkerConfig};
-pub use pool::{PoolHandle, PoolSnapshot, WorkerState};
+pub use pool::{PoolError, PoolHandle, PoolSnapshot, WorkerState};
 pub use turn::{
-    Profile, SessionId, SubmitError, Turn, TurnError, TurnEvent, TurnResult, TurnStream, Usage,
+    Profile, Secret, SessionId, SubmitError, Turn, TurnError, TurnEvent, TurnResult, TurnStream,
+    Usage,
 };
+pub use worker::WorkerId;

@@ -1,1 +1,373 @@
-//! The CLI's stream-json protocol (placeholder; being written).
+//! The CLI's stream-json protocol: the lines we write to its stdin and the lines it prints on
+//! stdout. Pure data and parsing, no I/O.
+//!
+//! Parsing is on the hot path (one line per streamed token), so lines are deserialized straight
+//! into small borrowed structs that name only the fields we use; everything else is skipped.
+//! Unknown line types are tolerated ([`CliEvent::Unknown`]); only a line that is not a JSON
+//! object with a `type` is an error.
+
+use serde::Deserialize;
+
+use crate::turn::Usage;
+
+// ---- stdin ------------------------------------------------------------------------------
+
+/// One JSON line (with trailing `\n`) carrying a user message; `content` is a JSON string or
+/// an array of content parts.
+pub fn user_message_line(content: &serde_json::Value) -> String {
+    let mut line = serde_json::json!({
+        "type": "user",
+        "message": {"role": "user", "content": content},
+    })
+    .to_string();
+    line.push('\n');
+    line
+}
+
+/// Control requests we send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlRequest {
+    /// Handshake: the CLI answers once it is ready.
+    Initialize,
+    /// Stop the running turn; the CLI ends it with an `error_during_execution` result.
+    Interrupt,
+}
+
+/// `{"type":"control_request","request_id":..,"request":{"subtype":..}}` plus `\n`.
+pub fn control_request_line(request_id: &str, request: ControlRequest) -> String {
+    let subtype = match request {
+        ControlRequest::Initialize => "initialize",
+        ControlRequest::Interrupt => "interrupt",
+    };
+    let mut line = serde_json::json!({
+        "type": "control_request",
+        "request_id": request_id,
+        "request": {"subtype": subtype},
+    })
+    .to_string();
+    line.push('\n');
+    line
+}
+
+// ---- stdout -----------------------------------------------------------------------------
+
+/// One stdout line of the CLI, reduced to what the pool needs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CliEvent {
+    /// `system/init`: printed at the start of every turn and after `/clear`.
+    SystemInit {
+        /// The CLI's conversation id (changes on `/clear`).
+        session_id: String,
+        /// The model in use.
+        model: Option<String>,
+        /// The process's working directory.
+        cwd: Option<String>,
+    },
+    /// `system/api_retry`: the CLI is retrying an upstream call (counts as liveness).
+    ApiRetry {
+        /// Attempt number.
+        attempt: u32,
+        /// Retries the CLI will make.
+        max_retries: u32,
+        /// Delay before the next attempt.
+        retry_delay_ms: u64,
+        /// Upstream HTTP status of the failed attempt.
+        error_status: Option<u16>,
+        /// Upstream error kind.
+        error: Option<String>,
+    },
+    /// Any other `system` subtype (`status`, ...).
+    System {
+        /// The subtype.
+        subtype: String,
+    },
+    /// A `stream_event` carrying a `text_delta`: the text piece.
+    TextDelta(String),
+    /// Any other `stream_event` (message/content-block boundaries, other delta kinds).
+    StreamOther {
+        /// The Anthropic event type.
+        event_type: String,
+    },
+    /// A complete assistant message (model `<synthetic>` for CLI-made messages).
+    Assistant {
+        /// Concatenated text blocks.
+        text: String,
+        /// The model named in the message.
+        model: Option<String>,
+    },
+    /// A `user` line echoed by the CLI (interrupt notice, tool results).
+    User,
+    /// The end of a turn.
+    Result(ResultLine),
+    /// The answer to one of our control requests.
+    ControlResponse {
+        /// The id we sent.
+        request_id: String,
+        /// Whether it succeeded.
+        success: bool,
+        /// The error text, if it failed.
+        error: Option<String>,
+    },
+    /// A line with a `type` we do not know (tolerated; callers log it).
+    Unknown {
+        /// The unknown type.
+        kind: String,
+    },
+}
+
+/// The `result` line that ends a turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultLine {
+    /// `success`, `error_during_execution`, `error_max_turns`, ...
+    pub subtype: String,
+    /// True for failed turns (upstream errors, interrupts).
+    pub is_error: bool,
+    /// The upstream HTTP status when the upstream call failed.
+    pub api_error_status: Option<u16>,
+    /// The full text of the answer (or the error text).
+    pub result: Option<String>,
+    /// The CLI's conversation id.
+    pub session_id: Option<String>,
+    /// Cumulative cost of the process so far (not reset by `/clear`).
+    pub total_cost_usd: Option<f64>,
+    /// Token usage of the turn.
+    pub usage: Usage,
+    /// Wall time of the turn.
+    pub duration_ms: u64,
+    /// Model round trips in the turn (0 for `/clear`).
+    pub num_turns: u32,
+    /// The model's stop reason.
+    pub stop_reason: Option<String>,
+}
+
+impl ResultLine {
+    /// True when the turn ended because it was interrupted.
+    pub fn is_interrupted(&self) -> bool {
+        self.subtype == "error_during_execution"
+    }
+}
+
+/// A stdout line that cannot be understood at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    /// Not JSON, not an object, or a known type with a malformed body.
+    #[error("not a valid stream-json line: {0}")]
+    Invalid(#[from] serde_json::Error),
+}
+
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    subtype: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct InitLine {
+    session_id: String,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    cwd: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RetryLine {
+    #[serde(default)]
+    attempt: u32,
+    #[serde(default)]
+    max_retries: u32,
+    #[serde(default)]
+    retry_delay_ms: u64,
+    #[serde(default)]
+    error_status: Option<u16>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StreamLine<'a> {
+    #[serde(borrow)]
+    event: StreamEvent<'a>,
+}
+
+#[derive(Deserialize)]
+struct StreamEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    delta: Option<Delta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AssistantLine {
+    message: AssistantMessage,
+}
+
+#[derive(Deserialize)]
+struct AssistantMessage {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    content: Vec<ContentBlock>,
+}
+
+#[derive(Deserialize)]
+struct ContentBlock {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ResultWire {
+    #[serde(default)]
+    subtype: String,
+    #[serde(default)]
+    is_error: bool,
+    #[serde(default)]
+    api_error_status: Option<u16>,
+    #[serde(default)]
+    result: Option<String>,
+    #[serde(default)]
+    session_id: Option<String>,
+    #[serde(default)]
+    total_cost_usd: Option<f64>,
+    #[serde(default)]
+    usage: UsageWire,
+    #[serde(default)]
+    duration_ms: u64,
+    #[serde(default)]
+    num_turns: u32,
+    #[serde(default)]
+    stop_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct UsageWire {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    cache_creation_input_tokens: u64,
+    #[serde(default)]
+    cache_read_input_tokens: u64,
+}
+
+#[derive(Deserialize)]
+struct ControlResponseLine {
+    response: ControlResponseBody,
+}
+
+#[derive(Deserialize)]
+struct ControlResponseBody {
+    #[serde(default)]
+    subtype: String,
+    #[serde(default)]
+    request_id: String,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Parses one stdout line. Unknown `type` → `Ok(CliEvent::Unknown)`; non-JSON → `Err`.
+pub fn parse_line(line: &str) -> Result<CliEvent, ProtocolError> {
+    let env: Envelope<'_> = serde_json::from_str(line)?;
+    Ok(match env.kind.as_ref() {
+        "stream_event" => {
+            let s: StreamLine<'_> = serde_json::from_str(line)?;
+            match s.event.delta {
+                Some(Delta {
+                    kind: Some(k),
+                    text: Some(text),
+                }) if k == "text_delta" => CliEvent::TextDelta(text),
+                _ => CliEvent::StreamOther {
+                    event_type: s.event.kind.into_owned(),
+                },
+            }
+        }
+        "system" => match env.subtype.as_deref().unwrap_or_default() {
+            "init" => {
+                let i: InitLine = serde_json::from_str(line)?;
+                CliEvent::SystemInit {
+                    session_id: i.session_id,
+                    model: i.model,
+                    cwd: i.cwd,
+                }
+            }
+            "api_retry" => {
+                let r: RetryLine = serde_json::from_str(line)?;
+                CliEvent::ApiRetry {
+                    attempt: r.attempt,
+                    max_retries: r.max_retries,
+                    retry_delay_ms: r.retry_delay_ms,
+                    error_status: r.error_status,
+                    error: r.error,
+                }
+            }
+            other => CliEvent::System {
+                subtype: other.to_owned(),
+            },
+        },
+        "assistant" => {
+            let a: AssistantLine = serde_json::from_str(line)?;
+            let text = a
+                .message
+                .content
+                .into_iter()
+                .filter(|b| b.kind == "text")
+                .filter_map(|b| b.text)
+                .collect();
+            CliEvent::Assistant {
+                text,
+                model: a.message.model,
+            }
+        }
+        "user" => CliEvent::User,
+        "result" => {
+            let r: ResultWire = serde_json::from_str(line)?;
+            CliEvent::Result(ResultLine {
+                subtype: r.subtype,
+                is_error: r.is_error,
+                api_error_status: r.api_error_status,
+                result: r.result,
+                session_id: r.session_id,
+                total_cost_usd: r.total_cost_usd,
+                usage: Usage {
+                    input_tokens: r.usage.input_tokens,
+                    output_tokens: r.usage.output_tokens,
+                    cache_creation_input_tokens: r.usage.cache_creation_input_tokens,
+                    cache_read_input_tokens: r.usage.cache_read_input_tokens,
+                },
+                duration_ms: r.duration_ms,
+                num_turns: r.num_turns,
+                stop_reason: r.stop_reason,
+            })
+        }
+        "control_response" => {
+            let body = serde_json::from_str::<ControlResponseLine>(line)?.response;
+            CliEvent::ControlResponse {
+                success: body.subtype == "success",
+                request_id: body.request_id,
+                error: body.error,
+            }
+        }
+        other => CliEvent::Unknown {
+            kind: other.to_owned(),
+        },
+    })
+}
+
+#[cfg(test)]
+#[path = "protocol_tests.rs"]
+mod tests;

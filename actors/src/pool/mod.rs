@@ -1,12 +1,25 @@
 //! The pool actor: supervisor + router, and the [`PoolHandle`] callers use.
 
+mod actor;
+pub(crate) mod backoff;
+pub(crate) mod router;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use ractor::{Actor, ActorRef, rpc::CallResult};
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{Mutex, mpsc, watch};
+use tokio::task::JoinHandle;
 
 use crate::config::PoolConfig;
 use crate::turn::{SessionId, SubmitError, Turn, TurnStream};
+pub(crate) use actor::PoolMsg;
+use actor::{Pool, PoolArgs};
+
+/// Events buffered per turn before the worker waits for the reader (backpressure).
+const TURN_EVENT_BUFFER: usize = 128;
 
 /// Lifecycle state of one worker, as shown in snapshots and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -85,21 +98,86 @@ pub enum PoolError {
 /// The handle callers use; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct PoolHandle {
+    actor: ActorRef<PoolMsg>,
     snapshot: watch::Receiver<PoolSnapshot>,
+    join: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+static POOL_SEQ: AtomicU64 = AtomicU64::new(1);
+
+impl PoolConfig {
+    /// Checks sizes and limits; the message names the offending setting.
+    pub fn validate(&self) -> Result<(), PoolError> {
+        let bad = |m: &str| Err(PoolError::InvalidConfig(m.to_owned()));
+        if self.max_workers == 0 {
+            return bad("max_workers must be at least 1");
+        }
+        if self.min_workers > self.max_workers {
+            return bad("min_workers must not exceed max_workers");
+        }
+        if self.queue_capacity == 0 {
+            return bad("queue_capacity must be at least 1");
+        }
+        if self.turn_idle_timeout.is_zero() || self.queue_timeout.is_zero() {
+            return bad("turn_idle_timeout and queue_timeout must be positive");
+        }
+        if self.worker.max_line_bytes < 1024 {
+            return bad("worker.max_line_bytes must be at least 1024");
+        }
+        Ok(())
+    }
 }
 
 impl PoolHandle {
     /// Starts the pool actor and its `min_workers` workers (returns before they are warm; see
-    /// [`PoolSnapshot::ready`]).
+    /// [`PoolSnapshot::ready`] and [`PoolHandle::wait_ready`]).
     pub async fn start(config: PoolConfig) -> Result<Self, PoolError> {
-        let _ = config;
-        Err(PoolError::NotRunning("not implemented yet".into()))
+        config.validate()?;
+        for dir in [&config.worker.home, &config.worker.work_root] {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                PoolError::InvalidConfig(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let (tx, rx) = watch::channel(PoolSnapshot {
+            min_workers: config.min_workers,
+            max_workers: config.max_workers,
+            ..PoolSnapshot::default()
+        });
+        let name = format!("claude-pool-{}", POOL_SEQ.fetch_add(1, Ordering::Relaxed));
+        let args = PoolArgs {
+            config,
+            name: name.clone(),
+            snapshot: tx,
+        };
+        let (actor, join) = Actor::spawn(Some(name), Pool, args)
+            .await
+            .map_err(|e| PoolError::NotRunning(e.to_string()))?;
+        Ok(Self {
+            actor,
+            snapshot: rx,
+            join: Arc::new(Mutex::new(Some(join))),
+        })
     }
 
     /// Submits a turn. Fails at once when the queue is full or the pool is draining.
     pub async fn submit(&self, turn: Turn) -> Result<TurnStream, SubmitError> {
-        let _ = turn;
-        Err(SubmitError::ShuttingDown)
+        let (tx, rx) = mpsc::channel(TURN_EVENT_BUFFER);
+        let call = self
+            .actor
+            .call(
+                |reply| PoolMsg::Submit {
+                    turn,
+                    events: tx,
+                    reply,
+                },
+                None,
+            )
+            .await;
+        match call {
+            Ok(CallResult::Success(Ok(()))) => Ok(TurnStream::new(rx)),
+            Ok(CallResult::Success(Err(e))) => Err(e),
+            _ => Err(SubmitError::ShuttingDown),
+        }
     }
 
     /// The latest snapshot (no actor round-trip).
@@ -112,20 +190,54 @@ impl PoolHandle {
         self.snapshot.clone()
     }
 
+    /// Waits until `min_workers` are warm; false on timeout or when the pool stopped.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let mut rx = self.snapshot.clone();
+        matches!(
+            tokio::time::timeout(timeout, rx.wait_for(|s| s.ready)).await,
+            Ok(Ok(_))
+        )
+    }
+
     /// Changes `min_workers`/`max_workers` live.
     pub async fn resize(&self, min_workers: usize, max_workers: usize) -> Result<(), PoolError> {
-        let _ = (min_workers, max_workers);
-        Ok(())
+        if max_workers == 0 || min_workers > max_workers {
+            return Err(PoolError::InvalidConfig(
+                "need 1 <= max_workers and min_workers <= max_workers".into(),
+            ));
+        }
+        match self
+            .actor
+            .call(
+                |reply| PoolMsg::Resize {
+                    min: min_workers,
+                    max: max_workers,
+                    reply,
+                },
+                None,
+            )
+            .await
+        {
+            Ok(CallResult::Success(())) => Ok(()),
+            Ok(_) => Err(PoolError::NotRunning("no answer".into())),
+            Err(e) => Err(PoolError::NotRunning(e.to_string())),
+        }
     }
 
     /// Forgets a conversation: its worker (if any) is handed to the next conversation.
-    pub async fn end_session(&self, session: SessionId) {
-        let _ = session;
+    pub fn end_session(&self, session: SessionId) {
+        let _ = self.actor.cast(PoolMsg::EndSession(session));
     }
 
     /// Graceful shutdown: rejects new turns, fails queued ones, lets running turns finish for
     /// up to `grace`, interrupts the rest, then stops every child and waits for them.
     pub async fn shutdown(&self, grace: Duration) {
-        let _ = grace;
+        let _ = self
+            .actor
+            .call(|reply| PoolMsg::Shutdown { grace, reply }, None)
+            .await;
+        if let Some(join) = self.join.lock().await.take() {
+            let _ = join.await;
+        }
     }
 }

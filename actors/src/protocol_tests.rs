@@ -1,0 +1,145 @@
+//! Parsing tests on lines captured from the real CLI (2.1.197) against the fake Anthropic API.
+
+use super::*;
+
+const FIXTURE: &str = include_str!("../tests/fixtures/real-cli-2.1.197.jsonl");
+
+fn events() -> Vec<CliEvent> {
+    FIXTURE
+        .lines()
+        .map(|l| parse_line(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn every_real_line_parses_and_none_is_unknown() {
+    let evs = events();
+    assert_eq!(evs.len(), 81);
+    assert!(!evs.iter().any(|e| matches!(e, CliEvent::Unknown { .. })));
+    let count = |f: fn(&CliEvent) -> bool| evs.iter().filter(|e| f(e)).count();
+    assert_eq!(count(|e| matches!(e, CliEvent::Result(_))), 7);
+    assert_eq!(count(|e| matches!(e, CliEvent::SystemInit { .. })), 7);
+    assert_eq!(count(|e| matches!(e, CliEvent::ControlResponse { .. })), 2);
+    assert_eq!(count(|e| matches!(e, CliEvent::User)), 1);
+}
+
+#[test]
+fn text_deltas_reassemble_the_answer() {
+    let evs = events();
+    let mut text = String::new();
+    for e in &evs {
+        match e {
+            CliEvent::TextDelta(t) => text.push_str(t),
+            CliEvent::Result(_) => break,
+            _ => {}
+        }
+    }
+    assert_eq!(text, "echo: hello [n=1]");
+}
+
+#[test]
+fn results_carry_cost_usage_and_session() {
+    let results: Vec<ResultLine> = events()
+        .into_iter()
+        .filter_map(|e| match e {
+            CliEvent::Result(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    let first = &results[0];
+    assert_eq!(first.subtype, "success");
+    assert!(!first.is_error);
+    assert_eq!(first.result.as_deref(), Some("echo: hello [n=1]"));
+    assert_eq!(first.usage.input_tokens, 12);
+    assert_eq!(first.usage.output_tokens, 4);
+    assert_eq!(first.num_turns, 1);
+    assert_eq!(first.stop_reason.as_deref(), Some("end_turn"));
+    assert!(first.total_cost_usd.unwrap() > 0.0);
+    assert_eq!(
+        first.session_id.as_deref(),
+        Some("563f19f6-5892-474d-ba1f-175ac9969d26")
+    );
+    // /clear: a zero-turn success; cumulative cost unchanged.
+    let clear = &results[2];
+    assert_eq!(clear.num_turns, 0);
+    assert_eq!(clear.total_cost_usd, results[1].total_cost_usd);
+    // The interrupted turn.
+    let interrupted = &results[4];
+    assert!(interrupted.is_error && interrupted.is_interrupted());
+    // Upstream 500 with retries disabled.
+    let upstream = &results[5];
+    assert!(upstream.is_error && !upstream.is_interrupted());
+    assert_eq!(upstream.api_error_status, Some(500));
+    assert!(
+        upstream
+            .result
+            .as_deref()
+            .unwrap()
+            .starts_with("API Error: 500")
+    );
+}
+
+#[test]
+fn control_responses_and_init_are_understood() {
+    let evs = events();
+    assert!(
+        matches!(&evs[0], CliEvent::ControlResponse { request_id, success: true, .. } if request_id == "r1")
+    );
+    assert!(
+        matches!(&evs[1], CliEvent::SystemInit { session_id, cwd: Some(_), .. } if session_id.len() == 36)
+    );
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, CliEvent::Assistant { model: Some(m), .. } if m == "<synthetic>"))
+    );
+}
+
+#[test]
+fn api_retry_garbage_and_unknown_lines() {
+    let retry = r#"{"type":"system","subtype":"api_retry","attempt":4,"max_retries":10,"retry_delay_ms":4953,"error_status":401,"error":"authentication_failed","session_id":"x"}"#;
+    assert_eq!(
+        parse_line(retry).unwrap(),
+        CliEvent::ApiRetry {
+            attempt: 4,
+            max_retries: 10,
+            retry_delay_ms: 4953,
+            error_status: Some(401),
+            error: Some("authentication_failed".into()),
+        }
+    );
+    assert!(parse_line("this is not json {").is_err());
+    assert!(parse_line("[1,2]").is_err());
+    assert!(parse_line(r#"{"no_type":1}"#).is_err());
+    assert_eq!(
+        parse_line(r#"{"type":"rate_limit_event","x":1}"#).unwrap(),
+        CliEvent::Unknown {
+            kind: "rate_limit_event".into()
+        }
+    );
+    assert!(matches!(
+        parse_line(r#"{"type":"stream_event","event":{"type":"content_block_delta","delta":{"type":"thinking_delta","thinking":"hm"}}}"#).unwrap(),
+        CliEvent::StreamOther { event_type } if event_type == "content_block_delta"
+    ));
+}
+
+#[test]
+fn input_lines_have_the_cli_shapes() {
+    let line = user_message_line(&serde_json::json!("hi \"there\"\n"));
+    assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["type"], "user");
+    assert_eq!(v["message"]["role"], "user");
+    assert_eq!(v["message"]["content"], "hi \"there\"\n");
+    let parts = serde_json::json!([{"type": "text", "text": "a"}]);
+    let v: serde_json::Value = serde_json::from_str(&user_message_line(&parts)).unwrap();
+    assert_eq!(v["message"]["content"][0]["text"], "a");
+    for (req, sub) in [
+        (ControlRequest::Initialize, "initialize"),
+        (ControlRequest::Interrupt, "interrupt"),
+    ] {
+        let v: serde_json::Value = serde_json::from_str(&control_request_line("r9", req)).unwrap();
+        assert_eq!(v["type"], "control_request");
+        assert_eq!(v["request_id"], "r9");
+        assert_eq!(v["request"]["subtype"], sub);
+    }
+}

@@ -1,1 +1,0 @@
-//! The worker actor (placeholder; being written).

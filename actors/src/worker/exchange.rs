@@ -1,0 +1,233 @@
+//! One exchange with the child: write a user message, read its lines until the `result`.
+//!
+//! This runs in its own task (owning the child's I/O for the duration) so the worker actor's
+//! mailbox stays free. It forwards text as it arrives, treats every line (including
+//! `api_retry`) as liveness, and turns a dropped receiver or an idle timeout into an in-band
+//! interrupt; an interrupt that is not answered in time, an over-long line, stdout EOF or the
+//! child's exit make the process unusable ([`ExchangeEnd::Broken`]).
+
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until};
+
+use crate::child::{ChildError, ChildIo, ExitInfo};
+use crate::protocol::{self, CliEvent, ControlRequest, ResultLine};
+use crate::turn::TurnEvent;
+
+/// Timing limits of one exchange.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExchangeLimits {
+    /// No line for this long mid-turn → interrupt.
+    pub(crate) idle_timeout: Duration,
+    /// Interrupt not answered by a `result` within this → the process is broken.
+    pub(crate) interrupt_timeout: Duration,
+}
+
+/// Why an interrupt was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InterruptCause {
+    /// The caller dropped its stream (client disconnect) or could not keep up.
+    Cancelled,
+    /// No output within the idle timeout.
+    IdleTimeout,
+}
+
+/// How an exchange ended.
+#[derive(Debug)]
+pub(crate) enum ExchangeEnd {
+    /// The CLI printed its `result`: the process is healthy and can take the next turn.
+    Finished {
+        result: ResultLine,
+        /// Text assembled from the deltas (falls back to the result text).
+        text: String,
+    },
+    /// The process is no longer usable and must be killed.
+    Broken { reason: String },
+}
+
+/// Everything the worker needs after an exchange.
+#[derive(Debug)]
+pub(crate) struct ExchangeReport {
+    pub(crate) end: ExchangeEnd,
+    /// Set when an interrupt was sent, with its cause.
+    pub(crate) interrupted: Option<InterruptCause>,
+    /// The CLI session id seen in this exchange's `system/init`.
+    pub(crate) cli_session_id: Option<String>,
+    /// The I/O, handed back for the next exchange.
+    pub(crate) io: ChildIo,
+}
+
+const INTERRUPT_ID_PREFIX: &str = "interrupt-";
+
+/// Runs one exchange. `sink` receives text deltas (none for internal exchanges like `/clear`).
+pub(crate) async fn run_exchange(
+    mut io: ChildIo,
+    mut exit: watch::Receiver<Option<ExitInfo>>,
+    content: serde_json::Value,
+    sink: Option<mpsc::Sender<TurnEvent>>,
+    limits: ExchangeLimits,
+    seq: u64,
+) -> ExchangeReport {
+    let mut interrupted = None;
+    let mut cli_session_id = None;
+    let mut text = String::new();
+    let broken = |io, interrupted, cli_session_id, reason: String| ExchangeReport {
+        end: ExchangeEnd::Broken { reason },
+        interrupted,
+        cli_session_id,
+        io,
+    };
+    if let Err(e) = io.write_line(&protocol::user_message_line(&content)).await {
+        return broken(io, None, None, e.to_string());
+    }
+    let mut idle_deadline = Instant::now() + limits.idle_timeout;
+    let mut interrupt_deadline: Option<Instant> = None;
+    // Send the interrupt line; failure to write means the child is gone.
+    let request_id = format!("{INTERRUPT_ID_PREFIX}{seq}");
+    loop {
+        let sink_closed = async {
+            match &sink {
+                Some(s) if interrupted.is_none() => s.closed().await,
+                _ => std::future::pending().await,
+            }
+        };
+        let cause = tokio::select! {
+            biased;
+            line = io.next_line() => {
+                idle_deadline = Instant::now() + limits.idle_timeout;
+                match line {
+                    None => return broken(io, interrupted, cli_session_id, "the child closed its output".into()),
+                    Some(Err(ChildError::LineTooLong(n))) => {
+                        return broken(io, interrupted, cli_session_id, format!("the child printed a line longer than {n} bytes"));
+                    }
+                    Some(Err(e)) => return broken(io, interrupted, cli_session_id, e.to_string()),
+                    Some(Ok(line)) => match protocol::parse_line(&line) {
+                        Ok(CliEvent::TextDelta(piece)) => {
+                            text.push_str(&piece);
+                            if let (Some(s), None) = (&sink, interrupted) {
+                                match s.send_timeout(TurnEvent::TextDelta(piece), limits.idle_timeout).await {
+                                    Ok(()) => None,
+                                    Err(_) => Some(InterruptCause::Cancelled),
+                                }
+                            } else {
+                                None
+                            }
+                        }
+                        Ok(CliEvent::Result(result)) => {
+                            if text.is_empty() && !result.is_error {
+                                text = result.result.clone().unwrap_or_default();
+                            }
+                            if cli_session_id.is_none() {
+                                cli_session_id = result.session_id.clone();
+                            }
+                            return ExchangeReport {
+                                end: ExchangeEnd::Finished { result, text },
+                                interrupted,
+                                cli_session_id,
+                                io,
+                            };
+                        }
+                        Ok(CliEvent::SystemInit { session_id, .. }) => {
+                            cli_session_id = Some(session_id);
+                            None
+                        }
+                        Ok(CliEvent::ApiRetry { attempt, max_retries, error_status, .. }) => {
+                            tracing::info!(attempt, max_retries, ?error_status, "the CLI is retrying an upstream call");
+                            None
+                        }
+                        Ok(CliEvent::ControlResponse { request_id, success, error }) => {
+                            if !success {
+                                tracing::warn!(%request_id, ?error, "control request failed");
+                            }
+                            None
+                        }
+                        Ok(CliEvent::Unknown { kind }) => {
+                            tracing::debug!(%kind, "ignoring an unknown line type");
+                            None
+                        }
+                        Ok(_) => None,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "ignoring a line that is not valid stream-json");
+                            None
+                        }
+                    },
+                }
+            }
+            () = exited(&mut exit) => {
+                return broken(io, interrupted, cli_session_id, "the child exited mid-turn".into());
+            }
+            () = sink_closed => Some(InterruptCause::Cancelled),
+            () = sleep_until(idle_deadline), if interrupted.is_none() => Some(InterruptCause::IdleTimeout),
+            () = sleep_until(interrupt_deadline.unwrap_or_else(Instant::now)), if interrupt_deadline.is_some() => {
+                return broken(io, interrupted, cli_session_id, "the interrupt was not acknowledged in time".into());
+            }
+        };
+        if let (Some(cause), None) = (cause, interrupted) {
+            interrupted = Some(cause);
+            interrupt_deadline = Some(Instant::now() + limits.interrupt_timeout);
+            tracing::debug!(?cause, "interrupting the turn");
+            let line = protocol::control_request_line(&request_id, ControlRequest::Interrupt);
+            if let Err(e) = io.write_line(&line).await {
+                return broken(io, interrupted, cli_session_id, e.to_string());
+            }
+        }
+    }
+}
+
+/// Sends `initialize` and waits for its answer: proof that the process is up and speaking
+/// the protocol.
+pub(crate) async fn handshake(
+    io: &mut ChildIo,
+    exit: &mut watch::Receiver<Option<ExitInfo>>,
+    timeout: Duration,
+) -> Result<(), String> {
+    const ID: &str = "initialize";
+    io.write_line(&protocol::control_request_line(
+        ID,
+        ControlRequest::Initialize,
+    ))
+    .await
+    .map_err(|e| e.to_string())?;
+    let wait = async {
+        loop {
+            match io.next_line().await {
+                None => return Err("the child closed its output during start-up".to_owned()),
+                Some(Err(e)) => return Err(e.to_string()),
+                Some(Ok(line)) => {
+                    if let Ok(CliEvent::ControlResponse {
+                        request_id,
+                        success,
+                        error,
+                    }) = protocol::parse_line(&line)
+                    {
+                        if request_id == ID {
+                            return if success {
+                                Ok(())
+                            } else {
+                                Err(format!("initialize failed: {}", error.unwrap_or_default()))
+                            };
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let outcome = tokio::select! {
+        r = wait => r,
+        () = exited(exit) => Err(String::new()),
+        () = tokio::time::sleep(timeout) => Err(format!("no answer to initialize within {timeout:?}")),
+    };
+    match outcome {
+        Err(e) if e.is_empty() => {
+            let info = (*exit.borrow()).map(|i| i.to_string()).unwrap_or_default();
+            Err(format!("the child exited during start-up ({info})"))
+        }
+        other => other,
+    }
+}
+
+/// Resolves once the child has exited (or its waiter is gone); holds no borrow when pending.
+async fn exited(exit: &mut watch::Receiver<Option<ExitInfo>>) {
+    let _ = exit.wait_for(Option::is_some).await;
+}

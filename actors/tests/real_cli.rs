@@ -1,0 +1,233 @@
+//! End-to-end tests of the pool with the REAL Claude Code CLI, driven offline against the
+//! fake Anthropic API (`../shared/fake-anthropic/`). The fake API answers
+//! `echo: <text> [n=<messages in the request>]`, so `n` proves what context the CLI kept.
+//!
+//! The CLI is looked up at `$CLAUDE_CLI_PATH`, else `.cache/claude-cli/node_modules/.bin/claude`
+//! (installed by `scripts/install-cli.sh`). When it is missing the tests say so and pass
+//! locally; under CI (`CI` set) a missing CLI is a failure.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use claude_pool_actors::{PoolConfig, PoolHandle, Turn, TurnEvent};
+use common::*;
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn real_cli() -> Option<PathBuf> {
+    let path = std::env::var_os("CLAUDE_CLI_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".cache/claude-cli/node_modules/.bin/claude"));
+    let script = fake_anthropic_script();
+    if path.exists() && script.exists() {
+        return Some(path);
+    }
+    let why = format!(
+        "real CLI ({}) or fake Anthropic API ({}) missing; run scripts/install-cli.sh",
+        path.display(),
+        script.display()
+    );
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run the real-CLI tests: {why}"
+    );
+    eprintln!("SKIP: {why}");
+    None
+}
+
+fn fake_anthropic_script() -> PathBuf {
+    std::env::var_os("FAKE_ANTHROPIC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/fake-anthropic/fake_anthropic.py"))
+}
+
+/// The fake Anthropic API on a free loopback port; killed on drop.
+struct FakeApi {
+    child: Child,
+    port: u16,
+}
+
+impl FakeApi {
+    fn start(dir: &std::path::Path) -> Self {
+        let port_file = dir.join("fake-api.port");
+        let child = Command::new("python3")
+            .arg(fake_anthropic_script())
+            .args(["--port", "0", "--slow-ms", "100", "--port-file"])
+            .arg(&port_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs the fake API");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let port = loop {
+            if let Some(p) = std::fs::read_to_string(&port_file)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                break p;
+            }
+            assert!(Instant::now() < deadline, "fake API did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Self { child, port }
+    }
+}
+
+impl Drop for FakeApi {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn real_config(
+    cli: PathBuf,
+    dir: &std::path::Path,
+    api: &FakeApi,
+    min: usize,
+    max: usize,
+) -> PoolConfig {
+    let mut cfg = fake_config(dir, min, max);
+    cfg.worker.command = cli;
+    cfg.worker.startup_timeout = Duration::from_secs(60);
+    cfg.interrupt_timeout = Duration::from_secs(3);
+    cfg.worker.env.extend([
+        (
+            "ANTHROPIC_BASE_URL".to_owned(),
+            format!("http://127.0.0.1:{}", api.port),
+        ),
+        ("ANTHROPIC_API_KEY".to_owned(), "dummy".to_owned()),
+        ("CLAUDE_CODE_MAX_RETRIES".to_owned(), "0".to_owned()),
+    ]);
+    cfg
+}
+
+/// The `[n=k]` message count the fake API reports.
+fn n_of(reply: &str) -> u32 {
+    let start = reply.rfind("[n=").expect("reply carries [n=..]") + 3;
+    reply[start..].split(']').next().unwrap().parse().unwrap()
+}
+
+/// One turn; returns (reply, pid, time to first delta, total time).
+async fn timed_turn(
+    pool: &PoolHandle,
+    session: &str,
+    text: &str,
+) -> (String, u32, Duration, Duration) {
+    let t0 = Instant::now();
+    let mut s = pool.submit(Turn::text(session, text)).await.unwrap();
+    let (mut pid, mut first) = (0, None);
+    loop {
+        match s.recv().await.expect("final event") {
+            TurnEvent::Started { pid: p, .. } => pid = p,
+            TurnEvent::TextDelta(_) => {
+                first.get_or_insert_with(|| t0.elapsed());
+            }
+            TurnEvent::Completed(r) => {
+                return (r.text, pid, first.unwrap_or_default(), t0.elapsed());
+            }
+            TurnEvent::Failed(e) => panic!("{text}: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_cli_three_turns_keep_context_and_warm_turns_are_fast() {
+    let Some(cli) = real_cli() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeApi::start(dir.path());
+    let t0 = Instant::now();
+    let pool = PoolHandle::start(real_config(cli, dir.path(), &api, 1, 2))
+        .await
+        .unwrap();
+    assert!(
+        pool.wait_ready(Duration::from_secs(60)).await,
+        "real CLI worker became warm"
+    );
+    let cold = t0.elapsed();
+    let mut ns = Vec::new();
+    let mut pids = Vec::new();
+    let mut warm = Vec::new();
+    for text in ["first", "second", "third"] {
+        let (reply, pid, ttft, total) = timed_turn(&pool, "conv", text).await;
+        assert!(reply.contains(text), "{reply}");
+        ns.push(n_of(&reply));
+        pids.push(pid);
+        warm.push((ttft, total));
+    }
+    assert_eq!(
+        ns,
+        vec![1, 3, 5],
+        "each turn carries the whole conversation"
+    );
+    assert!(
+        pids.windows(2).all(|w| w[0] == w[1]),
+        "one process served all turns"
+    );
+    eprintln!(
+        "real CLI through the pool: cold spawn to warm = {cold:?}; warm turns (ttft, total) = {warm:?}"
+    );
+    pool.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_cli_clear_handoff_interrupt_and_resume() {
+    let Some(cli) = real_cli() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeApi::start(dir.path());
+    let pool = PoolHandle::start(real_config(cli, dir.path(), &api, 1, 1))
+        .await
+        .unwrap();
+    assert!(pool.wait_ready(Duration::from_secs(60)).await);
+
+    // Conversation A: two turns.
+    let (a1, pid_a, ..) = timed_turn(&pool, "A", "alpha one").await;
+    let (a2, ..) = timed_turn(&pool, "A", "alpha two").await;
+    assert_eq!((n_of(&a1), n_of(&a2)), (1, 3));
+
+    // B needs the only worker: A is evicted and the process handed over with /clear.
+    let t = Instant::now();
+    let (b1, pid_b, ..) = timed_turn(&pool, "B", "bravo").await;
+    let handoff = t.elapsed();
+    assert_eq!(pid_a, pid_b, "handoff without respawn");
+    assert_eq!(n_of(&b1), 1, "fresh context after /clear: {b1}");
+    assert_eq!(pool.snapshot().evictions, 1);
+
+    // Interrupt: drop a slow stream after its first delta; the same process goes on.
+    let mut s = pool
+        .submit(Turn::text("B", "[[slow]] stop me"))
+        .await
+        .unwrap();
+    while !matches!(s.recv().await, Some(TurnEvent::TextDelta(_))) {}
+    let dropped = Instant::now();
+    drop(s);
+    poll("interrupt acknowledged", Duration::from_secs(3), || {
+        let snap = pool.snapshot();
+        snap.interrupts == 1 && snap.workers_idle == 1
+    })
+    .await;
+    let interrupt_latency = dropped.elapsed();
+    let (c1, pid_c, ..) = timed_turn(&pool, "C", "charlie").await;
+    assert_eq!(
+        pid_c, pid_a,
+        "the interrupted process serves the next conversation"
+    );
+    assert_eq!(n_of(&c1), 1);
+
+    // A comes back: rebuilt on a fresh process with --resume, its context intact.
+    let t = Instant::now();
+    let (a3, pid_resumed, ..) = timed_turn(&pool, "A", "alpha three").await;
+    let resume = t.elapsed();
+    assert_ne!(pid_resumed, pid_a, "resumed on a fresh process");
+    assert_eq!(n_of(&a3), 5, "two earlier turns + this one: {a3}");
+    assert_eq!(pool.snapshot().resumes, 1);
+    eprintln!(
+        "real CLI: /clear handoff turn = {handoff:?}, interrupt to idle = {interrupt_latency:?}, resume turn (cold) = {resume:?}"
+    );
+    pool.shutdown(Duration::from_secs(5)).await;
+}
