@@ -185,7 +185,8 @@ impl PoolHandle {
         self.snapshot.borrow().clone()
     }
 
-    /// A receiver that sees every new snapshot.
+    /// A receiver that sees every new snapshot. Do not hold a borrow of it across an
+    /// `.await`: the pool publishes through the same lock.
     pub fn watch(&self) -> watch::Receiver<PoolSnapshot> {
         self.snapshot.clone()
     }
