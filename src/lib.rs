@@ -1,1 +1,26 @@
-//! claude-pool: OpenAI-compatible HTTP gateway (placeholder crate root).
+//! # claude-pool
+//!
+//! An OpenAI-compatible HTTP gateway in front of a pool of warm Claude Code CLI processes.
+//! The pool itself (actors, child processes, routing) lives in the `claude-pool-actors`
+//! crate; this crate is everything around it.
+//!
+//! ## Layout
+//! | module | responsibility |
+//! |---|---|
+//! | [`config`] | layered configuration (file < env < seed env names < flags), validation |
+//! | [`openai`] | OpenAI wire types: requests, responses, stream chunks, error envelope (pure) |
+//! | [`conversation`] | OpenAI message lists → pool turns; history fingerprints for stateless clients |
+//! | [`auth`] | API keys (`Authorization: Bearer` / `X-API-Key`), constant-time checks |
+//! | [`error`] | [`error::ApiError`]: every failure as an OpenAI error envelope with its status |
+//! | [`metrics`] | Prometheus registry: pool gauges, request and latency histograms |
+//! | [`http`] | axum routes: chat completions (JSON and SSE), models, sessions, health, metrics |
+//! | [`server`] | start-up check, serving, graceful shutdown |
+
+pub mod auth;
+pub mod config;
+pub mod conversation;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod openai;
+pub mod server;

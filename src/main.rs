@@ -1,1 +1,93 @@
-fn main() {}
+//! The `claude-pool` binary: `serve` and `check-config`. Everything else lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use claude_pool::config::{Config, FlagOverrides};
+use tracing_subscriber::EnvFilter;
+
+/// OpenAI-compatible gateway in front of a pool of warm Claude Code CLI workers.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Config file (default: config/claude-pool.toml when present).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to bind (overrides server.host).
+        #[arg(long)]
+        host: Option<String>,
+        /// Port of the API (overrides server.port).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Validate the configuration and exit.
+    CheckConfig {
+        /// Config file (default: config/claude-pool.toml when present).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// `EX_USAGE`: bad configuration.
+const EXIT_CONFIG: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (path, flags) = match &cli.command {
+        Command::Serve { config, host, port } => (
+            config.clone(),
+            FlagOverrides {
+                host: host.clone(),
+                port: *port,
+            },
+        ),
+        Command::CheckConfig { config } => (config.clone(), FlagOverrides::default()),
+    };
+    let config = match Config::load(path.as_deref(), &flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("claude-pool: bad configuration: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if let Command::CheckConfig { .. } = cli.command {
+        println!(
+            "configuration OK: port {}, pool {}..{} workers, worker command {}",
+            config.server.port,
+            config.pool.min_workers,
+            config.pool.max_workers,
+            config.worker.command.display()
+        );
+        return ExitCode::SUCCESS;
+    }
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.server.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("claude-pool: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(claude_pool::server::serve(
+        config,
+        claude_pool::server::shutdown_signal(),
+    )) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("claude-pool: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The test command: formatting, lints, the Rust test suite (unit, integration, real CLI
+# end-to-end) and the Python tests with the official `openai` client. Installs what it needs
+# into .cache/ (the pinned CLI from npm, a Python venv from PyPI).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+phase() { printf '\n=== %s (%ss)\n' "$1" "$SECONDS"; }
+
+phase "install the Claude Code CLI"
+CLAUDE_CLI_PATH="$(scripts/install-cli.sh)"
+export CLAUDE_CLI_PATH
+export FAKE_ANTHROPIC="${FAKE_ANTHROPIC:-$ROOT/../shared/fake-anthropic/fake_anthropic.py}"
+[ -f "$FAKE_ANTHROPIC" ] || { echo "fake Anthropic API not found at $FAKE_ANTHROPIC" >&2; exit 1; }
+
+phase "python venv"
+VENV="$ROOT/.cache/venv"
+if [ ! -x "$VENV/bin/pytest" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+fi
+
+phase "cargo fmt"
+cargo fmt --all -- --check
+
+phase "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+phase "cargo test"
+cargo test --workspace
+
+phase "python tests (openai client)"
+cargo build --bins --quiet
+"$VENV/bin/pytest" tests/python -q
+
+phase "done"

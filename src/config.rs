@@ -1,0 +1,483 @@
+//! Layered configuration: built-in defaults < `config/claude-pool.toml` (or `--config`) <
+//! `CLAUDE_POOL_<SECTION>__<KEY>` < the seed deployments' env names (`PORT`, `API_KEYS`, ...) <
+//! command-line flags. Layering is done by `figment`; [`Config::validate`] checks what types
+//! cannot, and every error names the offending key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use claude_pool_actors::{BackoffConfig, PoolConfig, WorkerConfig};
+
+/// The default config file, used when present.
+pub const DEFAULT_CONFIG_PATH: &str = "config/claude-pool.toml";
+
+/// A configuration problem; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file given with `--config` does not exist.
+    #[error("config file {0} not found")]
+    MissingFile(PathBuf),
+    /// A value has the wrong type or an unknown key is present.
+    #[error("{0}")]
+    Invalid(Box<figment::Error>),
+    /// A value is out of range.
+    #[error("invalid value for `{key}`: {reason}")]
+    Value {
+        /// The dotted key, e.g. `pool.max_workers`.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `[server]`: listener and HTTP behaviour.
+    pub server: ServerConfig,
+    /// `[pool]`: pool sizing and timeouts.
+    pub pool: PoolSection,
+    /// `[worker]`: how the CLI is started.
+    pub worker: WorkerSection,
+    /// `[auth]`: API keys and the admin password.
+    pub auth: AuthConfig,
+    /// `[limits]`: rate limits and cost caps.
+    pub limits: LimitsConfig,
+    /// `[store]`: the database.
+    pub store: StoreConfig,
+    /// `[models]`: alias → Claude model name (merged over the defaults).
+    pub models: BTreeMap<String, String>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to bind.
+    pub host: String,
+    /// Port of the OpenAI-compatible API.
+    pub port: u16,
+    /// Port of the HTTPS admin UI and admin API.
+    pub https_port: u16,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Interval of SSE keep-alive comments (also bounds disconnect detection).
+    #[serde(with = "humantime_serde")]
+    pub sse_keepalive: Duration,
+    /// How long in-flight turns may run on after SIGTERM/SIGINT.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Log filter (`info`, `debug`, `claude_pool=debug,info`, ...).
+    pub log_level: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".into(),
+            port: 8000,
+            https_port: 8443,
+            max_body_bytes: 4 * 1024 * 1024,
+            sse_keepalive: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(30),
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// `[pool]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolSection {
+    /// Workers kept warm at all times.
+    pub min_workers: usize,
+    /// Upper bound of live workers.
+    pub max_workers: usize,
+    /// Turns that may wait for a worker.
+    pub queue_capacity: usize,
+    /// Longest wait in the queue.
+    #[serde(with = "humantime_serde")]
+    pub queue_timeout: Duration,
+    /// Longest silence of a running turn.
+    #[serde(with = "humantime_serde")]
+    pub turn_idle_timeout: Duration,
+    /// Longest wait for an interrupt to be acknowledged before the worker is killed.
+    #[serde(with = "humantime_serde")]
+    pub interrupt_timeout: Duration,
+    /// Turns after which a worker is replaced.
+    pub max_turns_per_worker: u64,
+    /// Resident memory (MiB, whole process group) above which a worker is replaced.
+    pub max_worker_rss_mb: u64,
+    /// Idle time after which a conversation releases its worker.
+    #[serde(with = "humantime_serde")]
+    pub session_idle_ttl: Duration,
+    /// Idle time after which spare workers above `min_workers` are stopped.
+    #[serde(with = "humantime_serde")]
+    pub worker_idle_ttl: Duration,
+    /// Grace between SIGTERM and SIGKILL when a worker is stopped.
+    #[serde(with = "humantime_serde")]
+    pub stop_grace: Duration,
+    /// First delay before replacing a crashed worker (doubles up to `restart_backoff_max`).
+    #[serde(with = "humantime_serde")]
+    pub restart_backoff_min: Duration,
+    /// Largest delay before replacing a crashed worker.
+    #[serde(with = "humantime_serde")]
+    pub restart_backoff_max: Duration,
+}
+
+impl Default for PoolSection {
+    fn default() -> Self {
+        let p = PoolConfig::default();
+        Self {
+            min_workers: p.min_workers,
+            max_workers: p.max_workers,
+            queue_capacity: p.queue_capacity,
+            queue_timeout: p.queue_timeout,
+            turn_idle_timeout: p.turn_idle_timeout,
+            interrupt_timeout: p.interrupt_timeout,
+            max_turns_per_worker: p.max_turns_per_worker,
+            max_worker_rss_mb: p.max_worker_rss_mb,
+            session_idle_ttl: p.session_idle_ttl,
+            worker_idle_ttl: p.worker_idle_ttl,
+            stop_grace: p.stop_grace,
+            restart_backoff_min: p.backoff.min_delay,
+            restart_backoff_max: p.backoff.max_delay,
+        }
+    }
+}
+
+/// `[worker]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerSection {
+    /// The CLI executable.
+    pub command: PathBuf,
+    /// Extra CLI arguments.
+    pub args: Vec<String>,
+    /// Default model for requests that name none.
+    pub model: String,
+    /// HOME shared by all workers (transcripts for `--resume` live here).
+    pub home: PathBuf,
+    /// Parent of the workers' working directories.
+    pub work_root: PathBuf,
+    /// Tools the model may use. DANGEROUS: tools run commands and edit files on this host.
+    pub allowed_tools: Vec<String>,
+    /// Run the CLI with `--bare`.
+    pub bare: bool,
+    /// Longest accepted output line of the CLI.
+    pub max_line_bytes: usize,
+    /// Longest start-up of a worker.
+    #[serde(with = "humantime_serde")]
+    pub startup_timeout: Duration,
+    /// Extra environment for every worker, e.g. `ANTHROPIC_BASE_URL`.
+    pub env: BTreeMap<String, String>,
+}
+
+impl Default for WorkerSection {
+    fn default() -> Self {
+        let w = WorkerConfig::default();
+        Self {
+            command: w.command,
+            args: w.args,
+            model: "sonnet".into(),
+            home: w.home,
+            work_root: w.work_root,
+            allowed_tools: w.allowed_tools,
+            bare: w.bare,
+            max_line_bytes: w.max_line_bytes,
+            startup_timeout: w.startup_timeout,
+            env: w.env,
+        }
+    }
+}
+
+/// `[auth]`. Never printed: `Debug` redacts the secrets.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The admin key (full access, admin API).
+    pub master_key: String,
+    /// Static API keys (`API_KEYS`, comma-separated in the environment).
+    #[serde(deserialize_with = "list_or_csv")]
+    pub api_keys: Vec<String>,
+    /// Serve without any key. Only for local use.
+    pub allow_open: bool,
+    /// Password of the admin UI.
+    pub admin_password: String,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("master_key", &redacted(&self.master_key))
+            .field("api_keys", &format!("[{} keys]", self.api_keys.len()))
+            .field("allow_open", &self.allow_open)
+            .field("admin_password", &redacted(&self.admin_password))
+            .finish()
+    }
+}
+
+fn redacted(s: &str) -> &'static str {
+    if s.is_empty() { "(unset)" } else { "***" }
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Requests per window and key.
+    pub rate_limit_requests: u32,
+    /// The rate-limit window.
+    #[serde(with = "humantime_serde")]
+    pub rate_limit_window: Duration,
+    /// Largest cost of one request, USD.
+    pub max_cost_per_request: f64,
+    /// Largest total cost of one key, USD.
+    pub max_cost_per_key: f64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            rate_limit_requests: 60,
+            rate_limit_window: Duration::from_secs(60),
+            max_cost_per_request: 5.0,
+            max_cost_per_key: 50.0,
+        }
+    }
+}
+
+/// `[store]`. `Debug` hides credentials in the URL.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `sqlite://path` or `postgres://...`.
+    pub database_url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://data/claude-pool.db".into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = self.database_url.split("://").next().unwrap_or_default();
+        f.debug_struct("StoreConfig")
+            .field("database_url", &format!("{scheme}://***"))
+            .finish()
+    }
+}
+
+fn list_or_csv<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(v) => v,
+        ListOrCsv::Csv(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(String::from)
+            .collect(),
+    })
+}
+
+/// The seed deployments' environment names and the keys they set.
+const SEED_ENV: &[(&str, &str)] = &[
+    ("PORT", "server.port"),
+    ("HTTPS_PORT", "server.https_port"),
+    ("LOG_LEVEL", "server.log_level"),
+    ("ADMIN_PASSWORD", "auth.admin_password"),
+    ("API_KEYS", "auth.api_keys"),
+    ("MASTER_KEY", "auth.master_key"),
+    ("RATE_LIMIT_REQUESTS", "limits.rate_limit_requests"),
+    ("RATE_LIMIT_WINDOW", "limits.rate_limit_window"),
+    ("CLAUDE_MAX_COST_PER_REQUEST", "limits.max_cost_per_request"),
+    ("CLAUDE_MAX_COST_PER_USER", "limits.max_cost_per_key"),
+    ("DATABASE_URL", "store.database_url"),
+];
+
+/// Overrides given on the command line (highest precedence).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FlagOverrides {
+    /// `--host`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// `--port`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+}
+
+/// The default alias table (SPEC §4): OpenAI names map to Claude models.
+pub fn default_models() -> BTreeMap<String, String> {
+    [
+        ("gpt-4", "opus"),
+        ("gpt-4-turbo", "sonnet"),
+        ("gpt-3.5-turbo", "haiku"),
+        ("gpt-4o", "sonnet"),
+        ("gpt-4o-mini", "haiku"),
+    ]
+    .into_iter()
+    .map(|(a, m)| (a.to_owned(), m.to_owned()))
+    .collect()
+}
+
+impl Config {
+    /// Loads and validates the layered configuration. `path` is the `--config` file (which
+    /// must exist); without it the default file is used when present.
+    pub fn load(path: Option<&Path>, flags: &FlagOverrides) -> Result<Self, ConfigError> {
+        let file = match path {
+            Some(p) if !p.exists() => return Err(ConfigError::MissingFile(p.to_path_buf())),
+            Some(p) => p.to_path_buf(),
+            None => PathBuf::from(DEFAULT_CONFIG_PATH),
+        };
+        let figment = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(&file))
+            .merge(Env::prefixed("CLAUDE_POOL_").split("__"))
+            .merge(Env::raw().filter_map(|name| {
+                SEED_ENV
+                    .iter()
+                    .find(|(seed, _)| name == *seed)
+                    .map(|(_, key)| (*key).into())
+            }))
+            .merge(Serialized::default("server", ServerFlags::from(flags)));
+        let mut config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))?;
+        let mut models = default_models();
+        models.append(&mut config.models);
+        config.models = models;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Range checks that types cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &'static str, reason: &str| {
+            Err(ConfigError::Value {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        let p = &self.pool;
+        if p.max_workers == 0 {
+            return bad("pool.max_workers", "must be at least 1");
+        }
+        if p.min_workers > p.max_workers {
+            return bad("pool.min_workers", "must not exceed pool.max_workers");
+        }
+        if p.queue_capacity == 0 {
+            return bad("pool.queue_capacity", "must be at least 1");
+        }
+        for (key, d) in [
+            ("pool.queue_timeout", p.queue_timeout),
+            ("pool.turn_idle_timeout", p.turn_idle_timeout),
+            ("pool.interrupt_timeout", p.interrupt_timeout),
+            ("server.sse_keepalive", self.server.sse_keepalive),
+            ("worker.startup_timeout", self.worker.startup_timeout),
+        ] {
+            if d.is_zero() {
+                return bad(key, "must be a positive duration like \"30s\"");
+            }
+        }
+        if self.server.max_body_bytes < 1024 {
+            return bad("server.max_body_bytes", "must be at least 1024");
+        }
+        if self.worker.max_line_bytes < 1024 {
+            return bad("worker.max_line_bytes", "must be at least 1024");
+        }
+        if self.worker.command.as_os_str().is_empty() {
+            return bad("worker.command", "must name the claude executable");
+        }
+        if self.limits.max_cost_per_request < 0.0 || self.limits.max_cost_per_key < 0.0 {
+            return bad("limits.max_cost_per_request", "costs must not be negative");
+        }
+        if self.auth.api_keys.iter().any(|k| k.trim().len() < 8) {
+            return bad("auth.api_keys", "every key must have at least 8 characters");
+        }
+        if !self.auth.master_key.is_empty() && self.auth.master_key.len() < 8 {
+            return bad("auth.master_key", "must have at least 8 characters");
+        }
+        if self.auth.api_keys.is_empty() && self.auth.master_key.is_empty() && !self.auth.allow_open
+        {
+            return bad(
+                "auth.api_keys",
+                "no API key is configured: set API_KEYS / auth.api_keys (or auth.master_key), \
+                 or auth.allow_open = true for an unauthenticated local server",
+            );
+        }
+        Ok(())
+    }
+
+    /// The pool's typed configuration.
+    pub fn pool_config(&self) -> PoolConfig {
+        let p = &self.pool;
+        let w = &self.worker;
+        PoolConfig {
+            min_workers: p.min_workers,
+            max_workers: p.max_workers,
+            queue_capacity: p.queue_capacity,
+            queue_timeout: p.queue_timeout,
+            turn_idle_timeout: p.turn_idle_timeout,
+            interrupt_timeout: p.interrupt_timeout,
+            max_turns_per_worker: p.max_turns_per_worker,
+            max_worker_rss_mb: p.max_worker_rss_mb,
+            session_idle_ttl: p.session_idle_ttl,
+            worker_idle_ttl: p.worker_idle_ttl,
+            stop_grace: p.stop_grace,
+            backoff: BackoffConfig {
+                min_delay: p.restart_backoff_min,
+                max_delay: p.restart_backoff_max.max(p.restart_backoff_min),
+                ..BackoffConfig::default()
+            },
+            worker: WorkerConfig {
+                command: w.command.clone(),
+                args: w.args.clone(),
+                model: Some(w.model.clone()).filter(|m| !m.is_empty()),
+                home: w.home.clone(),
+                work_root: w.work_root.clone(),
+                allowed_tools: w.allowed_tools.clone(),
+                bare: w.bare,
+                env: w.env.clone(),
+                max_line_bytes: w.max_line_bytes,
+                startup_timeout: w.startup_timeout,
+                ..WorkerConfig::default()
+            },
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ServerFlags {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<u16>,
+}
+
+impl From<&FlagOverrides> for ServerFlags {
+    fn from(f: &FlagOverrides) -> Self {
+        Self {
+            host: f.host.clone(),
+            port: f.port,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

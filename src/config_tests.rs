@@ -1,0 +1,87 @@
+//! Config layering and validation.
+
+use super::*;
+
+fn write(dir: &Path, body: &str) -> PathBuf {
+    let p = dir.join("c.toml");
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+#[test]
+fn file_values_flags_and_defaults_layer() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "[pool]\nmax_workers = 3\nqueue_timeout = \"5s\"\n[auth]\napi_keys = [\"sk-test-12345678\"]\n[models]\nmine = \"haiku\"\n",
+    );
+    let flags = FlagOverrides {
+        host: None,
+        port: Some(9001),
+    };
+    let c = Config::load(Some(&p), &flags).unwrap();
+    assert_eq!(c.pool.max_workers, 3);
+    assert_eq!(c.pool.queue_timeout, Duration::from_secs(5));
+    assert_eq!(c.pool.min_workers, 2, "default kept");
+    assert_eq!(c.server.port, 9001, "flag wins");
+    assert_eq!(c.models["mine"], "haiku");
+    assert_eq!(
+        c.models["gpt-4"], "opus",
+        "defaults merged under the file's table"
+    );
+    let pc = c.pool_config();
+    assert_eq!(pc.max_workers, 3);
+    assert_eq!(pc.worker.model.as_deref(), Some("sonnet"));
+}
+
+#[test]
+fn unknown_keys_and_bad_types_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "[pool]\nmax_wrkers = 3\n");
+    let e = Config::load(Some(&p), &FlagOverrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("max_wrkers"), "{e}");
+    let p = write(dir.path(), "[server]\nport = \"eighty\"\n");
+    let e = Config::load(Some(&p), &FlagOverrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("port"), "{e}");
+    let p = write(
+        dir.path(),
+        "[pool]\nmin_workers = 5\nmax_workers = 2\n[auth]\nallow_open = true\n",
+    );
+    let e = Config::load(Some(&p), &FlagOverrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("pool.min_workers"), "{e}");
+}
+
+#[test]
+fn missing_keys_without_open_mode_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "");
+    let e = Config::load(Some(&p), &FlagOverrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("auth.api_keys"), "{e}");
+    assert!(
+        Config::load(
+            Some(&dir.path().join("nope.toml")),
+            &FlagOverrides::default()
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn secrets_do_not_show_in_debug_output() {
+    let mut c = Config::default();
+    c.auth.master_key = "sk-master-secret".into();
+    c.auth.api_keys = vec!["sk-user-secret".into()];
+    c.store.database_url = "postgres://u:pw-secret@h/db".into();
+    let dbg = format!("{c:?}");
+    for s in ["sk-master-secret", "sk-user-secret", "pw-secret"] {
+        assert!(!dbg.contains(s), "{s} leaked in {dbg}");
+    }
+}

@@ -1,0 +1,258 @@
+//! From OpenAI message lists to pool turns.
+//!
+//! * With a session id (`X-Session-Id` header or body `session_id`) that the gateway already
+//!   knows, only the last (user) message is sent: the worker holds the rest.
+//! * Without one, the history before the last message is fingerprinted; if it extends a live
+//!   conversation (the fingerprint of that conversation's messages and answers so far), the
+//!   request continues it and again only the last message is sent.
+//! * Otherwise a new conversation starts, and its first turn replays the history faithfully
+//!   ([`replay`]). See `docs/conversations.md`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::openai::{ChatMessage, Role};
+
+/// A message reduced to what routing and replay need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Msg {
+    /// Normalized role (`developer` counts as `system`).
+    pub role: Role,
+    /// The text (parts joined by newlines).
+    pub text: String,
+}
+
+/// A 128-bit fingerprint of a message list.
+pub type Fingerprint = [u8; 16];
+
+/// Normalizes and validates the request's messages; the last must be from the user.
+pub fn normalize(messages: &[ChatMessage]) -> Result<Vec<Msg>, ApiError> {
+    if messages.is_empty() {
+        return Err(ApiError::bad("messages", "`messages` must not be empty"));
+    }
+    let mut out = Vec::with_capacity(messages.len());
+    for (i, m) in messages.iter().enumerate() {
+        let text = match &m.content {
+            Some(c) => c.text().map_err(|part| {
+                ApiError::bad(
+                    &format!("messages[{i}].content"),
+                    format!("unsupported content part `{part}`: only text parts are supported"),
+                )
+            })?,
+            None => String::new(),
+        };
+        let role = match m.role {
+            Role::Developer => Role::System,
+            r => r,
+        };
+        out.push(Msg { role, text });
+    }
+    let last = out.last().expect("not empty");
+    if last.role != Role::User {
+        return Err(ApiError::bad(
+            "messages",
+            "the last message must have role `user`",
+        ));
+    }
+    if last.text.trim().is_empty() {
+        return Err(ApiError::bad(
+            "messages",
+            "the last user message must not be empty",
+        ));
+    }
+    Ok(out)
+}
+
+/// Fingerprint of a message list: SHA-256 over role, length and text of each message,
+/// truncated to 128 bits.
+pub fn fingerprint(messages: &[Msg]) -> Fingerprint {
+    let mut h = Sha256::new();
+    for m in messages {
+        let role: &[u8] = match m.role {
+            Role::System | Role::Developer => b"s",
+            Role::User => b"u",
+            Role::Assistant => b"a",
+            Role::Tool => b"t",
+        };
+        h.update(role);
+        h.update((m.text.len() as u64).to_le_bytes());
+        h.update(m.text.as_bytes());
+    }
+    let full = h.finalize();
+    let mut fp = [0u8; 16];
+    fp.copy_from_slice(&full[..16]);
+    fp
+}
+
+/// The first turn of a new conversation that arrives with history: system messages and the
+/// earlier turns rendered as one text block, then the new user message.
+pub fn replay(messages: &[Msg]) -> String {
+    let (last, earlier) = messages
+        .split_last()
+        .expect("normalized lists are not empty");
+    let system: Vec<&str> = earlier
+        .iter()
+        .filter(|m| m.role == Role::System)
+        .map(|m| m.text.as_str())
+        .collect();
+    let turns: Vec<&Msg> = earlier.iter().filter(|m| m.role != Role::System).collect();
+    if system.is_empty() && turns.is_empty() {
+        return last.text.clone();
+    }
+    let mut out = String::new();
+    if !system.is_empty() {
+        out.push_str("<system_instructions>\n");
+        out.push_str(&system.join("\n\n"));
+        out.push_str("\n</system_instructions>\n\n");
+    }
+    if !turns.is_empty() {
+        out.push_str("<conversation_history>\n");
+        for m in turns {
+            let tag = match m.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+                _ => "tool",
+            };
+            out.push_str(&format!("<{tag}>\n{}\n</{tag}>\n", m.text));
+        }
+        out.push_str("</conversation_history>\n\n");
+    }
+    out.push_str(&last.text);
+    out
+}
+
+/// Live conversations by the fingerprint of their history (bounded, with a TTL).
+#[derive(Debug)]
+pub struct FingerprintIndex {
+    entries: Mutex<HashMap<Fingerprint, (String, Instant)>>,
+    ttl: Duration,
+    capacity: usize,
+}
+
+impl FingerprintIndex {
+    /// An index keeping entries for `ttl`, at most `capacity` of them.
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            ttl,
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Takes the session whose history has this fingerprint (each entry can be claimed once,
+    /// so two concurrent continuations cannot both take one conversation).
+    pub fn claim(&self, fp: &Fingerprint) -> Option<String> {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (sid, at) = map.remove(fp)?;
+        (at.elapsed() < self.ttl).then_some(sid)
+    }
+
+    /// Records that `session`'s history now has this fingerprint.
+    pub fn register(&self, fp: Fingerprint, session: String) {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= self.capacity {
+            let ttl = self.ttl;
+            map.retain(|_, (_, at)| at.elapsed() < ttl);
+            if map.len() >= self.capacity {
+                // Still full: drop the oldest entry.
+                if let Some(oldest) = map.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| *k) {
+                    map.remove(&oldest);
+                }
+            }
+        }
+        map.insert(fp, (session, Instant::now()));
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.entries.lock().map(|m| m.len()).unwrap_or_default()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The history of a finished turn as the next stateless request will send it.
+pub fn extended(history: &[Msg], answer: &str) -> Vec<Msg> {
+    let mut v = history.to_vec();
+    v.push(Msg {
+        role: Role::Assistant,
+        text: answer.to_owned(),
+    });
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::openai::ChatRequest;
+
+    fn msgs(json: &str) -> Vec<Msg> {
+        let r: ChatRequest =
+            serde_json::from_str(&format!(r#"{{"model":"m","messages":{json}}}"#)).unwrap();
+        normalize(&r.messages).unwrap()
+    }
+
+    #[test]
+    fn validation_errors_are_400s() {
+        let r: ChatRequest = serde_json::from_str(
+            r#"{"model":"m","messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}"#,
+        )
+        .unwrap();
+        assert!(normalize(&r.messages).is_err());
+        assert!(normalize(&[]).is_err());
+    }
+
+    #[test]
+    fn a_continuation_matches_the_previous_turns_fingerprint() {
+        let first = msgs(r#"[{"role":"system","content":"s"},{"role":"user","content":"hi"}]"#);
+        let registered = fingerprint(&extended(&first, "hello"));
+        let second = msgs(
+            r#"[{"role":"system","content":"s"},{"role":"user","content":"hi"},
+               {"role":"assistant","content":"hello"},{"role":"user","content":"more"}]"#,
+        );
+        assert_eq!(fingerprint(&second[..second.len() - 1]), registered);
+        let other = msgs(
+            r#"[{"role":"system","content":"s"},{"role":"user","content":"hi"},
+               {"role":"assistant","content":"HELLO"},{"role":"user","content":"more"}]"#,
+        );
+        assert_ne!(fingerprint(&other[..other.len() - 1]), registered);
+    }
+
+    #[test]
+    fn claims_are_single_use_and_expire() {
+        let idx = FingerprintIndex::new(Duration::from_secs(60), 2);
+        idx.register([1; 16], "a".into());
+        assert_eq!(idx.claim(&[1; 16]).as_deref(), Some("a"));
+        assert_eq!(idx.claim(&[1; 16]), None);
+        for i in 0..5 {
+            idx.register([i; 16], format!("s{i}"));
+        }
+        assert!(idx.len() <= 2);
+        let short = FingerprintIndex::new(Duration::ZERO, 8);
+        short.register([9; 16], "x".into());
+        assert_eq!(short.claim(&[9; 16]), None);
+    }
+
+    #[test]
+    fn replay_renders_system_and_history() {
+        let m = msgs(
+            r#"[{"role":"developer","content":"be brief"},{"role":"user","content":"q1"},
+               {"role":"assistant","content":"a1"},{"role":"user","content":"q2"}]"#,
+        );
+        let r = replay(&m);
+        assert!(r.starts_with("<system_instructions>\nbe brief\n</system_instructions>"));
+        assert!(r.contains("<user>\nq1\n</user>\n<assistant>\na1\n</assistant>"));
+        assert!(r.ends_with("</conversation_history>\n\nq2"));
+        assert_eq!(
+            replay(&msgs(r#"[{"role":"user","content":"only"}]"#)),
+            "only"
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! [`ApiError`]: every failure of the HTTP API, rendered as the OpenAI error envelope with the
+//! right status. Internal causes are logged here and never sent to the client.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use claude_pool_actors::{SubmitError, TurnError};
+
+use crate::openai::{ErrorBody, ErrorEnvelope};
+
+/// An error answered to the client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed or asks for something unsupported.
+    #[error("{message}")]
+    BadRequest {
+        /// What is wrong.
+        message: String,
+        /// The offending parameter.
+        param: Option<String>,
+    },
+    /// 401: no or wrong API key.
+    #[error("invalid API key")]
+    Unauthorized,
+    /// 404: unknown model.
+    #[error("the model `{0}` does not exist")]
+    ModelNotFound(String),
+    /// 404: unknown route or resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 413.
+    #[error("request body too large (see server.max_body_bytes)")]
+    PayloadTooLarge,
+    /// 415.
+    #[error("expected a JSON body with `Content-Type: application/json`")]
+    UnsupportedMediaType,
+    /// 429: the pool's queue is full.
+    #[error("the server is busy: all workers are occupied and the queue is full")]
+    QueueFull(Duration),
+    /// 503: the pool is shutting down.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// A turn failed after it was accepted.
+    #[error(transparent)]
+    Turn(#[from] TurnError),
+    /// 500: a bug or an unexpected condition; the cause is logged only.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::QueueFull { retry_after } => ApiError::QueueFull(retry_after),
+            SubmitError::ShuttingDown => ApiError::ShuttingDown,
+        }
+    }
+}
+
+impl ApiError {
+    /// A 400 about one parameter.
+    pub fn bad(param: &str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            message: message.into(),
+            param: Some(param.to_owned()),
+        }
+    }
+
+    /// Status, OpenAI error type, code, and the message safe to show.
+    pub fn parts(&self) -> (StatusCode, &'static str, Option<&'static str>, String) {
+        use ApiError::*;
+        match self {
+            BadRequest { message, .. } => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                None,
+                message.clone(),
+            ),
+            Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                Some("invalid_api_key"),
+                "Incorrect or missing API key. Send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`.".into(),
+            ),
+            ModelNotFound(_) => (
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                Some("model_not_found"),
+                self.to_string(),
+            ),
+            NotFound(_) => (
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                Some("not_found"),
+                self.to_string(),
+            ),
+            MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request_error",
+                Some("method_not_allowed"),
+                self.to_string(),
+            ),
+            PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                Some("request_too_large"),
+                self.to_string(),
+            ),
+            UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request_error",
+                Some("unsupported_media_type"),
+                self.to_string(),
+            ),
+            QueueFull(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                Some("queue_full"),
+                self.to_string(),
+            ),
+            ShuttingDown => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                Some("server_shutting_down"),
+                self.to_string(),
+            ),
+            Turn(t) => turn_parts(t),
+            Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                Some("internal_error"),
+                "internal server error".into(),
+            ),
+        }
+    }
+
+    /// The envelope (also used for mid-stream error events).
+    pub fn envelope(&self) -> ErrorEnvelope {
+        let (_, kind, code, message) = self.parts();
+        let param = match self {
+            ApiError::BadRequest { param, .. } => param.clone(),
+            ApiError::ModelNotFound(_) => Some("model".into()),
+            _ => None,
+        };
+        ErrorEnvelope {
+            error: ErrorBody {
+                message,
+                kind,
+                param,
+                code,
+            },
+        }
+    }
+}
+
+fn turn_parts(t: &TurnError) -> (StatusCode, &'static str, Option<&'static str>, String) {
+    match t {
+        TurnError::QueueTimeout => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            Some("queue_timeout"),
+            "no worker became available in time; retry later".into(),
+        ),
+        TurnError::IdleTimeout => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "server_error",
+            Some("turn_timeout"),
+            "the model produced no output in time".into(),
+        ),
+        TurnError::WorkerFailed(_) => (
+            StatusCode::BAD_GATEWAY,
+            "server_error",
+            Some("worker_failed"),
+            "the Claude worker failed while answering; the conversation can be continued".into(),
+        ),
+        TurnError::SpawnFailed(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            Some("worker_unavailable"),
+            "no Claude worker could be started".into(),
+        ),
+        TurnError::Interrupted => (
+            StatusCode::BAD_GATEWAY,
+            "server_error",
+            Some("interrupted"),
+            "the turn was interrupted".into(),
+        ),
+        TurnError::ShuttingDown => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            Some("server_shutting_down"),
+            "the server is shutting down".into(),
+        ),
+        TurnError::Upstream { status, .. } => match status {
+            Some(429) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                Some("upstream_rate_limited"),
+                "the upstream model API is rate limiting; retry later".into(),
+            ),
+            Some(401 | 403) => (
+                StatusCode::BAD_GATEWAY,
+                "server_error",
+                Some("upstream_auth_failed"),
+                "upstream credential rejected: the server's Claude credential is not valid (your API key was fine)".into(),
+            ),
+            _ => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                Some("upstream_unavailable"),
+                "the upstream model API failed or is overloaded; retry later".into(),
+            ),
+        },
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, ..) = self.parts();
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
+            ApiError::Turn(t) => tracing::warn!(error = %t, "turn failed"),
+            _ => tracing::debug!(error = %self, status = status.as_u16(), "request rejected"),
+        }
+        let mut resp = (status, Json(self.envelope())).into_response();
+        let retry = match &self {
+            ApiError::QueueFull(d) => Some(d.as_secs().max(1)),
+            ApiError::Turn(TurnError::Upstream {
+                status: Some(429), ..
+            }) => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}

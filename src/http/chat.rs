@@ -1,0 +1,74 @@
+//! `POST /v1/chat/completions`.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+use crate::auth::Caller;
+use crate::conversation::{fingerprint, normalize, replay};
+use crate::error::ApiError;
+use crate::http::turn::{SESSION_HEADER, TurnRequest, respond};
+use crate::http::{ApiJson, AppState};
+use crate::openai::ChatRequest;
+
+/// Maps the request onto a conversation (see `crate::conversation`) and runs the turn.
+pub(super) async fn chat_completions(
+    State(AppState(app)): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<ChatRequest>,
+) -> Result<Response, ApiError> {
+    if let Some((param, message)) = req.unsupported() {
+        return Err(ApiError::bad(param, message));
+    }
+    let msgs = normalize(&req.messages)?;
+    let claude_model = app.resolve_model(&req.model)?;
+    let explicit = match headers.get(SESSION_HEADER) {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::bad("X-Session-Id", "the session id must be ASCII"))?
+                .to_owned(),
+        ),
+        None => req.session_id.clone(),
+    };
+    let last = msgs.last().map(|m| m.text.clone()).unwrap_or_default();
+    let (session, content, history) = match explicit {
+        Some(sid) => {
+            let created = app.sessions.claim_or_create(&sid, &caller.label)?;
+            // A session the gateway has not seen starts with the client's whole history.
+            let content = if created { replay(&msgs) } else { last };
+            (sid, content, None)
+        }
+        None => {
+            let prefix = &msgs[..msgs.len() - 1];
+            let continued = (!prefix.is_empty())
+                .then(|| app.fingerprints.claim(&fingerprint(prefix)))
+                .flatten()
+                .filter(|sid| app.sessions.owned_by(sid, &caller.label));
+            match continued {
+                Some(sid) => (sid, last, Some(msgs)),
+                None => {
+                    let sid = app.sessions.create(&caller.label);
+                    (sid, replay(&msgs), Some(msgs))
+                }
+            }
+        }
+    };
+    if let Some(user) = &req.user {
+        tracing::debug!(%user, %session, "chat completion");
+    }
+    respond(
+        app,
+        TurnRequest {
+            session,
+            content,
+            model_name: req.model.clone(),
+            claude_model,
+            stream: req.stream,
+            include_usage: req.include_usage(),
+            history,
+            key_label: caller.label.clone(),
+        },
+    )
+    .await
+}

@@ -1,0 +1,181 @@
+//! The axum application: shared state, the router, request metrics, and the JSON extractor
+//! that turns every body rejection into an OpenAI error.
+
+mod chat;
+mod info;
+mod sessions;
+mod turn;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use claude_pool_actors::PoolHandle;
+use serde::de::DeserializeOwned;
+
+use crate::auth::KeyRing;
+use crate::config::Config;
+use crate::conversation::FingerprintIndex;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+pub use sessions::SessionRegistry;
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub struct App {
+    /// The worker pool.
+    pub pool: PoolHandle,
+    /// Accepted keys.
+    pub keys: Arc<KeyRing>,
+    /// Prometheus metrics.
+    pub metrics: Metrics,
+    /// Alias → Claude model.
+    pub models: BTreeMap<String, String>,
+    /// The model workers start with by default (`worker.model`).
+    pub default_model: String,
+    /// Conversations and their owners.
+    pub sessions: SessionRegistry,
+    /// Live conversations by history fingerprint (stateless clients).
+    pub fingerprints: FingerprintIndex,
+    /// SSE keep-alive interval.
+    pub sse_keepalive: Duration,
+    /// Largest accepted body.
+    pub max_body_bytes: usize,
+}
+
+/// Cheap-to-clone handle on [`App`].
+#[derive(Debug, Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl FromRef<AppState> for Arc<KeyRing> {
+    fn from_ref(s: &AppState) -> Self {
+        s.0.keys.clone()
+    }
+}
+
+impl App {
+    /// Builds the application state from the config and a started pool.
+    pub fn new(config: &Config, pool: PoolHandle) -> Self {
+        Self {
+            pool,
+            keys: Arc::new(KeyRing::from_config(&config.auth)),
+            metrics: Metrics::new(),
+            models: config.models.clone(),
+            default_model: config.worker.model.clone(),
+            sessions: SessionRegistry::default(),
+            fingerprints: FingerprintIndex::new(config.pool.session_idle_ttl, 100_000),
+            sse_keepalive: config.server.sse_keepalive,
+            max_body_bytes: config.server.max_body_bytes,
+        }
+    }
+
+    /// Resolves a requested model name to the Claude model (404 `model_not_found` if unknown).
+    pub fn resolve_model(&self, name: &str) -> Result<String, ApiError> {
+        if let Some(m) = self.models.get(name) {
+            return Ok(m.clone());
+        }
+        let claude = matches!(name, "opus" | "sonnet" | "haiku") || name.starts_with("claude-");
+        if claude {
+            Ok(name.to_owned())
+        } else {
+            Err(ApiError::ModelNotFound(name.to_owned()))
+        }
+    }
+}
+
+/// The full router.
+pub fn router(app: Arc<App>) -> Router {
+    let limit = app.max_body_bytes;
+    let state = AppState(app);
+    Router::new()
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/models", get(info::list_models))
+        .route("/v1/models/{id}", get(info::get_model))
+        .route("/v1/health", get(info::health))
+        .route("/healthz", get(info::healthz))
+        .route("/readyz", get(info::readyz))
+        .route("/metrics", get(info::metrics))
+        .route(
+            "/api/v1/sessions",
+            post(sessions::create).get(sessions::list),
+        )
+        .route(
+            "/api/v1/sessions/{id}",
+            get(sessions::get_one).delete(sessions::delete),
+        )
+        .route("/api/v1/sessions/{id}/messages", post(sessions::message))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(state.clone(), record))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("unknown route".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Counts every response by route and status, with its latency to the response head.
+async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let t0 = Instant::now();
+    let resp = next.run(req).await;
+    state
+        .0
+        .metrics
+        .observe_request(&route, resp.status().as_u16(), t0.elapsed().as_secs_f64());
+    resp
+}
+
+/// `Json` whose rejections are OpenAI errors (400/413/415).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+        JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest {
+            message: format!("invalid JSON body: {}", e.body_text()),
+            param: None,
+        },
+        JsonRejection::JsonDataError(e) => ApiError::BadRequest {
+            message: format!("invalid request body: {}", e.body_text()),
+            param: None,
+        },
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        other => ApiError::BadRequest {
+            message: other.body_text(),
+            param: None,
+        },
+    }
+}

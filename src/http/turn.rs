@@ -1,0 +1,263 @@
+//! Running one turn for an HTTP request and answering it as an OpenAI completion, either as one
+//! JSON body or as Server-Sent Events (`chat.completion.chunk`s, then `data: [DONE]`).
+//!
+//! The handler waits for the turn's first event before answering, so a turn that cannot start
+//! (queue timeout, shutdown) gets a real HTTP status. After that, failures are sent in-band as
+//! an OpenAI error event followed by `[DONE]`. Dropping the response body (client gone) drops
+//! the turn's stream, which makes the pool interrupt the turn.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use claude_pool_actors::{Profile, Turn, TurnError, TurnEvent, TurnResult, TurnStream};
+use futures_util::stream;
+
+use crate::conversation::{Msg, extended, fingerprint};
+use crate::error::ApiError;
+use crate::http::App;
+use crate::openai::{
+    ChatChunk, ChatCompletion, Choice, Delta, ResponseMessage, Usage, completion_id, unix_now,
+};
+
+/// The session header, on requests and every response.
+pub(super) const SESSION_HEADER: &str = "x-session-id";
+
+/// One turn to run for a request.
+#[derive(Debug)]
+pub(super) struct TurnRequest {
+    /// The gateway session.
+    pub session: String,
+    /// What to send to the CLI.
+    pub content: String,
+    /// The model name the client used (echoed in responses).
+    pub model_name: String,
+    /// The Claude model it resolves to.
+    pub claude_model: String,
+    /// Answer as SSE.
+    pub stream: bool,
+    /// Send a final usage chunk.
+    pub include_usage: bool,
+    /// For stateless clients: the history to fingerprint once the answer is known.
+    pub history: Option<Vec<Msg>>,
+    /// The caller's key label (metrics).
+    pub key_label: Arc<str>,
+}
+
+/// Submits the turn and answers it.
+pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response, ApiError> {
+    let t0 = Instant::now();
+    let profile = Profile {
+        model: (req.claude_model != app.default_model).then(|| req.claude_model.clone()),
+        oauth_token: None,
+    };
+    let turn = Turn {
+        session: req.session.as_str().into(),
+        content: serde_json::Value::String(req.content.clone()),
+        profile,
+    };
+    let mut events = app.pool.submit(turn).await?;
+    // Wait for the turn to start (or fail before any output). `Started` always comes first.
+    match events.recv().await {
+        Some(TurnEvent::Started { .. }) => {}
+        Some(TurnEvent::Failed(e)) => return Err(e.into()),
+        Some(other) => tracing::error!(?other, "a turn did not begin with Started"),
+        None => return Err(TurnError::WorkerFailed("no worker answered".into()).into()),
+    }
+    app.sessions.touch(&req.session);
+    let session = req.session.clone();
+    let mut resp = if req.stream {
+        sse(app, req, events, t0).into_response()
+    } else {
+        json(app, req, events, t0).await?.into_response()
+    };
+    if let Ok(v) = HeaderValue::from_str(&session) {
+        resp.headers_mut()
+            .insert(HeaderName::from_static(SESSION_HEADER), v);
+    }
+    Ok(resp)
+}
+
+/// Bookkeeping after a completed turn: metrics, and the fingerprint stateless clients will
+/// continue from.
+fn finished(app: &App, req: &TurnRequest, r: &TurnResult) {
+    app.metrics.observe_turn(
+        &req.key_label,
+        r.usage.input_tokens
+            + r.usage.cache_creation_input_tokens
+            + r.usage.cache_read_input_tokens,
+        r.usage.output_tokens,
+        r.cost_usd,
+    );
+    if let Some(history) = &req.history {
+        app.fingerprints.register(
+            fingerprint(&extended(history, &r.text)),
+            req.session.clone(),
+        );
+    }
+}
+
+fn finish_reason(r: &TurnResult) -> &'static str {
+    match r.stop_reason.as_deref() {
+        Some("max_tokens") => "length",
+        _ => "stop",
+    }
+}
+
+async fn json(
+    app: Arc<App>,
+    req: TurnRequest,
+    mut events: TurnStream,
+    t0: Instant,
+) -> Result<Json<ChatCompletion>, ApiError> {
+    let mut first = true;
+    let result = loop {
+        match events.recv().await {
+            Some(TurnEvent::TextDelta(_)) if first => {
+                first = false;
+                app.metrics.observe_ttft(t0.elapsed().as_secs_f64());
+            }
+            Some(TurnEvent::Completed(r)) => break r,
+            Some(TurnEvent::Failed(e)) => return Err(e.into()),
+            Some(_) => {}
+            None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
+        }
+    };
+    finished(&app, &req, &result);
+    Ok(Json(ChatCompletion {
+        id: completion_id(),
+        object: "chat.completion",
+        created: unix_now(),
+        model: req.model_name.clone(),
+        choices: vec![Choice {
+            index: 0,
+            message: ResponseMessage {
+                role: "assistant",
+                content: result.text.clone(),
+                refusal: None,
+            },
+            finish_reason: finish_reason(&result),
+            logprobs: None,
+        }],
+        usage: Usage::from(result.usage),
+        system_fingerprint: None,
+    }))
+}
+
+fn push_json<T: serde::Serialize>(pending: &mut VecDeque<Event>, v: &T) {
+    match serde_json::to_string(v) {
+        Ok(s) => pending.push_back(Event::default().data(s)),
+        Err(e) => tracing::error!(error = %e, "chunk encoding failed"),
+    }
+}
+
+struct SseState {
+    app: Arc<App>,
+    req: TurnRequest,
+    events: TurnStream,
+    pending: VecDeque<Event>,
+    done: bool,
+    id: String,
+    created: u64,
+    t0: Instant,
+    first_token: bool,
+}
+
+impl SseState {
+    fn chunk(&mut self, delta: Delta<'_>, finish: Option<&'static str>) {
+        let c = ChatChunk::delta(&self.id, self.created, &self.req.model_name, delta, finish);
+        push_json(&mut self.pending, &c);
+    }
+
+    fn end_with_error(&mut self, e: ApiError) {
+        tracing::warn!(error = %e, session = %self.req.session, "stream ended with an error");
+        push_json(&mut self.pending, &e.envelope());
+        self.pending.push_back(Event::default().data("[DONE]"));
+        self.done = true;
+    }
+
+    fn on_event(&mut self, ev: Option<TurnEvent>) {
+        match ev {
+            Some(TurnEvent::TextDelta(text)) => {
+                if !self.first_token {
+                    self.first_token = true;
+                    self.app
+                        .metrics
+                        .observe_ttft(self.t0.elapsed().as_secs_f64());
+                }
+                self.chunk(
+                    Delta {
+                        role: None,
+                        content: Some(&text),
+                    },
+                    None,
+                );
+            }
+            Some(TurnEvent::Completed(r)) => {
+                finished(&self.app, &self.req, &r);
+                self.chunk(Delta::default(), Some(finish_reason(&r)));
+                if self.req.include_usage {
+                    let u = ChatChunk::usage(
+                        &self.id,
+                        self.created,
+                        &self.req.model_name,
+                        Usage::from(r.usage),
+                    );
+                    push_json(&mut self.pending, &u);
+                }
+                self.pending.push_back(Event::default().data("[DONE]"));
+                self.done = true;
+            }
+            Some(TurnEvent::Failed(e)) => self.end_with_error(e.into()),
+            Some(TurnEvent::Started { .. }) => {}
+            None => self.end_with_error(TurnError::WorkerFailed("stream ended".into()).into()),
+        }
+    }
+}
+
+fn sse(app: Arc<App>, req: TurnRequest, events: TurnStream, t0: Instant) -> impl IntoResponse {
+    let keepalive = app.sse_keepalive;
+    let mut st = SseState {
+        app,
+        req,
+        events,
+        pending: VecDeque::new(),
+        done: false,
+        id: completion_id(),
+        created: unix_now(),
+        t0,
+        first_token: false,
+    };
+    st.chunk(
+        Delta {
+            role: Some("assistant"),
+            content: Some(""),
+        },
+        None,
+    );
+    let body = stream::unfold(st, |mut st| async move {
+        loop {
+            if let Some(ev) = st.pending.pop_front() {
+                return Some((Ok::<_, Infallible>(ev), st));
+            }
+            if st.done {
+                return None;
+            }
+            let ev = st.events.recv().await;
+            st.on_event(ev);
+        }
+    });
+    let mut resp = Sse::new(body)
+        .keep_alive(KeepAlive::new().interval(keepalive))
+        .into_response();
+    resp.headers_mut().insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    resp
+}

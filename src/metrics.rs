@@ -1,0 +1,260 @@
+//! Prometheus metrics (`prometheus-client`): HTTP requests and latency, time to first token,
+//! tokens and cost by key label, and the pool's snapshot (workers by state, queue depth,
+//! sessions, restarts, evictions, ...) read at scrape time.
+
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+use claude_pool_actors::PoolSnapshot;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteStatus {
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Route {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KeyDirection {
+    key: String,
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Key {
+    key: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct State {
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Event {
+    event: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+/// All metrics of the server.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RouteStatus, Counter>,
+    latency: Family<Route, Histogram, fn() -> Histogram>,
+    ttft: Histogram,
+    tokens: Family<KeyDirection, Counter>,
+    cost: Family<Key, Counter<f64, AtomicU64>>,
+    workers: Family<State, Gauge>,
+    queue_depth: Gauge,
+    sessions: Gauge,
+    ready: Gauge,
+    pool_events: Family<Event, Counter>,
+    last: Mutex<PoolSnapshot>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("claude_pool");
+        let requests = Family::<RouteStatus, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        let latency: Family<Route, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to the response head (streams: to the first event)",
+            latency.clone(),
+        );
+        let ttft = latency_histogram();
+        registry.register(
+            "time_to_first_token_seconds",
+            "Request start to the first text delta",
+            ttft.clone(),
+        );
+        let tokens = Family::<KeyDirection, Counter>::default();
+        registry.register(
+            "tokens",
+            "Tokens by key label and direction",
+            tokens.clone(),
+        );
+        let cost = Family::<Key, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "cost_usd",
+            "Reported cost in USD by key label",
+            cost.clone(),
+        );
+        let workers = Family::<State, Gauge>::default();
+        registry.register("workers", "Workers by state", workers.clone());
+        let queue_depth = Gauge::default();
+        registry.register(
+            "queue_depth",
+            "Turns waiting for a worker",
+            queue_depth.clone(),
+        );
+        let sessions = Gauge::default();
+        registry.register(
+            "sessions",
+            "Conversations known to the pool",
+            sessions.clone(),
+        );
+        let ready = Gauge::default();
+        registry.register("ready", "1 when min_workers are warm", ready.clone());
+        let pool_events = Family::<Event, Counter>::default();
+        registry.register(
+            "pool_events",
+            "Pool events: turns, failures, rejections, timeouts, restarts, evictions, resumes, recycles, interrupts",
+            pool_events.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            latency,
+            ttft,
+            tokens,
+            cost,
+            workers,
+            queue_depth,
+            sessions,
+            ready,
+            pool_events,
+            last: Mutex::new(PoolSnapshot::default()),
+        }
+    }
+
+    /// Records one HTTP response.
+    pub fn observe_request(&self, route: &str, status: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RouteStatus {
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&Route {
+                route: route.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// Records a time to first token.
+    pub fn observe_ttft(&self, seconds: f64) {
+        self.ttft.observe(seconds);
+    }
+
+    /// Records a finished turn's tokens and cost under a key label.
+    pub fn observe_turn(&self, key: &str, input: u64, output: u64, cost_usd: f64) {
+        for (direction, n) in [("input", input), ("output", output)] {
+            self.tokens
+                .get_or_create(&KeyDirection {
+                    key: key.to_owned(),
+                    direction,
+                })
+                .inc_by(n);
+        }
+        self.cost
+            .get_or_create(&Key {
+                key: key.to_owned(),
+            })
+            .inc_by(cost_usd);
+    }
+
+    /// Renders the text exposition, folding in the pool's current snapshot.
+    pub fn render(&self, snap: &PoolSnapshot) -> String {
+        for (state, n) in [
+            ("starting", snap.workers_starting),
+            ("idle", snap.workers_idle),
+            ("busy", snap.workers_busy),
+            ("stopping", snap.workers_stopping),
+        ] {
+            self.workers.get_or_create(&State { state }).set(n as i64);
+        }
+        self.queue_depth.set(snap.queue_depth as i64);
+        self.sessions.set(snap.sessions as i64);
+        self.ready.set(i64::from(snap.ready));
+        {
+            let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            for (event, now, before) in [
+                ("turns_started", snap.turns_started, last.turns_started),
+                ("turns_failed", snap.turns_failed, last.turns_failed),
+                (
+                    "queue_rejections",
+                    snap.queue_rejections,
+                    last.queue_rejections,
+                ),
+                ("queue_timeouts", snap.queue_timeouts, last.queue_timeouts),
+                ("restarts", snap.restarts, last.restarts),
+                ("spawn_failures", snap.spawn_failures, last.spawn_failures),
+                ("evictions", snap.evictions, last.evictions),
+                ("resumes", snap.resumes, last.resumes),
+                ("recycles", snap.recycles, last.recycles),
+                ("interrupts", snap.interrupts, last.interrupts),
+            ] {
+                self.pool_events
+                    .get_or_create(&Event { event })
+                    .inc_by(now.saturating_sub(before));
+            }
+            *last = snap.clone();
+        }
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            tracing::error!("metrics encoding failed");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_pool_state_and_requests() {
+        let m = Metrics::new();
+        m.observe_request("/v1/chat/completions", 200, 0.01);
+        m.observe_turn("key-abcd", 10, 5, 0.25);
+        let snap = PoolSnapshot {
+            workers_idle: 3,
+            restarts: 2,
+            ready: true,
+            ..PoolSnapshot::default()
+        };
+        let text = m.render(&snap);
+        assert!(
+            text.contains(r#"claude_pool_workers{state="idle"} 3"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"claude_pool_pool_events_total{event="restarts"} 2"#));
+        assert!(text.contains(
+            r#"claude_pool_http_requests_total{route="/v1/chat/completions",status="200"} 1"#
+        ));
+        assert!(text.contains(r#"claude_pool_tokens_total{key="key-abcd",direction="output"} 5"#));
+        assert!(text.contains("claude_pool_ready 1"));
+        // Counters only grow: a second render with the same snapshot adds nothing.
+        let again = m.render(&snap);
+        assert!(again.contains(r#"claude_pool_pool_events_total{event="restarts"} 2"#));
+    }
+}

@@ -1,0 +1,110 @@
+//! Serving: the start-up check of the CLI, the pool, the listener, and graceful shutdown.
+//!
+//! On SIGTERM or SIGINT the listener stops accepting, the pool drains (queued turns fail,
+//! running turns get `server.shutdown_grace` to finish, then their streams end with a final
+//! `server_shutting_down` error event and `[DONE]`), every child is stopped and reaped, and
+//! the process exits 0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use claude_pool_actors::{PoolError, PoolHandle, child};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::http::{App, router};
+
+/// Why serving failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The CLI is missing or broken.
+    #[error(
+        "the Claude Code CLI is not usable: {0}\n  install it with `npm install -g @anthropic-ai/claude-code`, or set worker.command (CLAUDE_POOL_WORKER__COMMAND) to its path"
+    )]
+    Cli(#[from] child::ChildError),
+    /// The pool did not start.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// The port could not be bound or serving failed.
+    #[error("cannot serve on {addr}: {source}")]
+    Io {
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// Runs the server until `stop` resolves (normally [`shutdown_signal`]).
+pub async fn serve(
+    config: Config,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let pool_config = config.pool_config();
+    let version = child::check_command(&pool_config.worker).await?;
+    tracing::info!(%version, command = %pool_config.worker.command.display(), "Claude Code CLI found");
+    let app = Arc::new(App::new(&config, PoolHandle::start(pool_config).await?));
+    if app.keys.is_open() {
+        tracing::warn!(
+            "OPEN MODE: auth.allow_open = true and no API key is configured; anyone who can reach this port can use it"
+        );
+    }
+    if !config.worker.allowed_tools.is_empty() {
+        tracing::warn!(tools = ?config.worker.allowed_tools, "tools are ENABLED for workers: the model can act on this host");
+    }
+    let addr = format!("{}:{}", config.server.host, config.server.port);
+    let io = |source| ServeError::Io {
+        addr: addr.clone(),
+        source,
+    };
+    let listener = TcpListener::bind(&addr).await.map_err(io)?;
+    let local: SocketAddr = listener.local_addr().map_err(io)?;
+    tracing::info!("claude-pool listening on http://{local}");
+
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        stop.await;
+        trigger.cancel();
+    });
+    let pool = app.pool.clone();
+    let grace = config.server.shutdown_grace;
+    let drained = token.clone();
+    let drain = tokio::spawn(async move {
+        drained.cancelled().await;
+        tracing::info!(?grace, "shutting down: draining the pool");
+        pool.shutdown(grace).await;
+        tracing::info!("pool stopped");
+    });
+    let served = axum::serve(listener, router(app))
+        .with_graceful_shutdown(token.clone().cancelled_owned())
+        .await;
+    token.cancel();
+    let _ = drain.await;
+    served.map_err(io)?;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
