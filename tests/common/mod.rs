@@ -1,0 +1,178 @@
+//! Shared helpers for the HTTP tests: a server on 127.0.0.1:0 backed by the fake CLI, SSE
+//! reading, polling, and /proc inspection.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use claude_pool::config::Config;
+use claude_pool::http::{App, router};
+use claude_pool_actors::PoolHandle;
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
+
+pub const KEY: &str = "sk-test-key-1";
+pub const OTHER_KEY: &str = "sk-test-key-2";
+
+/// The fake CLI binary (built by `cargo test --workspace` with the actors crate).
+pub fn fake_cli() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let p = dir.join("fake-claude");
+    assert!(
+        p.exists(),
+        "{} missing: run `cargo build -p claude-pool-actors --bin fake-claude` (cargo test --workspace does)",
+        p.display()
+    );
+    p
+}
+
+/// A config for the fake CLI rooted in `dir`.
+pub fn test_config(dir: &Path, min: usize, max: usize) -> Config {
+    let mut c = Config::default();
+    c.auth.api_keys = vec![KEY.into(), OTHER_KEY.into()];
+    c.server.host = "127.0.0.1".into();
+    c.server.port = 0;
+    c.server.shutdown_grace = Duration::from_secs(5);
+    c.pool.min_workers = min;
+    c.pool.max_workers = max;
+    c.pool.queue_capacity = 16;
+    c.pool.queue_timeout = Duration::from_secs(10);
+    c.pool.interrupt_timeout = Duration::from_secs(1);
+    c.pool.stop_grace = Duration::from_secs(2);
+    c.pool.restart_backoff_min = Duration::from_millis(5);
+    c.pool.restart_backoff_max = Duration::from_millis(50);
+    c.worker.command = fake_cli();
+    c.worker.home = dir.join("home");
+    c.worker.work_root = dir.join("work");
+    c.models = claude_pool::config::default_models();
+    c
+}
+
+/// A running server.
+pub struct TestServer {
+    pub url: String,
+    pub pool: PoolHandle,
+    pub app: Arc<App>,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start(min: usize, max: usize, tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = test_config(dir.path(), min, max);
+        tweak(&mut config);
+        config.validate().expect("valid test config");
+        let pool = PoolHandle::start(config.pool_config()).await.expect("pool");
+        assert!(pool.wait_ready(Duration::from_secs(20)).await, "pool warm");
+        let app = Arc::new(App::new(&config, pool.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let r = router(app.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, r).await;
+        });
+        Self {
+            url: format!("http://{addr}"),
+            pool,
+            app,
+            client: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(KEY)
+    }
+
+    pub async fn chat(&self, body: serde_json::Value) -> reqwest::Response {
+        self.post("/v1/chat/completions")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn stop(self) {
+        self.pool.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
+/// Reads an SSE response to the end: the `data:` payloads in order.
+pub async fn sse_data(resp: reqwest::Response) -> Vec<String> {
+    let mut events = resp.bytes_stream().eventsource();
+    let mut out = Vec::new();
+    while let Some(ev) = events.next().await {
+        let ev = ev.expect("well-formed SSE");
+        let done = ev.data == "[DONE]";
+        out.push(ev.data);
+        if done {
+            break;
+        }
+    }
+    out
+}
+
+/// Concatenated `delta.content` of chunk payloads.
+pub fn streamed_text(data: &[String]) -> String {
+    data.iter()
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect()
+}
+
+/// The `[turn=k]` counter of a fake CLI reply.
+pub fn turn_counter(reply: &str) -> u32 {
+    let start = reply.rfind("[turn=").expect("turn counter") + 6;
+    reply[start..].split(']').next().unwrap().parse().unwrap()
+}
+
+pub async fn poll(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// (pid, ppid, state) of every process.
+pub fn processes() -> Vec<(u32, u32, char)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let mut f = rest.split_whitespace();
+            let state = f.next()?.chars().next()?;
+            let ppid = f.next()?.parse().ok()?;
+            Some((pid, ppid, state))
+        })
+        .collect()
+}
+
+pub fn children_of(parent: u32) -> Vec<u32> {
+    processes()
+        .into_iter()
+        .filter(|(_, ppid, s)| *ppid == parent && *s != 'Z')
+        .map(|(p, ..)| p)
+        .collect()
+}
+
+pub fn alive(pid: u32) -> bool {
+    processes().iter().any(|(p, _, s)| *p == pid && *s != 'Z')
+}

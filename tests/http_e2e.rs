@@ -1,0 +1,353 @@
+//! End-to-end over a real socket with the fake CLI: streaming and non-streaming shapes,
+//! session continuity, stateless clients, mid-stream failures, disconnects, sessions API.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn user(text: &str) -> Value {
+    json!({"role": "user", "content": text})
+}
+
+#[tokio::test]
+async fn non_streaming_and_streaming_completions_have_openai_shapes() {
+    let s = TestServer::start(1, 2, |_| {}).await;
+    let resp = s
+        .chat(json!({"model": "gpt-4-turbo", "messages": [user("hello")]}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("x-session-id").is_some());
+    let v: Value = resp.json().await.unwrap();
+    assert!(v["id"].as_str().unwrap().starts_with("chatcmpl-"));
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], "gpt-4-turbo");
+    assert!(v["created"].as_u64().unwrap() > 1_600_000_000);
+    assert_eq!(v["choices"][0]["message"]["role"], "assistant");
+    assert!(
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("echo: hello")
+    );
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    let u = &v["usage"];
+    assert_eq!(
+        u["total_tokens"].as_u64(),
+        Some(u["prompt_tokens"].as_u64().unwrap() + u["completion_tokens"].as_u64().unwrap())
+    );
+
+    let resp = s
+        .chat(
+            json!({"model": "sonnet", "stream": true, "stream_options": {"include_usage": true},
+            "messages": [user("stream [[long]]")]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    assert_eq!(resp.headers()["x-accel-buffering"], "no");
+    let data = sse_data(resp).await;
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(chunks.len() > 10, "tokens arrive as many chunks");
+    let id = chunks[0]["id"].as_str().unwrap();
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["id"] == id && c["object"] == "chat.completion.chunk")
+    );
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let finish = &chunks[chunks.len() - 2];
+    assert_eq!(finish["choices"][0]["finish_reason"], "stop");
+    let usage = chunks.last().unwrap();
+    assert_eq!(usage["choices"].as_array().unwrap().len(), 0);
+    assert!(usage["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+    let text = streamed_text(&data);
+    assert!(
+        text.starts_with("echo: stream [[long]] word0 word1"),
+        "{text}"
+    );
+    assert_eq!(turn_counter(&text), 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn x_session_id_keeps_the_conversation_on_its_worker() {
+    let s = TestServer::start(2, 2, |_| {}).await;
+    let mut counters = Vec::new();
+    for text in ["one", "two", "three"] {
+        let resp = s
+            .post("/v1/chat/completions")
+            .header("X-Session-Id", "my-conv-1")
+            .json(&json!({"model": "sonnet", "messages": [user(text)]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.headers()["x-session-id"], "my-conv-1");
+        let v: Value = resp.json().await.unwrap();
+        counters.push(turn_counter(
+            v["choices"][0]["message"]["content"].as_str().unwrap(),
+        ));
+    }
+    assert_eq!(counters, vec![1, 2, 3]);
+    // Another key cannot use that session.
+    let resp = s
+        .client
+        .post(format!("{}/v1/chat/completions", s.url))
+        .bearer_auth(OTHER_KEY)
+        .header("X-Session-Id", "my-conv-1")
+        .json(&json!({"model": "sonnet", "messages": [user("steal")]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn stateless_history_reuses_one_warm_conversation() {
+    let s = TestServer::start(1, 2, |_| {}).await;
+    let mut messages = vec![
+        json!({"role": "system", "content": "be brief"}),
+        user("first"),
+    ];
+    let mut sessions = Vec::new();
+    for (i, next) in ["second", "third"]
+        .iter()
+        .chain(std::iter::once(&"end"))
+        .enumerate()
+    {
+        let resp = s
+            .chat(json!({"model": "sonnet", "messages": messages}))
+            .await;
+        sessions.push(resp.headers()["x-session-id"].to_str().unwrap().to_owned());
+        let v: Value = resp.json().await.unwrap();
+        let answer = v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(turn_counter(&answer), i as u32 + 1, "{answer}");
+        if i == 0 {
+            assert!(
+                answer.contains("<system_instructions>"),
+                "system prompt replayed: {answer}"
+            );
+        } else {
+            assert!(
+                !answer.contains("<conversation_history>"),
+                "only the new message is sent"
+            );
+        }
+        messages.push(json!({"role": "assistant", "content": answer}));
+        messages.push(user(next));
+    }
+    assert!(sessions.windows(2).all(|w| w[0] == w[1]), "{sessions:?}");
+    assert_eq!(s.pool.snapshot().sessions, 1);
+    // A history that diverges starts a new conversation with a faithful replay.
+    let resp = s
+        .chat(json!({"model": "sonnet", "messages": [user("first"),
+            {"role": "assistant", "content": "something else"}, user("next")]}))
+        .await;
+    assert_ne!(
+        resp.headers()["x-session-id"].to_str().unwrap(),
+        sessions[0]
+    );
+    let v: Value = resp.json().await.unwrap();
+    let answer = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(
+        answer.contains("<assistant>\nsomething else\n</assistant>"),
+        "{answer}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_crash_mid_stream_ends_with_an_error_event_then_done() {
+    let s = TestServer::start(1, 1, |_| {}).await;
+    let resp = s
+        .chat(json!({"model": "sonnet", "stream": true, "messages": [user("[[crash]]")]}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let data = sse_data(resp).await;
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    let err: Value = serde_json::from_str(&data[data.len() - 2]).unwrap();
+    assert_eq!(err["error"]["code"], "worker_failed", "{err}");
+    assert!(
+        !streamed_text(&data).is_empty(),
+        "text before the crash was streamed"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn client_disconnect_interrupts_and_the_worker_is_reused() {
+    let s = TestServer::start(1, 1, |_| {}).await;
+    let first: Value = s
+        .post("/v1/chat/completions")
+        .header("X-Session-Id", "dc")
+        .json(&json!({"model": "sonnet", "messages": [user("[[pid]] hi")]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pid_text = first["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pid = pid_text
+        .split("pid=")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let resp = s
+        .post("/v1/chat/completions")
+        .header("X-Session-Id", "dc")
+        .json(&json!({"model": "sonnet", "stream": true, "messages": [user("[[slow:200]] [[long]]")]}))
+        .send()
+        .await
+        .unwrap();
+    let mut body = resp.bytes_stream();
+    use futures_util::StreamExt;
+    let _ = body.next().await; // the first chunk arrived: the turn is running
+    drop(body);
+    poll("interrupted", Duration::from_secs(3), || {
+        let snap = s.pool.snapshot();
+        snap.interrupts == 1 && snap.workers_idle == 1
+    })
+    .await;
+    let next: Value = s
+        .post("/v1/chat/completions")
+        .header("X-Session-Id", "dc")
+        .json(&json!({"model": "sonnet", "messages": [user("[[pid]] again")]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = next["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(
+        text.contains(&format!("pid={pid}")),
+        "same process: {text} vs {pid}"
+    );
+    assert_eq!(s.pool.snapshot().restarts, 0);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn sessions_api_creates_lists_messages_and_deletes_per_key() {
+    let s = TestServer::start(1, 2, |_| {}).await;
+    let created: Value = s
+        .post("/api/v1/sessions")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let m1: Value = s
+        .post(&format!("/api/v1/sessions/{id}/messages"))
+        .json(&json!({"content": "hi"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        turn_counter(m1["choices"][0]["message"]["content"].as_str().unwrap()),
+        1
+    );
+    let resp = s
+        .post(&format!("/api/v1/sessions/{id}/messages"))
+        .json(&json!({"content": "again", "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(turn_counter(&streamed_text(&sse_data(resp).await)), 2);
+    let list: Value = s
+        .client
+        .get(format!("{}/api/v1/sessions", s.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == id.as_str())
+    );
+    let info: Value = s
+        .client
+        .get(format!("{}/api/v1/sessions/{id}", s.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["turns"], 2);
+    // Another key sees nothing.
+    for req in [
+        s.client.get(format!("{}/api/v1/sessions/{id}", s.url)),
+        s.client.delete(format!("{}/api/v1/sessions/{id}", s.url)),
+        s.client
+            .post(format!("{}/api/v1/sessions/{id}/messages", s.url))
+            .json(&json!({"content": "x"})),
+    ] {
+        assert_eq!(
+            req.bearer_auth(OTHER_KEY).send().await.unwrap().status(),
+            404
+        );
+    }
+    let other_list: Value = s
+        .client
+        .get(format!("{}/api/v1/sessions", s.url))
+        .bearer_auth(OTHER_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(other_list["data"].as_array().unwrap().len(), 0);
+    let del = s
+        .client
+        .delete(format!("{}/api/v1/sessions/{id}", s.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(del.status(), 200);
+    let gone = s
+        .client
+        .get(format!("{}/api/v1/sessions/{id}", s.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    s.stop().await;
+}

@@ -1,0 +1,129 @@
+//! The real binary under signals: SIGTERM mid-stream ends the stream with a final event and
+//! exits 0 with no child left; SIGKILL of the server leaves no worker behind either.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use futures_util::StreamExt;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+
+struct Server {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_server(workers: usize) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_claude-pool"))
+        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .current_dir(dir.path())
+        .env("API_KEYS", KEY)
+        .env("CLAUDE_POOL_WORKER__COMMAND", fake_cli())
+        .env("CLAUDE_POOL_WORKER__HOME", dir.path().join("home"))
+        .env("CLAUDE_POOL_WORKER__WORK_ROOT", dir.path().join("work"))
+        .env("CLAUDE_POOL_POOL__MIN_WORKERS", workers.to_string())
+        .env("CLAUDE_POOL_POOL__MAX_WORKERS", workers.to_string())
+        .env("CLAUDE_POOL_SERVER__SHUTDOWN_GRACE", "1s")
+        .env("LOG_LEVEL", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("claude-pool starts");
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(format!("{url}/readyz")).send().await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Server {
+        child,
+        url,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn sigterm_mid_stream_sends_a_final_event_exits_zero_and_leaves_no_child() {
+    let mut server = start_server(2).await;
+    let server_pid = server.child.id();
+    let workers = children_of(server_pid);
+    assert_eq!(workers.len(), 2, "two warm workers");
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", server.url))
+        .bearer_auth(KEY)
+        .json(&json!({"model": "sonnet", "stream": true,
+            "messages": [{"role": "user", "content": "[[slow:100]] [[long]]"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut events = eventsource_stream::Eventsource::eventsource(resp.bytes_stream());
+    let first = events.next().await.unwrap().unwrap();
+    assert!(first.data.contains("chat.completion.chunk"));
+    kill(Pid::from_raw(server_pid as i32), Signal::SIGTERM).unwrap();
+    let mut rest = Vec::new();
+    while let Some(ev) = events.next().await {
+        let ev = ev.expect("the stream ends cleanly, not cut");
+        let done = ev.data == "[DONE]";
+        rest.push(ev.data);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(rest.last().map(String::as_str), Some("[DONE]"), "{rest:?}");
+    let last: Value = serde_json::from_str(&rest[rest.len() - 2]).unwrap();
+    assert_eq!(last["error"]["code"], "server_shutting_down", "{last}");
+    let status = tokio::task::spawn_blocking(move || server.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "clean exit");
+    poll("no worker left", Duration::from_secs(5), || {
+        workers.iter().all(|p| !alive(*p))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sigkill_of_the_server_leaves_no_worker_behind() {
+    let mut server = start_server(2).await;
+    let server_pid = server.child.id();
+    let workers = children_of(server_pid);
+    assert_eq!(workers.len(), 2);
+    server.child.kill().unwrap(); // SIGKILL: no cleanup code of ours runs
+    server.child.wait().unwrap();
+    poll(
+        "workers gone after the server was killed",
+        Duration::from_secs(5),
+        || workers.iter().all(|p| !alive(*p)),
+    )
+    .await;
+}
