@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::serve::ListenerExt;
 use claude_pool_actors::{PoolError, PoolHandle, child};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -98,6 +99,13 @@ pub async fn serve(
         tracing::info!(?grace, "shutting down: draining the pool");
         pool.shutdown(grace).await;
         tracing::info!("pool stopped");
+    });
+    // Token deltas are small writes: without TCP_NODELAY, Nagle's algorithm and delayed ACKs
+    // hold them back by ~40 ms.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
     });
     let served = axum::serve(listener, router(app))
         .with_graceful_shutdown(token.clone().cancelled_owned())
