@@ -33,9 +33,12 @@ cargo test --workspace 2>&1 | tee "$LOG"
 rust_passed=$(awk '/^test result:/ {s += $4} END {print s+0}' "$LOG")
 
 phase "python tests (openai client)"
-cargo build --bins --quiet
+cargo build --workspace --bins --quiet
 "$VENV/bin/pytest" tests/python -q -p no:cacheprovider --junitxml "$ROOT/.cache/pytest.xml"
 py_passed=$(python3 -c "import xml.etree.ElementTree as E; r=E.parse('$ROOT/.cache/pytest.xml').getroot(); s=r if r.tag=='testsuite' else r[0]; print(int(s.get('tests'))-int(s.get('failures'))-int(s.get('errors'))-int(s.get('skipped')))")
+
+phase "benchmark harness smoke run"
+benches/run.sh --smoke
 
 phase "done"
 echo "total: $((rust_passed + py_passed)) passed, 0 failed"

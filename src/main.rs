@@ -37,6 +37,20 @@ enum Command {
     },
 }
 
+/// Every client connection and every worker's three pipes take a descriptor; the usual soft
+/// limit of 1024 would cap the server far below what it can serve.
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                tracing::warn!(error = %e, soft, "cannot raise the open-file limit");
+            }
+        }
+        _ => {}
+    }
+}
+
 /// `EX_USAGE`: bad configuration.
 const EXIT_CONFIG: u8 = 64;
 
@@ -73,6 +87,7 @@ fn main() -> ExitCode {
         .or_else(|_| EnvFilter::try_new(&config.server.log_level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
+    raise_fd_limit();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

@@ -66,6 +66,17 @@ pub enum ChildError {
     },
 }
 
+/// The arguments that put the CLI in stream-json mode with token streaming.
+pub const STREAM_JSON_ARGS: &[&str] = &[
+    "-p",
+    "--input-format",
+    "stream-json",
+    "--output-format",
+    "stream-json",
+    "--verbose",
+    "--include-partial-messages",
+];
+
 /// Everything needed to start one child: pure data, built by [`spawn_spec`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct SpawnSpec {
@@ -115,18 +126,7 @@ pub fn spawn_spec(
     conversation: &Conversation,
     server_env: impl Fn(&str) -> Option<String>,
 ) -> SpawnSpec {
-    let mut args: Vec<OsString> = [
-        "-p",
-        "--input-format",
-        "stream-json",
-        "--output-format",
-        "stream-json",
-        "--verbose",
-        "--include-partial-messages",
-    ]
-    .into_iter()
-    .map(OsString::from)
-    .collect();
+    let mut args: Vec<OsString> = STREAM_JSON_ARGS.iter().map(OsString::from).collect();
     let bare = cfg.bare && profile.oauth_token.is_none();
     if bare {
         args.push("--bare".into());

@@ -281,13 +281,7 @@ impl Actor for Pool {
                 }
             }
         }
-        if !st.draining {
-            let may = st.backoff.may_spawn(now);
-            st.router.pump(now, may, &mut actions);
-        }
-        st.execute(&myself, actions);
-        st.finish_if_drained(&myself);
-        st.publish();
+        st.settle(&myself, now, actions);
         Ok(())
     }
 
@@ -325,14 +319,7 @@ impl Actor for Pool {
             );
             st.worker_failed(id, now);
         }
-        let mut actions = Vec::new();
-        if !st.draining {
-            let may = st.backoff.may_spawn(now);
-            st.router.pump(now, may, &mut actions);
-        }
-        st.execute(&myself, actions);
-        st.finish_if_drained(&myself);
-        st.publish();
+        st.settle(&myself, now, Vec::new());
         Ok(())
     }
 }
@@ -344,6 +331,18 @@ fn retry_after_hint(cfg: &PoolConfig) -> Duration {
 }
 
 impl PoolState {
+    /// After every event: route what can move, carry the actions out, finish a drain that is
+    /// complete, and publish the new snapshot.
+    fn settle(&mut self, myself: &ActorRef<PoolMsg>, now: Instant, mut actions: Vec<Action>) {
+        if !self.draining {
+            let may = self.backoff.may_spawn(now);
+            self.router.pump(now, may, &mut actions);
+        }
+        self.execute(myself, actions);
+        self.finish_if_drained(myself);
+        self.publish();
+    }
+
     /// An unexpected worker exit or a failed spawn/start-up.
     fn worker_failed(&mut self, id: WorkerId, now: Instant) {
         if let Some(slot) = self.router.worker_gone(id) {

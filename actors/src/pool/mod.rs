@@ -2,6 +2,8 @@
 
 mod actor;
 pub(crate) mod backoff;
+#[doc(hidden)]
+pub mod bench_support;
 pub(crate) mod router;
 
 use std::sync::Arc;

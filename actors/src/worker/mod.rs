@@ -85,7 +85,12 @@ pub(crate) struct WorkerData {
     turns: u64,
     seq: u64,
     turn_started: Option<Instant>,
+    /// When the process group's memory was last measured (a /proc scan, so not every turn).
+    rss_checked: Option<Instant>,
 }
+
+/// How often a worker's resident memory is measured (after a turn, at most this often).
+const RSS_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 
 impl Actor for Worker {
     type Msg = WorkerMsg;
@@ -114,6 +119,7 @@ impl Actor for Worker {
             turns: 0,
             seq: 0,
             turn_started: None,
+            rss_checked: None,
         })
     }
 
@@ -322,11 +328,16 @@ async fn finish_exchange(
         }
         _ => {
             st.turns += 1;
-            let rss = st
-                .control
-                .as_ref()
-                .map(ChildControl::group_rss_bytes)
-                .unwrap_or_default();
+            let due = st
+                .rss_checked
+                .is_none_or(|t| t.elapsed() >= RSS_CHECK_INTERVAL);
+            let rss = match (&st.control, due && st.args.max_rss_bytes > 0) {
+                (Some(control), true) => {
+                    st.rss_checked = Some(Instant::now());
+                    control.group_rss_bytes()
+                }
+                _ => 0,
+            };
             let recycle = st.turns >= st.args.max_turns
                 || (st.args.max_rss_bytes > 0 && rss > st.args.max_rss_bytes);
             if recycle {

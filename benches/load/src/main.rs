@@ -249,6 +249,9 @@ async fn run_load(args: RunArgs) -> Result<(), String> {
     }
     let seconds = t0.elapsed().as_secs_f64();
     progress.finish_and_clear();
+    // Close the client's idle keep-alive connections, so the server's descriptors after the
+    // run show what the server itself still holds.
+    drop(http);
     let _ = stop_sampler.send(());
     let peak = match sampler {
         Some(handle) => handle.await.ok(),

@@ -155,21 +155,13 @@ impl CliProcess {
     /// Starts the CLI in stream-json mode.
     pub(crate) fn spawn(plan: &Plan) -> std::io::Result<Self> {
         let mut cmd = Command::new(&plan.cli);
-        cmd.args([
-            "-p",
-            "--input-format",
-            "stream-json",
-            "--output-format",
-            "stream-json",
-            "--verbose",
-            "--include-partial-messages",
-        ])
-        .args(&plan.cli_args)
-        .envs(plan.cli_env.iter().cloned())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true);
+        cmd.args(claude_pool_actors::child::STREAM_JSON_ARGS)
+            .args(&plan.cli_args)
+            .envs(plan.cli_env.iter().cloned())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
         let mut child = cmd.spawn()?;
         let stdin = child.stdin.take().expect("piped");
         let stdout = child.stdout.take().expect("piped");

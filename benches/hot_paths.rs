@@ -1,0 +1,92 @@
+//! Micro-benchmarks of the per-token and per-request hot paths: parsing the CLI's stream-json
+//! lines, encoding OpenAI stream chunks, fingerprinting a history, and the pool's routing
+//! decision. Run: `cargo bench --bench hot_paths`.
+
+use std::hint::black_box;
+
+use claude_pool::conversation::{Msg, fingerprint};
+use claude_pool::openai::{ChatChunk, ChatRequest, Delta, Role};
+use claude_pool_actors::pool::bench_support::RoutingFixture;
+use claude_pool_actors::protocol::parse_line;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+const FIXTURE: &str = include_str!("../actors/tests/fixtures/real-cli-2.1.197.jsonl");
+
+fn line_of(kind: &str) -> &'static str {
+    FIXTURE
+        .lines()
+        .find(|l| l.contains(kind))
+        .expect("fixture has the line")
+}
+
+fn parsing(c: &mut Criterion) {
+    let mut g = c.benchmark_group("parse_line");
+    for (name, line) in [
+        ("text_delta", line_of("\"text_delta\"")),
+        ("result", line_of("\"type\":\"result\"")),
+        ("system_init", line_of("\"subtype\":\"init\"")),
+    ] {
+        g.bench_function(name, |b| b.iter(|| parse_line(black_box(line)).unwrap()));
+    }
+    g.finish();
+}
+
+fn chunk_encoding(c: &mut Criterion) {
+    c.bench_function("encode_chunk", |b| {
+        b.iter(|| {
+            let chunk = ChatChunk::delta(
+                black_box("chatcmpl-0123456789abcdef0123456789abcdef"),
+                1_795_000_000,
+                "gpt-4-turbo",
+                Delta {
+                    role: None,
+                    content: Some(black_box("echo: hello ther")),
+                },
+                None,
+            );
+            serde_json::to_string(&chunk).unwrap()
+        })
+    });
+}
+
+fn fingerprinting(c: &mut Criterion) {
+    let history: Vec<Msg> = (0..10)
+        .map(|i| Msg {
+            role: if i % 2 == 0 {
+                Role::User
+            } else {
+                Role::Assistant
+            },
+            text: format!("message {i} ").repeat(40),
+        })
+        .collect();
+    c.bench_function("fingerprint_10_messages_4kb", |b| {
+        b.iter(|| fingerprint(black_box(&history)))
+    });
+    let body = serde_json::json!({"model": "gpt-4", "messages": [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi"},
+        {"role": "user", "content": "how are you?"}]})
+    .to_string();
+    c.bench_function("parse_chat_request", |b| {
+        b.iter(|| serde_json::from_str::<ChatRequest>(black_box(&body)).unwrap())
+    });
+}
+
+fn routing(c: &mut Criterion) {
+    let mut g = c.benchmark_group("route_turn");
+    for workers in [8usize, 64] {
+        let mut f = RoutingFixture::new(workers);
+        let mut i = 0;
+        g.bench_function(format!("{workers}_workers"), |b| {
+            b.iter(|| {
+                i = (i + 1) % workers;
+                f.route(black_box(i))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, parsing, chunk_encoding, fingerprinting, routing);
+criterion_main!(benches);

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Runs the benchmark matrix and writes docs/benchmarks.md and docs/benchmarks-ttft.svg.
+#   benches/run.sh           full matrix (about 5-10 minutes on 2 cores)
+#   benches/run.sh --smoke   a few seconds: fake CLI, gateway and direct, small counts (CI)
+# Everything runs on 127.0.0.1: the fake CLI, or the real CLI against the fake Anthropic API.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+SMOKE=0
+[ "${1:-}" = "--smoke" ] && SMOKE=1
+PROFILE=release
+[ "$SMOKE" = 1 ] && PROFILE=debug
+if [ "$PROFILE" = release ]; then
+  cargo build --release --workspace --bins --quiet
+else
+  cargo build --workspace --bins --quiet
+fi
+BIN="$ROOT/target/$PROFILE"
+LOAD="$BIN/claude-pool-load"
+OUT="$(mktemp -d)"
+KEY="sk-bench-key-0123456789"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$OUT"
+}
+trap cleanup EXIT
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_server NAME COMMAND WORKERS QUEUE [ENV...]: starts claude-pool, waits for /readyz.
+start_server() {
+  local name=$1 command=$2 workers=$3 queue=$4; shift 4
+  local port dir
+  port=$(free_port)
+  dir="$OUT/$name"
+  mkdir -p "$dir"
+  (cd "$dir" && env API_KEYS="$KEY" LOG_LEVEL=warn \
+    CLAUDE_POOL_WORKER__COMMAND="$command" \
+    CLAUDE_POOL_WORKER__HOME="$dir/home" CLAUDE_POOL_WORKER__WORK_ROOT="$dir/work" \
+    CLAUDE_POOL_POOL__MIN_WORKERS="$workers" CLAUDE_POOL_POOL__MAX_WORKERS="$workers" \
+    CLAUDE_POOL_POOL__QUEUE_CAPACITY="$queue" CLAUDE_POOL_POOL__QUEUE_TIMEOUT=600s \
+    "$@" "$BIN/claude-pool" serve --host 127.0.0.1 --port "$port" >"$dir/server.log" 2>&1) &
+  PIDS+=($!)
+  for _ in $(seq 1 600); do
+    if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; then
+      SERVER_URL="http://127.0.0.1:$port"
+      SERVER_PID=$(pgrep -n -x claude-pool)
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "server $name did not become ready" >&2
+  cat "$dir/server.log" >&2
+  return 1
+}
+
+stop_server() { kill "$SERVER_PID" 2>/dev/null || true; while kill -0 "$SERVER_PID" 2>/dev/null; do sleep 0.1; done; }
+
+run() { # run LABEL ARGS... : one load run, JSON into $OUT/results
+  local label=$1; shift
+  mkdir -p "$OUT/results"
+  "$LOAD" run --quiet --label "$label" --json "$OUT/results/$(echo "$label" | tr '@/' '__').json" "$@"
+}
+
+FAKE="$BIN/fake-claude"
+if [ "$SMOKE" = 1 ]; then
+  start_server fake "$FAKE" 4 64
+  run "pool@4" --url "$SERVER_URL" --api-key "$KEY" -c 4 -n 20 --stream --server-pid "$SERVER_PID"
+  run "direct@4" --mode direct --cli "$FAKE" -c 4 -n 20
+  stop_server
+  python3 - "$OUT/results" <<'PY'
+import json, pathlib, sys
+bad = []
+for f in pathlib.Path(sys.argv[1]).glob("*.json"):
+    r = json.loads(f.read_text())
+    if r["errors"] or r["ok"] != r["requests"]:
+        bad.append((r["label"], r["errors"], r["ok"], r["requests"]))
+if bad:
+    sys.exit(f"smoke run had errors: {bad}")
+print("benchmark smoke run: all requests completed")
+PY
+  exit 0
+fi
+
+# 1. Fake CLI: gateway vs direct vs spawn-per-request at 1, 16, 64; then 1,000 and 10,000 streams.
+start_server fake "$FAKE" 64 20000
+for c in 1 16 64; do
+  n=$((c * 50)); [ "$n" -lt 200 ] && n=200
+  run "pool-fake@$c" --url "$SERVER_URL" --api-key "$KEY" -c "$c" -n "$n" --stream --server-pid "$SERVER_PID"
+  run "direct-fake@$c" --mode direct --cli "$FAKE" -c "$c" -n "$n"
+  run "spawn-fake@$c" --mode spawn-per-request --cli "$FAKE" -c "$c" -n "$((c * 5 + 20))"
+done
+for c in 1000 10000; do
+  run "pool-fake-queued@$c" --url "$SERVER_URL" --api-key "$KEY" -c "$c" -n "$c" --stream \
+    --turns-per-session 1 --server-pid "$SERVER_PID" --timeout 600
+done
+stop_server
+
+# 2. Real CLI against the fake Anthropic API: pool vs direct vs spawn at 1 and 16.
+CLI="$(scripts/install-cli.sh 2>/dev/null)"
+API_PORT_FILE="$OUT/api.port"
+python3 "$ROOT/../shared/fake-anthropic/fake_anthropic.py" --port 0 --port-file "$API_PORT_FILE" 2>/dev/null &
+PIDS+=($!)
+for _ in $(seq 1 100); do [ -s "$API_PORT_FILE" ] && break; sleep 0.1; done
+API="http://127.0.0.1:$(cat "$API_PORT_FILE")"
+CLI_ENV=(--cli-env "ANTHROPIC_BASE_URL=$API" --cli-env ANTHROPIC_API_KEY=dummy
+  --cli-env CLAUDE_CODE_MAX_RETRIES=0 --cli-env DISABLE_AUTOUPDATER=1
+  --cli-env CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 --cli-env "HOME=$OUT/real-home"
+  --cli-env "PATH=$PATH" --cli-arg --bare --cli-arg --tools --cli-arg "")
+start_server real "$CLI" 16 256 ANTHROPIC_BASE_URL="$API" \
+  ANTHROPIC_API_KEY=dummy CLAUDE_CODE_MAX_RETRIES=0
+for c in 1 16; do
+  run "pool-real@$c" --url "$SERVER_URL" --api-key "$KEY" -c "$c" -n "$((c * 10))" --stream --server-pid "$SERVER_PID"
+  run "direct-real@$c" --mode direct --cli "$CLI" "${CLI_ENV[@]}" -c "$c" -n "$((c * 10))"
+  run "spawn-real@$c" --mode spawn-per-request --cli "$CLI" "${CLI_ENV[@]}" -c "$c" -n "$((c * 3))"
+done
+stop_server
+
+# 3. Chart and report.
+"$LOAD" chart --input "$OUT/results" --output "$ROOT/docs/benchmarks-ttft.svg"
+python3 "$ROOT/benches/report.py" "$OUT/results" > "$ROOT/docs/benchmarks.md"
+echo "wrote docs/benchmarks.md and docs/benchmarks-ttft.svg"
