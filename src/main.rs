@@ -95,8 +95,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let reload: claude_pool::server::Reload =
+        Box::new(move || Config::load(path.as_deref(), &flags));
     match runtime.block_on(claude_pool::server::serve(
         config,
+        Some(reload),
         claude_pool::server::shutdown_signal(),
     )) {
         Ok(()) => ExitCode::SUCCESS,

@@ -59,9 +59,41 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Runs the server until `stop` resolves (normally [`shutdown_signal`]).
+/// Reads the configuration again (on SIGHUP).
+pub type Reload = Box<dyn Fn() -> Result<Config, crate::config::ConfigError> + Send + Sync>;
+
+/// On every SIGHUP: reload the configuration and apply the pool's part live (sizes, queue,
+/// timeouts; worker settings for workers started afterwards). A bad file is logged and ignored.
+fn watch_reloads(pool: PoolHandle, reload: Reload) {
+    tokio::spawn(async move {
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGHUP; live reload disabled");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            match reload() {
+                Ok(config) => match pool.reconfigure(config.pool_config()).await {
+                    Ok(()) => tracing::info!(
+                        "configuration reloaded (pool settings applied; listener, keys and models need a restart)"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "reloaded configuration not applied"),
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "configuration reload failed; keeping the current one")
+                }
+            }
+        }
+    });
+}
+
+/// Runs the server until `stop` resolves (normally [`shutdown_signal`]); with `reload`, SIGHUP
+/// reloads the pool's configuration live.
 pub async fn serve(
     config: Config,
+    reload: Option<Reload>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let pool_config = config.pool_config();
@@ -75,6 +107,9 @@ pub async fn serve(
     }
     if !config.worker.allowed_tools.is_empty() {
         tracing::warn!(tools = ?config.worker.allowed_tools, "tools are ENABLED for workers: the model can act on this host");
+    }
+    if let Some(reload) = reload {
+        watch_reloads(app.pool.clone(), reload);
     }
     let addr = format!("{}:{}", config.server.host, config.server.port);
     let io = |source| ServeError::Io {

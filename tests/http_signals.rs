@@ -127,3 +127,76 @@ async fn sigkill_of_the_server_leaves_no_worker_behind() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_pool_configuration_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("claude-pool.toml");
+    let write = |min: usize, max: usize| {
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nhost = \"127.0.0.1\"\nport = {port}\nlog_level = \"warn\"\n\
+                 [pool]\nmin_workers = {min}\nmax_workers = {max}\n\
+                 [worker]\ncommand = \"{}\"\nhome = \"{}\"\nwork_root = \"{}\"\n\
+                 [auth]\napi_keys = [\"{KEY}\"]\n",
+                fake_cli().display(),
+                dir.path().join("home").display(),
+                dir.path().join("work").display()
+            ),
+        )
+        .unwrap();
+    };
+    write(1, 1);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_claude-pool"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/v1/health");
+    let client = reqwest::Client::new();
+    let idle = |v: &Value| v["pool"]["workers_idle"].as_u64().unwrap_or(0);
+    let mut health = Value::Null;
+    for _ in 0..1500 {
+        if let Ok(r) = client.get(&url).send().await {
+            health = r.json().await.unwrap_or(Value::Null);
+            if idle(&health) == 1 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(idle(&health), 1, "{health}");
+    write(3, 4);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGHUP).unwrap();
+    for _ in 0..1500 {
+        health = client.get(&url).send().await.unwrap().json().await.unwrap();
+        if idle(&health) == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(idle(&health), 3, "grown live: {health}");
+    assert_eq!(health["pool"]["max_workers"], 4);
+    // A broken file is refused and the server keeps running.
+    std::fs::write(&config, "[pool]\nmax_workers = \"many\"\n").unwrap();
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGHUP).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let still: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(still["pool"]["max_workers"], 4);
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

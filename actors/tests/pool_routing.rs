@@ -239,3 +239,39 @@ async fn ended_session_hands_its_worker_on() {
     assert_eq!(turn_counter(&r), 1);
     pool.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn reconfigure_applies_sizes_and_timeouts_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = fake_config(dir.path(), 1, 1);
+    let pool = PoolHandle::start(cfg.clone()).await.unwrap();
+    assert!(pool.wait_ready(READY).await);
+    cfg.min_workers = 2;
+    cfg.max_workers = 3;
+    cfg.turn_idle_timeout = Duration::from_millis(300);
+    pool.reconfigure(cfg.clone()).await.unwrap();
+    poll("grown to 2 warm", READY, || {
+        pool.snapshot().workers_idle == 2
+    })
+    .await;
+    assert_eq!(pool.snapshot().max_workers, 3);
+    let started = std::time::Instant::now();
+    let r = pool
+        .submit(Turn::text("slow", "[[hang]]"))
+        .await
+        .unwrap()
+        .collect()
+        .await;
+    assert_eq!(
+        r,
+        Err(TurnError::IdleTimeout),
+        "the new idle timeout applies"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    cfg.max_workers = 0;
+    assert!(
+        pool.reconfigure(cfg).await.is_err(),
+        "invalid sizes are refused"
+    );
+    pool.shutdown(Duration::from_secs(5)).await;
+}

@@ -58,6 +58,10 @@ pub(crate) enum PoolMsg {
         max: usize,
         reply: RpcReplyPort<()>,
     },
+    Reconfigure {
+        config: Box<PoolConfig>,
+        reply: RpcReplyPort<()>,
+    },
     EndSession(SessionId),
     Shutdown {
         grace: Duration,
@@ -249,6 +253,18 @@ impl Actor for Pool {
                 st.router.resize(min, max.max(1), &mut actions);
                 let _ = reply.send(());
             }
+            PoolMsg::Reconfigure { config, reply } => {
+                tracing::info!(
+                    min = config.min_workers,
+                    max = config.max_workers,
+                    "pool reconfigured"
+                );
+                st.router.limits.queue_capacity = config.queue_capacity;
+                st.router
+                    .resize(config.min_workers, config.max_workers.max(1), &mut actions);
+                st.config = Arc::new(*config);
+                let _ = reply.send(());
+            }
             PoolMsg::EndSession(sid) => st.router.end_session(&sid, &mut actions),
             PoolMsg::Shutdown { grace, reply } => {
                 st.shutdown_waiters.push(reply);
@@ -374,6 +390,7 @@ impl PoolState {
                         events: pending.events,
                         queued_for: pending.enqueued.elapsed(),
                         resumed,
+                        limits: self.limits(),
                     };
                     match self.actors.get(&worker) {
                         Some(a) => {
@@ -420,6 +437,13 @@ impl PoolState {
         }
     }
 
+    fn limits(&self) -> ExchangeLimits {
+        ExchangeLimits {
+            idle_timeout: self.config.turn_idle_timeout,
+            interrupt_timeout: self.config.interrupt_timeout,
+        }
+    }
+
     fn worker_name(&self, id: WorkerId) -> String {
         format!("{}-w{id}", self.name)
     }
@@ -440,10 +464,7 @@ impl PoolState {
             id,
             pool: myself.clone(),
             spec,
-            limits: ExchangeLimits {
-                idle_timeout: c.turn_idle_timeout,
-                interrupt_timeout: c.interrupt_timeout,
-            },
+            limits: self.limits(),
             startup_timeout: c.worker.startup_timeout,
             stop_grace: c.stop_grace,
             max_turns: c.max_turns_per_worker.max(1),

@@ -227,6 +227,29 @@ impl PoolHandle {
         }
     }
 
+    /// Applies a new configuration live: sizes and the queue capacity at once (idle workers
+    /// above a smaller maximum stop now, busy ones after their turn), timeouts from the next
+    /// turn on, and worker settings (command, arguments, environment) to workers started from
+    /// now on.
+    pub async fn reconfigure(&self, config: PoolConfig) -> Result<(), PoolError> {
+        config.validate()?;
+        match self
+            .actor
+            .call(
+                |reply| PoolMsg::Reconfigure {
+                    config: Box::new(config),
+                    reply,
+                },
+                None,
+            )
+            .await
+        {
+            Ok(CallResult::Success(())) => Ok(()),
+            Ok(_) => Err(PoolError::NotRunning("no answer".into())),
+            Err(e) => Err(PoolError::NotRunning(e.to_string())),
+        }
+    }
+
     /// Forgets a conversation: its worker (if any) is handed to the next conversation.
     pub fn end_session(&self, session: SessionId) {
         let _ = self.actor.cast(PoolMsg::EndSession(session));

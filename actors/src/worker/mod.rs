@@ -31,6 +31,8 @@ pub(crate) struct Assignment {
     pub(crate) events: mpsc::Sender<TurnEvent>,
     pub(crate) queued_for: Duration,
     pub(crate) resumed: bool,
+    /// Timeouts of this turn (current pool configuration).
+    pub(crate) limits: ExchangeLimits,
 }
 
 /// Messages of the worker actor.
@@ -188,6 +190,7 @@ impl Actor for Worker {
                 }
                 st.current = Some(a.events.clone());
                 st.turn_started = Some(Instant::now());
+                st.args.limits = a.limits;
                 start_exchange(&myself, st, Running::Turn, a.content, Some(a.events))
             }
             WorkerMsg::Clear => start_exchange(
