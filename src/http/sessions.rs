@@ -34,10 +34,25 @@ pub(super) struct SessionInfo {
 }
 
 /// Conversations by id, with their owner's key label. In memory: a restart forgets ownership
-/// (the CLI transcripts remain, but the pool's session map is per process too).
+/// (the CLI transcripts remain, but the pool's session map is per process too). Sessions unused
+/// for a day are forgotten, as the pool forgets their transcripts' ids.
 #[derive(Debug, Default)]
 pub struct SessionRegistry {
     map: Mutex<HashMap<String, SessionInfo>>,
+}
+
+/// How long an unused session is remembered (matches the pool's resume window).
+const SESSION_RETENTION_SECS: u64 = 24 * 3600;
+
+/// Stale sessions are swept once every this many new sessions.
+const SWEEP_EVERY: usize = 1024;
+
+fn insert(map: &mut HashMap<String, SessionInfo>, info: SessionInfo) {
+    if map.len() % SWEEP_EVERY == SWEEP_EVERY - 1 {
+        let cutoff = unix_now().saturating_sub(SESSION_RETENTION_SECS);
+        map.retain(|_, s| s.last_used_at >= cutoff);
+    }
+    map.insert(info.id.clone(), info);
 }
 
 fn valid_id(id: &str) -> Result<(), ApiError> {
@@ -65,8 +80,8 @@ impl SessionRegistry {
     pub fn create(&self, owner: &Arc<str>) -> String {
         let id = uuid::Uuid::new_v4().to_string();
         let now = unix_now();
-        self.lock().insert(
-            id.clone(),
+        insert(
+            &mut self.lock(),
             SessionInfo {
                 id: id.clone(),
                 object: "session",
@@ -89,8 +104,8 @@ impl SessionRegistry {
             Some(_) => Err(ApiError::NotFound(format!("session `{id}` not found"))),
             None => {
                 let now = unix_now();
-                map.insert(
-                    id.to_owned(),
+                insert(
+                    &mut map,
                     SessionInfo {
                         id: id.to_owned(),
                         object: "session",
@@ -234,4 +249,32 @@ pub(super) async fn message(
         },
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ownership_is_per_key_and_stale_sessions_are_swept() {
+        let reg = SessionRegistry::default();
+        let (a, b): (Arc<str>, Arc<str>) = ("key-a".into(), "key-b".into());
+        let id = reg.create(&a);
+        assert!(reg.owned_by(&id, &a) && !reg.owned_by(&id, &b));
+        assert!(
+            !reg.claim_or_create(&id, &a).unwrap(),
+            "existing session reused"
+        );
+        assert!(
+            reg.claim_or_create(&id, &b).is_err(),
+            "another key gets 404"
+        );
+        assert!(reg.claim_or_create("bad id", &a).is_err());
+        reg.lock().get_mut(&id).unwrap().last_used_at = 0;
+        for _ in 0..SWEEP_EVERY {
+            reg.create(&b);
+        }
+        assert!(!reg.owned_by(&id, &a), "a day-old session was swept");
+        assert_eq!(reg.list(&b).len(), SWEEP_EVERY);
+    }
 }
