@@ -351,3 +351,15 @@ async fn sessions_api_creates_lists_messages_and_deletes_per_key() {
     assert_eq!(gone.status(), 404);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn silent_streams_get_keep_alive_comments() {
+    let s = TestServer::start(1, 1, |c| c.server.sse_keepalive = Duration::from_millis(50)).await;
+    let resp = s
+        .chat(json!({"model": "sonnet", "stream": true, "messages": [user("[[slow:300]] hi")]}))
+        .await;
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("\n: keep-alive\n\n"), "{body}");
+    assert!(body.ends_with("data: [DONE]\n\n"));
+    s.stop().await;
+}

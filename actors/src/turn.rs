@@ -180,6 +180,11 @@ impl TurnStream {
         self.rx.recv().await
     }
 
+    /// The next event if one is ready now (`None` when none is waiting or the turn ended).
+    pub fn try_recv(&mut self) -> Option<TurnEvent> {
+        self.rx.try_recv().ok()
+    }
+
     /// Drains the stream and returns the final outcome (test and non-streaming helper).
     pub async fn collect(mut self) -> Result<TurnResult, TurnError> {
         while let Some(ev) = self.rx.recv().await {

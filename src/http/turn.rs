@@ -6,14 +6,13 @@
 //! an OpenAI error event followed by `[DONE]`. Dropping the response body (client gone) drops
 //! the turn's stream, which makes the pool interrupt the turn.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Json;
-use axum::http::{HeaderName, HeaderValue};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use claude_pool_actors::{Profile, Turn, TurnError, TurnEvent, TurnResult, TurnStream};
 use futures_util::stream;
@@ -72,7 +71,7 @@ pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response,
     app.sessions.touch(&req.session);
     let session = req.session.clone();
     let mut resp = if req.stream {
-        sse(app, req, events, t0).into_response()
+        sse(app, req, events, t0)
     } else {
         json(app, req, events, t0).await?.into_response()
     };
@@ -149,18 +148,25 @@ async fn json(
     }))
 }
 
-fn push_json<T: serde::Serialize>(pending: &mut VecDeque<Event>, v: &T) {
-    match serde_json::to_string(v) {
-        Ok(s) => pending.push_back(Event::default().data(s)),
+/// Appends one SSE event (`data: <json>`) to the write buffer. JSON encoding escapes newlines,
+/// so the payload is always a single `data:` line.
+fn push_json<T: serde::Serialize>(pending: &mut Vec<u8>, v: &T) {
+    pending.extend_from_slice(b"data: ");
+    match serde_json::to_writer(&mut *pending, v) {
+        Ok(()) => pending.extend_from_slice(b"\n\n"),
         Err(e) => tracing::error!(error = %e, "chunk encoding failed"),
     }
 }
+
+const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
+const KEEPALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
 
 struct SseState {
     app: Arc<App>,
     req: TurnRequest,
     events: TurnStream,
-    pending: VecDeque<Event>,
+    /// Encoded events not yet handed to the connection; everything ready is written at once.
+    pending: Vec<u8>,
     done: bool,
     id: String,
     created: u64,
@@ -177,7 +183,7 @@ impl SseState {
     fn end_with_error(&mut self, e: ApiError) {
         tracing::warn!(error = %e, session = %self.req.session, "stream ended with an error");
         push_json(&mut self.pending, &e.envelope());
-        self.pending.push_back(Event::default().data("[DONE]"));
+        self.pending.extend_from_slice(DONE_EVENT);
         self.done = true;
     }
 
@@ -210,7 +216,7 @@ impl SseState {
                     );
                     push_json(&mut self.pending, &u);
                 }
-                self.pending.push_back(Event::default().data("[DONE]"));
+                self.pending.extend_from_slice(DONE_EVENT);
                 self.done = true;
             }
             Some(TurnEvent::Failed(e)) => self.end_with_error(e.into()),
@@ -220,13 +226,16 @@ impl SseState {
     }
 }
 
-fn sse(app: Arc<App>, req: TurnRequest, events: TurnStream, t0: Instant) -> impl IntoResponse {
+/// The SSE response. Every event that is ready when the connection can take more is written
+/// in one frame (a burst of token deltas costs one write, not one per token); keep-alive
+/// comments are sent after `server.sse_keepalive` without an event.
+fn sse(app: Arc<App>, req: TurnRequest, events: TurnStream, t0: Instant) -> Response {
     let keepalive = app.sse_keepalive;
     let mut st = SseState {
         app,
         req,
         events,
-        pending: VecDeque::new(),
+        pending: Vec::with_capacity(1024),
         done: false,
         id: completion_id(),
         created: unix_now(),
@@ -240,24 +249,36 @@ fn sse(app: Arc<App>, req: TurnRequest, events: TurnStream, t0: Instant) -> impl
         },
         None,
     );
-    let body = stream::unfold(st, |mut st| async move {
+    let body = stream::unfold(st, move |mut st| async move {
         loop {
-            if let Some(ev) = st.pending.pop_front() {
-                return Some((Ok::<_, Infallible>(ev), st));
+            if !st.pending.is_empty() {
+                let frame = Bytes::from(std::mem::take(&mut st.pending));
+                return Some((Ok::<_, Infallible>(frame), st));
             }
             if st.done {
                 return None;
             }
-            let ev = st.events.recv().await;
-            st.on_event(ev);
+            tokio::select! {
+                ev = st.events.recv() => {
+                    st.on_event(ev);
+                    while !st.done {
+                        match st.events.try_recv() {
+                            Some(ev) => st.on_event(Some(ev)),
+                            None => break,
+                        }
+                    }
+                }
+                () = tokio::time::sleep(keepalive) => st.pending.extend_from_slice(KEEPALIVE_COMMENT),
+            }
         }
     });
-    let mut resp = Sse::new(body)
-        .keep_alive(KeepAlive::new().interval(keepalive))
-        .into_response();
-    resp.headers_mut().insert(
-        HeaderName::from_static("x-accel-buffering"),
-        HeaderValue::from_static("no"),
-    );
-    resp
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
 }
