@@ -281,16 +281,7 @@ async fn sessions_api_creates_lists_messages_and_deletes_per_key() {
         .await
         .unwrap();
     assert_eq!(turn_counter(&streamed_text(&sse_data(resp).await)), 2);
-    let list: Value = s
-        .client
-        .get(format!("{}/api/v1/sessions", s.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = s.get_json("/api/v1/sessions", KEY).await;
     assert!(
         list["data"]
             .as_array()
@@ -298,16 +289,7 @@ async fn sessions_api_creates_lists_messages_and_deletes_per_key() {
             .iter()
             .any(|x| x["id"] == id.as_str())
     );
-    let info: Value = s
-        .client
-        .get(format!("{}/api/v1/sessions/{id}", s.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info = s.get_json(&format!("/api/v1/sessions/{id}"), KEY).await;
     assert_eq!(info["turns"], 2);
     // Another key sees nothing.
     for req in [
@@ -322,16 +304,7 @@ async fn sessions_api_creates_lists_messages_and_deletes_per_key() {
             404
         );
     }
-    let other_list: Value = s
-        .client
-        .get(format!("{}/api/v1/sessions", s.url))
-        .bearer_auth(OTHER_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let other_list = s.get_json("/api/v1/sessions", OTHER_KEY).await;
     assert_eq!(other_list["data"].as_array().unwrap().len(), 0);
     let del = s
         .client

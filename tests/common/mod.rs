@@ -92,6 +92,19 @@ impl TestServer {
             .bearer_auth(KEY)
     }
 
+    /// `GET path` with `key`, decoded as JSON.
+    pub async fn get_json(&self, path: &str, key: &str) -> serde_json::Value {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn chat(&self, body: serde_json::Value) -> reqwest::Response {
         self.post("/v1/chat/completions")
             .json(&body)

@@ -209,22 +209,12 @@ impl PoolHandle {
                 "need 1 <= max_workers and min_workers <= max_workers".into(),
             ));
         }
-        match self
-            .actor
-            .call(
-                |reply| PoolMsg::Resize {
-                    min: min_workers,
-                    max: max_workers,
-                    reply,
-                },
-                None,
-            )
-            .await
-        {
-            Ok(CallResult::Success(())) => Ok(()),
-            Ok(_) => Err(PoolError::NotRunning("no answer".into())),
-            Err(e) => Err(PoolError::NotRunning(e.to_string())),
-        }
+        self.control(|reply| PoolMsg::Resize {
+            min: min_workers,
+            max: max_workers,
+            reply,
+        })
+        .await
     }
 
     /// Applies a new configuration live: sizes and the queue capacity at once (idle workers
@@ -233,17 +223,19 @@ impl PoolHandle {
     /// now on.
     pub async fn reconfigure(&self, config: PoolConfig) -> Result<(), PoolError> {
         config.validate()?;
-        match self
-            .actor
-            .call(
-                |reply| PoolMsg::Reconfigure {
-                    config: Box::new(config),
-                    reply,
-                },
-                None,
-            )
-            .await
-        {
+        self.control(|reply| PoolMsg::Reconfigure {
+            config: Box::new(config),
+            reply,
+        })
+        .await
+    }
+
+    /// Sends a control message and waits for the pool's acknowledgement.
+    async fn control(
+        &self,
+        msg: impl FnOnce(ractor::RpcReplyPort<()>) -> PoolMsg,
+    ) -> Result<(), PoolError> {
+        match self.actor.call(msg, None).await {
             Ok(CallResult::Success(())) => Ok(()),
             Ok(_) => Err(PoolError::NotRunning("no answer".into())),
             Err(e) => Err(PoolError::NotRunning(e.to_string())),
