@@ -137,6 +137,7 @@ async fn sighup_reloads_the_pool_configuration_live() {
         .unwrap()
         .port();
     let config = dir.path().join("claude-pool.toml");
+    let (home, work) = (dir.path().join("home"), dir.path().join("work"));
     let write = |min: usize, max: usize| {
         std::fs::write(
             &config,
@@ -146,14 +147,14 @@ async fn sighup_reloads_the_pool_configuration_live() {
                  [worker]\ncommand = \"{}\"\nhome = \"{}\"\nwork_root = \"{}\"\n\
                  [auth]\napi_keys = [\"{KEY}\"]\n",
                 fake_cli().display(),
-                dir.path().join("home").display(),
-                dir.path().join("work").display()
+                home.display(),
+                work.display()
             ),
         )
         .unwrap();
     };
     write(1, 1);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_claude-pool"))
+    let child = Command::new(env!("CARGO_BIN_EXE_claude-pool"))
         .args(["serve", "--config"])
         .arg(&config)
         .current_dir(dir.path())
@@ -162,7 +163,14 @@ async fn sighup_reloads_the_pool_configuration_live() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let url = format!("http://127.0.0.1:{port}/v1/health");
+    // Killed on drop if an assertion fails, so no server (and no worker) outlives the test.
+    let mut server = Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    };
+    let pid = server.child.id() as i32;
+    let url = format!("{}/v1/health", server.url);
     let client = reqwest::Client::new();
     let idle = |v: &Value| v["pool"]["workers_idle"].as_u64().unwrap_or(0);
     let mut health = Value::Null;
@@ -177,7 +185,7 @@ async fn sighup_reloads_the_pool_configuration_live() {
     }
     assert_eq!(idle(&health), 1, "{health}");
     write(3, 4);
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGHUP).unwrap();
+    kill(Pid::from_raw(pid), Signal::SIGHUP).unwrap();
     for _ in 0..1500 {
         health = client.get(&url).send().await.unwrap().json().await.unwrap();
         if idle(&health) == 3 {
@@ -189,12 +197,12 @@ async fn sighup_reloads_the_pool_configuration_live() {
     assert_eq!(health["pool"]["max_workers"], 4);
     // A broken file is refused and the server keeps running.
     std::fs::write(&config, "[pool]\nmax_workers = \"many\"\n").unwrap();
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGHUP).unwrap();
+    kill(Pid::from_raw(pid), Signal::SIGHUP).unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let still: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
     assert_eq!(still["pool"]["max_workers"], 4);
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    let status = tokio::task::spawn_blocking(move || child.wait())
+    kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+    let status = tokio::task::spawn_blocking(move || server.child.wait())
         .await
         .unwrap()
         .unwrap();
