@@ -1,71 +1,122 @@
-//! API-key authentication. Keys arrive as `Authorization: Bearer <key>` or `X-API-Key: <key>`;
-//! only their SHA-256 digests are kept in memory, and a presented key is compared against every
-//! digest in constant time. Identities carry a non-secret label (a digest prefix) for logs,
-//! metrics and session ownership.
+//! Authentication. Keys arrive as `Authorization: Bearer <key>` or `X-API-Key: <key>`. The
+//! master key (`auth.master_key`) is compared in constant time and grants the admin API;
+//! every other key is looked up by its SHA-256 in the store (configured `API_KEYS` are
+//! registered there at start), through an in-memory cache: hits for [`POSITIVE_TTL`], misses
+//! for [`NEGATIVE_TTL`]. Revoking or changing a key on this replica drops its cache entry at
+//! once; other replicas see the change within [`POSITIVE_TTL`].
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use claude_pool_actors::Secret;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::config::AuthConfig;
 use crate::error::ApiError;
+use crate::keys;
+use crate::store::{KeyRecord, KeySource, NewKey, Sealer, Store, StoreError, now_secs};
+
+/// How long a found key is served from the cache.
+pub const POSITIVE_TTL: Duration = Duration::from_secs(5);
+/// How long an unknown key is remembered as unknown.
+pub const NEGATIVE_TTL: Duration = Duration::from_secs(1);
+/// Entries kept before the cache is emptied (bounds memory under key-guessing floods).
+const CACHE_CAPACITY: usize = 100_000;
 
 /// Who is calling.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    /// A stable, non-secret label: `key-<8 hex of the digest>`, `master`, or `open`.
-    pub label: Arc<str>,
-    /// The master key (admin rights).
-    pub is_master: bool,
-}
-
-/// The configured keys.
 #[derive(Debug, Clone)]
-pub struct KeyRing {
-    keys: Vec<([u8; 32], Identity)>,
-    open: bool,
+pub struct Identity {
+    /// Stable id: the key's hash, or `master` / `open`. Owns sessions, keys spend.
+    pub key_id: Arc<str>,
+    /// Non-secret label for logs and metrics: `key-<8 hex>`, `master` or `open`.
+    pub label: Arc<str>,
+    /// The master key (admin rights, no limits).
+    pub is_master: bool,
+    /// The stored key (scope, limits, budget); `None` for master and open mode.
+    pub key: Option<Arc<KeyRecord>>,
+    /// The key's own Claude credential.
+    pub oauth_token: Option<Secret>,
 }
 
-/// SHA-256 of a key.
-pub fn digest(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
-}
-
-impl KeyRing {
-    /// Builds the ring from `[auth]`.
-    pub fn from_config(auth: &AuthConfig) -> Self {
-        let mut keys: Vec<([u8; 32], Identity)> = auth
-            .api_keys
-            .iter()
-            .map(|k| {
-                let d = digest(k.trim());
-                let label = format!("key-{}", hex::encode(&d[..4]));
-                (
-                    d,
-                    Identity {
-                        label: label.into(),
-                        is_master: false,
-                    },
-                )
-            })
-            .collect();
-        if !auth.master_key.is_empty() {
-            keys.push((
-                digest(&auth.master_key),
-                Identity {
-                    label: "master".into(),
-                    is_master: true,
-                },
-            ));
-        }
+impl Identity {
+    fn special(name: &str, is_master: bool) -> Self {
         Self {
-            open: auth.allow_open && keys.is_empty(),
-            keys,
+            key_id: name.into(),
+            label: name.into(),
+            is_master,
+            key: None,
+            oauth_token: None,
         }
+    }
+
+    /// Whether this caller may use `requested` (the client's name) resolving to `claude`.
+    pub fn allows_model(&self, requested: &str, claude: &str) -> bool {
+        match &self.key {
+            Some(k) if !k.models.is_empty() => {
+                k.models.iter().any(|m| m == requested || m == claude)
+            }
+            _ => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    at: Instant,
+    found: Option<(Arc<KeyRecord>, Option<Secret>)>,
+}
+
+/// Checks keys; owns the key cache.
+#[derive(Debug)]
+pub struct Authenticator {
+    master: Option<[u8; 32]>,
+    open: bool,
+    store: Arc<dyn Store>,
+    sealer: Sealer,
+    cache: Mutex<HashMap<String, Cached>>,
+}
+
+fn sha256(s: &str) -> [u8; 32] {
+    Sha256::digest(s.as_bytes()).into()
+}
+
+impl Authenticator {
+    /// Registers the configured keys in the store and builds the authenticator.
+    pub async fn new(
+        auth: &AuthConfig,
+        store: Arc<dyn Store>,
+        sealer: Sealer,
+    ) -> Result<Self, StoreError> {
+        for key in auth.api_keys.iter().map(|k| k.trim()) {
+            store
+                .ensure_key(&NewKey {
+                    id: keys::hash(key),
+                    key_prefix: keys::display(key),
+                    alias: None,
+                    models: Vec::new(),
+                    metadata: serde_json::json!({}),
+                    max_budget: None,
+                    rpm_limit: None,
+                    expires_at: None,
+                    source: KeySource::Config,
+                    sealed_oauth_token: None,
+                })
+                .await?;
+        }
+        let master = (!auth.master_key.is_empty()).then(|| sha256(&auth.master_key));
+        let any_stored = !store.list_keys().await?.is_empty();
+        Ok(Self {
+            open: auth.allow_open && master.is_none() && !any_stored,
+            master,
+            store,
+            sealer,
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     /// True when no key is required.
@@ -73,29 +124,104 @@ impl KeyRing {
         self.open
     }
 
+    /// True when a master key is configured.
+    pub fn has_master(&self) -> bool {
+        self.master.is_some()
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Checks the request's key.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, ApiError> {
-        let presented = presented_key(headers);
-        if self.open {
-            return Ok(Identity {
-                label: "open".into(),
-                is_master: false,
-            });
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, ApiError> {
+        let Some(presented) = presented_key(headers) else {
+            return if self.open {
+                Ok(Identity::special("open", false))
+            } else {
+                Err(ApiError::Unauthorized)
+            };
+        };
+        if self.is_master_key(presented) {
+            return Ok(Identity::special("master", true));
         }
-        let key = presented.ok_or(ApiError::Unauthorized)?;
-        let d = digest(key);
-        let mut found: Option<&Identity> = None;
-        for (stored, identity) in &self.keys {
-            // Compare against every key so timing does not reveal which one matched.
-            if bool::from(stored.ct_eq(&d)) {
-                found = Some(identity);
+        let id = keys::hash(presented);
+        let (record, oauth_token) = self.lookup(&id).await?.ok_or(ApiError::Unauthorized)?;
+        let now = now_secs();
+        if record.revoked_at.is_some() {
+            return Err(ApiError::KeyRejected("this API key has been revoked"));
+        }
+        if record.expires_at.is_some_and(|t| now >= t) {
+            return Err(ApiError::KeyRejected("this API key has expired"));
+        }
+        Ok(Identity {
+            label: keys::label(&id).into(),
+            key_id: id.into(),
+            is_master: false,
+            key: Some(record),
+            oauth_token,
+        })
+    }
+
+    /// True for the master key (constant-time comparison).
+    pub fn is_master_key(&self, presented: &str) -> bool {
+        self.master
+            .is_some_and(|m| bool::from(m.ct_eq(&sha256(presented))))
+    }
+
+    async fn lookup(&self, id: &str) -> Result<Option<(Arc<KeyRecord>, Option<Secret>)>, ApiError> {
+        if let Some(c) = self.cache().get(id) {
+            let ttl = if c.found.is_some() {
+                POSITIVE_TTL
+            } else {
+                NEGATIVE_TTL
+            };
+            if c.at.elapsed() < ttl {
+                return Ok(c.found.clone());
             }
         }
-        found.cloned().ok_or(ApiError::Unauthorized)
+        let found = self.store.key(id).await?.map(|record| {
+            let token = record.sealed_oauth_token.as_deref().and_then(|sealed| {
+                match self.sealer.open(sealed) {
+                    Ok(t) => Some(Secret::new(t)),
+                    Err(e) => {
+                        tracing::error!(key = %keys::label(id), error = %e, "cannot open the key's Claude credential; using the server's");
+                        None
+                    }
+                }
+            });
+            (Arc::new(record), token)
+        });
+        let mut cache = self.cache();
+        if cache.len() >= CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(
+            id.to_owned(),
+            Cached {
+                at: Instant::now(),
+                found: found.clone(),
+            },
+        );
+        Ok(found)
+    }
+
+    /// Forgets a key's cached state (after revoke or update).
+    pub fn invalidate(&self, id: &str) {
+        self.cache().remove(id);
+    }
+
+    /// Adds a turn's cost to the cached spend, so budget checks on this replica see it before
+    /// the next refresh from the store.
+    pub fn add_spend(&self, id: &str, cost_usd: f64) {
+        if let Some(Some((record, _))) = self.cache().get_mut(id).map(|c| &mut c.found) {
+            Arc::make_mut(record).spend += cost_usd;
+        }
     }
 }
 
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
+/// The key presented with a request, if any.
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get(axum::http::header::AUTHORIZATION) {
         let v = v.to_str().ok()?.trim();
         let token = v
@@ -110,34 +236,26 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Extractor: the authenticated caller (401 otherwise).
+/// Extractor: the caller, as authenticated by the API gate middleware (401 otherwise).
 #[derive(Debug, Clone)]
 pub struct Caller(pub Identity);
 
-impl<S> FromRequestParts<S> for Caller
-where
-    S: Send + Sync,
-    Arc<KeyRing>: axum::extract::FromRef<S>,
-{
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let ring: Arc<KeyRing> = axum::extract::FromRef::from_ref(state);
-        ring.authenticate(&parts.headers).map(Caller)
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Identity>()
+            .cloned()
+            .map(Caller)
+            .ok_or(ApiError::Unauthorized)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ring() -> KeyRing {
-        KeyRing::from_config(&AuthConfig {
-            api_keys: vec!["sk-alpha-123456".into(), "sk-beta-1234567".into()],
-            master_key: "sk-master-12345".into(),
-            ..AuthConfig::default()
-        })
-    }
 
     fn headers(name: &str, value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -149,45 +267,39 @@ mod tests {
     }
 
     #[test]
-    fn bearer_and_x_api_key_are_accepted() {
-        let r = ring();
-        let a = r
-            .authenticate(&headers("authorization", "Bearer sk-alpha-123456"))
-            .unwrap();
-        let b = r
-            .authenticate(&headers("x-api-key", "sk-alpha-123456"))
-            .unwrap();
-        assert_eq!(a, b);
-        assert!(a.label.starts_with("key-") && !a.label.contains("alpha"));
-        assert!(
-            r.authenticate(&headers("x-api-key", "sk-master-12345"))
-                .unwrap()
-                .is_master
+    fn bearer_and_x_api_key_are_read_and_other_schemes_are_not() {
+        assert_eq!(
+            presented_key(&headers("authorization", "Bearer sk-a")),
+            Some("sk-a")
         );
+        assert_eq!(presented_key(&headers("x-api-key", " sk-a ")), Some("sk-a"));
+        assert_eq!(presented_key(&headers("authorization", "Basic sk-a")), None);
+        assert_eq!(presented_key(&headers("x-api-key", "")), None);
+        assert_eq!(presented_key(&HeaderMap::new()), None);
     }
 
     #[test]
-    fn wrong_or_missing_keys_are_rejected() {
-        let r = ring();
-        for h in [
-            headers("authorization", "Bearer nope"),
-            headers("authorization", "Basic sk-alpha-123456"),
-            headers("x-api-key", ""),
-            HeaderMap::new(),
-        ] {
-            assert!(matches!(r.authenticate(&h), Err(ApiError::Unauthorized)));
-        }
-    }
-
-    #[test]
-    fn open_mode_needs_the_flag_and_no_keys() {
-        let open = KeyRing::from_config(&AuthConfig {
-            allow_open: true,
-            ..AuthConfig::default()
-        });
-        assert!(open.is_open());
-        assert!(open.authenticate(&HeaderMap::new()).is_ok());
-        let closed = KeyRing::from_config(&AuthConfig::default());
-        assert!(closed.authenticate(&HeaderMap::new()).is_err());
+    fn model_scope_matches_the_requested_or_resolved_name() {
+        let mut id = Identity::special("x", false);
+        assert!(id.allows_model("gpt-4", "opus"));
+        id.key = Some(Arc::new(KeyRecord {
+            id: "x".into(),
+            key_prefix: "sk-…".into(),
+            alias: None,
+            models: vec!["gpt-4".into(), "haiku".into()],
+            metadata: serde_json::json!({}),
+            max_budget: None,
+            rpm_limit: None,
+            spend: 0.0,
+            expires_at: None,
+            created_at: 0,
+            updated_at: 0,
+            revoked_at: None,
+            source: KeySource::Api,
+            sealed_oauth_token: None,
+        }));
+        assert!(id.allows_model("gpt-4", "opus"));
+        assert!(id.allows_model("gpt-3.5-turbo", "haiku"));
+        assert!(!id.allows_model("sonnet", "sonnet"));
     }
 }

@@ -210,6 +210,20 @@ pub struct AuthConfig {
     pub allow_open: bool,
     /// Password of the admin UI.
     pub admin_password: String,
+    /// Secret that seals stored Claude credentials (default: the master key). Changing it
+    /// makes stored credentials unreadable (those keys fall back to the server's credential).
+    pub encryption_key: String,
+}
+
+impl AuthConfig {
+    /// The secret used to seal stored credentials.
+    pub fn sealing_secret(&self) -> &str {
+        if self.encryption_key.is_empty() {
+            &self.master_key
+        } else {
+            &self.encryption_key
+        }
+    }
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -219,6 +233,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("api_keys", &format!("[{} keys]", self.api_keys.len()))
             .field("allow_open", &self.allow_open)
             .field("admin_password", &redacted(&self.admin_password))
+            .field("encryption_key", &redacted(&self.encryption_key))
             .finish()
     }
 }
@@ -231,14 +246,14 @@ fn redacted(s: &str) -> &'static str {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
-    /// Requests per window and key.
+    /// Requests per window and key (0 = no default limit; a key's `rpm_limit` still applies).
     pub rate_limit_requests: u32,
     /// The rate-limit window.
     #[serde(with = "humantime_serde")]
     pub rate_limit_window: Duration,
-    /// Largest cost of one request, USD.
+    /// Largest cost of one request, USD (0 = no cap).
     pub max_cost_per_request: f64,
-    /// Largest total cost of one key, USD.
+    /// Budget of a key without its own `max_budget`, USD (0 = no cap).
     pub max_cost_per_key: f64,
 }
 
@@ -405,6 +420,22 @@ impl Config {
         }
         if self.limits.max_cost_per_request < 0.0 || self.limits.max_cost_per_key < 0.0 {
             return bad("limits.max_cost_per_request", "costs must not be negative");
+        }
+        if self.limits.rate_limit_requests > 0 && self.limits.rate_limit_window.is_zero() {
+            return bad(
+                "limits.rate_limit_window",
+                "must be a positive duration like \"60s\"",
+            );
+        }
+        let url = &self.store.database_url;
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| url.starts_with(p))
+        {
+            return bad(
+                "store.database_url",
+                "must start with sqlite:// or postgres://",
+            );
         }
         if self.auth.api_keys.iter().any(|k| k.trim().len() < 8) {
             return bad("auth.api_keys", "every key must have at least 8 characters");

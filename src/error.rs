@@ -24,6 +24,38 @@ pub enum ApiError {
     /// 401: no or wrong API key.
     #[error("invalid API key")]
     Unauthorized,
+    /// 401: a known key that can no longer be used (revoked, expired).
+    #[error("{0}")]
+    KeyRejected(&'static str),
+    /// 403: the key may not do this (`code` says what: `model_not_allowed`, `admin_only`).
+    #[error("{message}")]
+    Forbidden {
+        /// Machine-readable reason.
+        code: &'static str,
+        /// What is not allowed.
+        message: String,
+    },
+    /// 429: the key's request rate is over its limit.
+    #[error("rate limit exceeded: {limit} requests per {window}; retry after {}s", retry_after.as_secs().max(1))]
+    RateLimited {
+        /// The limit.
+        limit: u32,
+        /// Its window, human-readable.
+        window: String,
+        /// When a request will be accepted again.
+        retry_after: Duration,
+    },
+    /// 429: the key has spent its budget.
+    #[error("budget exceeded: this key has spent ${spend:.4} of its ${budget:.4} budget")]
+    BudgetExceeded {
+        /// Spend so far (USD).
+        spend: f64,
+        /// The budget (USD).
+        budget: f64,
+    },
+    /// 500: the store failed; the cause is logged only.
+    #[error("store error")]
+    Store(#[from] crate::store::StoreError),
     /// 404: unknown model.
     #[error("the model `{0}` does not exist")]
     ModelNotFound(String),
@@ -86,6 +118,36 @@ impl ApiError {
                 "authentication_error",
                 Some("invalid_api_key"),
                 "Incorrect or missing API key. Send it as `Authorization: Bearer <key>` or `X-API-Key: <key>`.".into(),
+            ),
+            KeyRejected(_) => (
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                Some("invalid_api_key"),
+                self.to_string(),
+            ),
+            Forbidden { code, .. } => (
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                Some(code),
+                self.to_string(),
+            ),
+            RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                Some("rate_limit_exceeded"),
+                self.to_string(),
+            ),
+            BudgetExceeded { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "insufficient_quota",
+                Some("budget_exceeded"),
+                self.to_string(),
+            ),
+            Store(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                Some("internal_error"),
+                "internal server error".into(),
             ),
             ModelNotFound(_) => (
                 StatusCode::NOT_FOUND,
@@ -190,6 +252,12 @@ fn turn_parts(t: &TurnError) -> (StatusCode, &'static str, Option<&'static str>,
             Some("interrupted"),
             "the turn was interrupted".into(),
         ),
+        TurnError::CostLimitExceeded { .. } => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("cost_limit_exceeded"),
+            format!("{t}: the turn was stopped (see limits.max_cost_per_request)"),
+        ),
         TurnError::ShuttingDown => (
             StatusCode::SERVICE_UNAVAILABLE,
             "server_error",
@@ -224,12 +292,16 @@ impl IntoResponse for ApiError {
         let (status, ..) = self.parts();
         match &self {
             ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
+            ApiError::Store(cause) => tracing::error!(%cause, "store error"),
             ApiError::Turn(t) => tracing::warn!(error = %t, "turn failed"),
             _ => tracing::debug!(error = %self, status = status.as_u16(), "request rejected"),
         }
         let mut resp = (status, Json(self.envelope())).into_response();
         let retry = match &self {
             ApiError::QueueFull(d) => Some(d.as_secs().max(1)),
+            ApiError::RateLimited { retry_after, .. } => {
+                Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))
+            }
             ApiError::Turn(TurnError::Upstream {
                 status: Some(429), ..
             }) => Some(1),

@@ -10,7 +10,11 @@
 //! | [`config`] | layered configuration (file < env < seed env names < flags), validation |
 //! | [`openai`] | OpenAI wire types: requests, responses, stream chunks, error envelope (pure) |
 //! | [`conversation`] | OpenAI message lists → pool turns; history fingerprints for stateless clients |
-//! | [`auth`] | API keys (`Authorization: Bearer` / `X-API-Key`), constant-time checks |
+//! | [`auth`] | API keys (`Authorization: Bearer` / `X-API-Key`): master key, stored keys through a cache |
+//! | [`keys`] | key material: generation, hashing, display form, `duration` syntax |
+//! | [`limits`] | per-key rate limits (`governor`) and the `X-RateLimit-*` numbers |
+//! | [`store`] | the durable store (SQLite or PostgreSQL): keys, spend, sessions, sealed credentials |
+//! | [`spend`] | the spend writer: per-turn records, batched, written also after disconnects |
 //! | [`error`] | [`error::ApiError`]: every failure as an OpenAI error envelope with its status |
 //! | [`metrics`] | Prometheus registry: pool gauges, request and latency histograms |
 //! | [`http`] | axum routes: chat completions (JSON and SSE), models, sessions, health, metrics |
@@ -21,6 +25,10 @@ pub mod config;
 pub mod conversation;
 pub mod error;
 pub mod http;
+pub mod keys;
+pub mod limits;
 pub mod metrics;
 pub mod openai;
 pub mod server;
+pub mod spend;
+pub mod store;

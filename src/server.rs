@@ -27,6 +27,14 @@ pub enum ServeError {
     /// The pool did not start.
     #[error(transparent)]
     Pool(#[from] PoolError),
+    /// The store could not be opened or migrated.
+    #[error("cannot open the store ({backend}): {source}")]
+    Store {
+        /// `sqlite` or `postgres`.
+        backend: String,
+        /// The cause.
+        source: crate::store::StoreError,
+    },
     /// The port could not be bound or serving failed.
     #[error("cannot serve on {addr}: {source}")]
     Io {
@@ -99,8 +107,30 @@ pub async fn serve(
     let pool_config = config.pool_config();
     let version = child::check_command(&pool_config.worker).await?;
     tracing::info!(%version, command = %pool_config.worker.command.display(), "Claude Code CLI found");
-    let app = Arc::new(App::new(&config, PoolHandle::start(pool_config).await?));
-    if app.keys.is_open() {
+    let backend = config
+        .store
+        .database_url
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let store_error = |source| ServeError::Store {
+        backend: backend.clone(),
+        source,
+    };
+    let store = crate::store::open(&config.store.database_url)
+        .await
+        .map_err(store_error)?;
+    tracing::info!(backend = store.backend(), "store open, migrations applied");
+    let pool = PoolHandle::start(pool_config).await?;
+    let app = match App::new(&config, pool.clone(), store).await {
+        Ok(app) => Arc::new(app),
+        Err(e) => {
+            pool.shutdown(std::time::Duration::ZERO).await;
+            return Err(store_error(e));
+        }
+    };
+    if app.auth.is_open() {
         tracing::warn!(
             "OPEN MODE: auth.allow_open = true and no API key is configured; anyone who can reach this port can use it"
         );
@@ -127,6 +157,7 @@ pub async fn serve(
         trigger.cancel();
     });
     let pool = app.pool.clone();
+    let spend = app.spend.clone();
     let grace = config.server.shutdown_grace;
     let drained = token.clone();
     let drain = tokio::spawn(async move {
@@ -134,6 +165,8 @@ pub async fn serve(
         tracing::info!(?grace, "shutting down: draining the pool");
         pool.shutdown(grace).await;
         tracing::info!("pool stopped");
+        // Every turn has reported its spend by now; write what is queued.
+        spend.close().await;
     });
     // Token deltas are small writes: without TCP_NODELAY, Nagle's algorithm and delayed ACKs
     // hold them back by ~40 ms.

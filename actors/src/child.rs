@@ -157,7 +157,12 @@ pub fn spawn_spec(
     }
     set("HOME", cfg.home.to_string_lossy().into_owned());
     if let Some(token) = &profile.oauth_token {
-        set("CLAUDE_CODE_OAUTH_TOKEN", token.expose().to_owned());
+        // The key's own credential, and no other: an API key would take precedence over it.
+        env.retain(|(k, _)| k != "ANTHROPIC_API_KEY" && k != "ANTHROPIC_AUTH_TOKEN");
+        env.push((
+            "CLAUDE_CODE_OAUTH_TOKEN".to_owned(),
+            token.expose().to_owned(),
+        ));
     }
     // Quiet, self-contained children unless the operator says otherwise.
     for (k, v) in [
@@ -537,13 +542,18 @@ mod tests {
             &profile,
             Path::new("/tmp/w"),
             &Conversation::Resume("abc".into()),
-            |_| None,
+            |name| (name == "ANTHROPIC_API_KEY").then(|| "server-key".to_owned()),
         );
         let args: Vec<String> = spec
             .args
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
+        assert_eq!(
+            env_of(&spec, "ANTHROPIC_API_KEY"),
+            None,
+            "the server's key is withheld"
+        );
         assert!(!args.contains(&"--bare".to_owned()));
         assert!(args.windows(2).any(|w| w == ["--model", "haiku"]));
         assert!(args.windows(2).any(|w| w == ["--resume", "abc"]));

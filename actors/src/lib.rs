@@ -10,6 +10,7 @@
 //! | [`protocol`] | the CLI's stream-json lines (what we write to stdin, what it prints on stdout); pure, no I/O |
 //! | [`config`] | [`PoolConfig`] and [`WorkerConfig`]: pool sizing, timeouts, how a child is started |
 //! | [`turn`] | the public request/response types: [`Turn`], [`TurnEvent`], [`TurnStream`], [`SubmitError`] |
+//! | [`pricing`] | mid-turn cost estimates from streamed token counts (per-request cost caps) |
 //! | [`child`] | one child process: spawn (own process group, allow-listed env), JSON-line framing, stop (SIGTERM → grace → SIGKILL → reap), drop guard |
 //! | [`worker`] | the worker actor: owns one child, runs one turn at a time, interrupt, `/clear` handoff, recycling |
 //! | [`pool`] | the pool actor: supervisor + router (affinity, bounded queue, eviction, restart with backoff, resize, shutdown) and its [`PoolHandle`] |
@@ -20,6 +21,7 @@
 pub mod child;
 pub mod config;
 pub mod pool;
+pub mod pricing;
 pub mod protocol;
 pub mod turn;
 pub mod worker;
@@ -27,7 +29,7 @@ pub mod worker;
 pub use config::{BackoffConfig, PoolConfig, WorkerConfig};
 pub use pool::{PoolError, PoolHandle, PoolSnapshot, WorkerState};
 pub use turn::{
-    Profile, Secret, SessionId, SubmitError, Turn, TurnError, TurnEvent, TurnResult, TurnStream,
-    Usage,
+    Ledger, Profile, Secret, SessionId, SubmitError, Turn, TurnBudget, TurnError, TurnEvent,
+    TurnResult, TurnSpend, TurnStream, Usage,
 };
 pub use worker::WorkerId;

@@ -83,6 +83,16 @@ pub enum CliEvent {
     },
     /// A `stream_event` carrying a `text_delta`: the text piece.
     TextDelta(String),
+    /// Token usage of one model call, mid-turn: a `message_start` (input side, `start`) or a
+    /// `message_delta` (output tokens so far in that message).
+    MessageUsage {
+        /// The tokens reported.
+        usage: Usage,
+        /// True for `message_start`.
+        start: bool,
+        /// The model of the call (on `message_start`).
+        model: Option<String>,
+    },
     /// Any other `stream_event` (message/content-block boundaries, other delta kinds).
     StreamOther {
         /// The Anthropic event type.
@@ -198,6 +208,20 @@ struct StreamEvent<'a> {
     kind: std::borrow::Cow<'a, str>,
     #[serde(default, borrow)]
     delta: Option<Delta<'a>>,
+    /// `message_delta` usage.
+    #[serde(default)]
+    usage: Option<UsageWire>,
+    /// `message_start` message (model, usage).
+    #[serde(default)]
+    message: Option<StartMessage>,
+}
+
+#[derive(Deserialize)]
+struct StartMessage {
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    usage: Option<UsageWire>,
 }
 
 #[derive(Deserialize)]
@@ -265,6 +289,17 @@ struct UsageWire {
     cache_read_input_tokens: u64,
 }
 
+impl From<UsageWire> for Usage {
+    fn from(u: UsageWire) -> Self {
+        Usage {
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cache_creation_input_tokens: u.cache_creation_input_tokens,
+            cache_read_input_tokens: u.cache_read_input_tokens,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct ControlResponseLine {
     response: ControlResponseBody,
@@ -291,6 +326,24 @@ pub fn parse_line(line: &str) -> Result<CliEvent, ProtocolError> {
                     kind: Some(k),
                     text: Some(text),
                 }) if k == "text_delta" => CliEvent::TextDelta(text),
+                _ if s.event.kind == "message_start" => {
+                    let m = s.event.message.unwrap_or(StartMessage {
+                        model: None,
+                        usage: None,
+                    });
+                    CliEvent::MessageUsage {
+                        usage: m.usage.unwrap_or_default().into(),
+                        start: true,
+                        model: m.model,
+                    }
+                }
+                _ if s.event.kind == "message_delta" && s.event.usage.is_some() => {
+                    CliEvent::MessageUsage {
+                        usage: s.event.usage.unwrap_or_default().into(),
+                        start: false,
+                        model: None,
+                    }
+                }
                 _ => CliEvent::StreamOther {
                     event_type: s.event.kind.into_owned(),
                 },
@@ -343,12 +396,7 @@ pub fn parse_line(line: &str) -> Result<CliEvent, ProtocolError> {
                 result: r.result,
                 session_id: r.session_id,
                 total_cost_usd: r.total_cost_usd,
-                usage: Usage {
-                    input_tokens: r.usage.input_tokens,
-                    output_tokens: r.usage.output_tokens,
-                    cache_creation_input_tokens: r.usage.cache_creation_input_tokens,
-                    cache_read_input_tokens: r.usage.cache_read_input_tokens,
-                },
+                usage: r.usage.into(),
                 duration_ms: r.duration_ms,
                 num_turns: r.num_turns,
                 stop_reason: r.stop_reason,

@@ -143,3 +143,37 @@ fn input_lines_have_the_cli_shapes() {
         assert_eq!(v["request"]["subtype"], sub);
     }
 }
+
+#[test]
+fn mid_turn_usage_is_reported_and_priced_like_the_cli() {
+    let evs = events();
+    let mut usage = Vec::new();
+    for e in &evs {
+        match e {
+            CliEvent::MessageUsage {
+                usage: u,
+                start,
+                model,
+            } => usage.push((*u, *start, model.clone())),
+            CliEvent::Result(r) => {
+                let (start, delta) = (&usage[0], &usage[1]);
+                assert!(start.1 && !delta.1);
+                assert_eq!(start.2.as_deref(), Some("claude-opus-4-8"));
+                assert_eq!(start.0.input_tokens, 12);
+                assert_eq!(delta.0.output_tokens, 4);
+                let mut meter = crate::pricing::CostMeter::default();
+                meter.on_usage(&start.0, true, start.2.as_deref());
+                meter.on_usage(&delta.0, false, None);
+                let cli = r.total_cost_usd.unwrap();
+                assert!(
+                    (meter.estimate_usd() - cli).abs() < 1e-9,
+                    "estimate {} vs CLI {cli}",
+                    meter.estimate_usd()
+                );
+                return;
+            }
+            _ => {}
+        }
+    }
+    panic!("no result in the fixture");
+}

@@ -53,6 +53,55 @@ pub struct Turn {
     pub content: serde_json::Value,
     /// Which workers may serve it.
     pub profile: Profile,
+    /// Its cost cap and where its spend is reported.
+    pub budget: TurnBudget,
+}
+
+/// A turn's cost cap and its spend report.
+#[derive(Debug, Clone, Default)]
+pub struct TurnBudget {
+    /// Stop the turn (interrupt) once its cost exceeds this many USD: checked mid-turn
+    /// against an estimate from streamed token counts, and at the end against the CLI's cost.
+    pub max_cost_usd: Option<f64>,
+    /// Called exactly once for every turn that reached a worker, however it ended (also when
+    /// the caller dropped its stream mid-turn).
+    pub ledger: Option<Ledger>,
+}
+
+/// What a turn that ran cost.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnSpend {
+    /// Tokens used (the CLI's count, or the streamed count if no result arrived).
+    pub usage: Usage,
+    /// Cost in USD (the CLI's figure, or the mid-turn estimate if no result arrived).
+    pub cost_usd: f64,
+    /// Wall time on the worker.
+    pub duration: Duration,
+    /// How the turn ended: `completed`, `failed`, `interrupted` or `cost_limit`.
+    pub status: &'static str,
+}
+
+/// Receives a turn's [`TurnSpend`]; runs on the worker's task, so it must be quick (hand the
+/// record to a channel).
+#[derive(Clone)]
+pub struct Ledger(Arc<dyn Fn(TurnSpend) + Send + Sync>);
+
+impl Ledger {
+    /// Wraps a callback.
+    pub fn new(f: impl Fn(TurnSpend) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+
+    /// Reports a spend.
+    pub fn record(&self, spend: TurnSpend) {
+        (self.0)(spend);
+    }
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ledger")
+    }
 }
 
 impl Turn {
@@ -62,6 +111,7 @@ impl Turn {
             session: session.into(),
             content: serde_json::Value::String(text.into()),
             profile: Profile::default(),
+            budget: TurnBudget::default(),
         }
     }
 }
@@ -120,6 +170,14 @@ pub enum TurnError {
     /// The pool is shutting down (→ 503).
     #[error("the pool is shutting down")]
     ShuttingDown,
+    /// The turn cost more than its cap and was stopped.
+    #[error("the turn cost ${cost_usd:.4}, over its limit of ${limit_usd:.4}")]
+    CostLimitExceeded {
+        /// What it cost (or was estimated to cost when it was stopped).
+        cost_usd: f64,
+        /// The cap.
+        limit_usd: f64,
+    },
     /// The worker could not be started for this turn (→ 503).
     #[error("no worker could be started: {0}")]
     SpawnFailed(String),

@@ -23,6 +23,7 @@ pub(super) async fn chat_completions(
     }
     let msgs = normalize(&req.messages)?;
     let claude_model = app.resolve_model(&req.model)?;
+    app.admit(&caller, &req.model, &claude_model)?;
     let explicit = match headers.get(SESSION_HEADER) {
         Some(v) => Some(
             v.to_str()
@@ -34,21 +35,25 @@ pub(super) async fn chat_completions(
     let last = msgs.last().map(|m| m.text.clone()).unwrap_or_default();
     let (session, content, history) = match explicit {
         Some(sid) => {
-            let created = app.sessions.claim_or_create(&sid, &caller.label)?;
+            let created = app.sessions.claim_or_create(&sid, &caller.key_id).await?;
             // A session the gateway has not seen starts with the client's whole history.
             let content = if created { replay(&msgs) } else { last };
             (sid, content, None)
         }
         None => {
             let prefix = &msgs[..msgs.len() - 1];
-            let continued = (!prefix.is_empty())
+            let mut continued = (!prefix.is_empty())
                 .then(|| app.fingerprints.claim(&fingerprint(prefix)))
-                .flatten()
-                .filter(|sid| app.sessions.owned_by(sid, &caller.label));
+                .flatten();
+            if let Some(sid) = &continued {
+                if !app.sessions.owned_by(sid, &caller.key_id).await? {
+                    continued = None;
+                }
+            }
             match continued {
                 Some(sid) => (sid, last, Some(msgs)),
                 None => {
-                    let sid = app.sessions.create(&caller.label);
+                    let sid = app.sessions.create(&caller.key_id).await?;
                     (sid, replay(&msgs), Some(msgs))
                 }
             }
@@ -67,7 +72,7 @@ pub(super) async fn chat_completions(
             stream: req.stream,
             include_usage: req.include_usage(),
             history,
-            key_label: caller.label.clone(),
+            caller,
         },
     )
     .await

@@ -1,7 +1,9 @@
 //! The axum application: shared state, the router, request metrics, and the JSON extractor
 //! that turns every body rejection into an OpenAI error.
 
+mod admin;
 mod chat;
+mod gate;
 mod info;
 mod sessions;
 mod turn;
@@ -20,11 +22,14 @@ use axum::{Json, Router};
 use claude_pool_actors::PoolHandle;
 use serde::de::DeserializeOwned;
 
-use crate::auth::KeyRing;
+use crate::auth::{Authenticator, Identity};
 use crate::config::Config;
 use crate::conversation::FingerprintIndex;
 use crate::error::ApiError;
+use crate::limits::{Rate, RateLimits};
 use crate::metrics::Metrics;
+use crate::spend::SpendLog;
+use crate::store::{Sealer, Store, StoreError};
 pub use sessions::SessionRegistry;
 
 /// Everything the handlers share.
@@ -32,10 +37,22 @@ pub use sessions::SessionRegistry;
 pub struct App {
     /// The worker pool.
     pub pool: PoolHandle,
-    /// Accepted keys.
-    pub keys: Arc<KeyRing>,
+    /// Keys, spend records, sessions.
+    pub store: Arc<dyn Store>,
+    /// Key checks and the key cache.
+    pub auth: Arc<Authenticator>,
+    /// Seals the Claude credentials given with keys.
+    pub sealer: Sealer,
+    /// Per-key request rates.
+    pub limits: RateLimits,
+    /// Durable spend records.
+    pub spend: SpendLog,
+    /// Cap of one turn's cost (USD).
+    pub max_cost_per_request: Option<f64>,
+    /// Default budget of a key without its own (USD).
+    pub max_cost_per_key: Option<f64>,
     /// Prometheus metrics.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Alias → Claude model.
     pub models: BTreeMap<String, String>,
     /// The model workers start with by default (`worker.model`).
@@ -54,26 +71,67 @@ pub struct App {
 #[derive(Debug, Clone)]
 pub struct AppState(pub Arc<App>);
 
-impl FromRef<AppState> for Arc<KeyRing> {
+impl FromRef<AppState> for Arc<App> {
     fn from_ref(s: &AppState) -> Self {
-        s.0.keys.clone()
+        s.0.clone()
     }
 }
 
+/// A positive cap, or none (0 = no cap).
+fn cap(usd: f64) -> Option<f64> {
+    (usd > 0.0).then_some(usd)
+}
+
 impl App {
-    /// Builds the application state from the config and a started pool.
-    pub fn new(config: &Config, pool: PoolHandle) -> Self {
-        Self {
+    /// Builds the application state from the config, an open store and a started pool
+    /// (registers the configured keys in the store, starts the spend writer).
+    pub async fn new(
+        config: &Config,
+        pool: PoolHandle,
+        store: Arc<dyn Store>,
+    ) -> Result<Self, StoreError> {
+        let sealer = Sealer::new(Some(config.auth.sealing_secret()).filter(|s| !s.is_empty()));
+        let auth = Arc::new(Authenticator::new(&config.auth, store.clone(), sealer.clone()).await?);
+        let l = &config.limits;
+        Ok(Self {
             pool,
-            keys: Arc::new(KeyRing::from_config(&config.auth)),
-            metrics: Metrics::new(),
+            auth,
+            sealer,
+            limits: RateLimits::new(Rate::new(l.rate_limit_requests, l.rate_limit_window)),
+            spend: SpendLog::start(store.clone()),
+            max_cost_per_request: cap(l.max_cost_per_request),
+            max_cost_per_key: cap(l.max_cost_per_key),
+            sessions: SessionRegistry::new(store.clone()),
+            store,
+            metrics: Arc::new(Metrics::new()),
             models: config.models.clone(),
             default_model: config.worker.model.clone(),
-            sessions: SessionRegistry::default(),
             fingerprints: FingerprintIndex::new(config.pool.session_idle_ttl, 100_000),
             sse_keepalive: config.server.sse_keepalive,
             max_body_bytes: config.server.max_body_bytes,
+        })
+    }
+
+    /// Checks, before any worker is used, that the caller may run a turn on this model: the
+    /// key's model scope (403) and its budget (429).
+    pub fn admit(&self, caller: &Identity, requested: &str, claude: &str) -> Result<(), ApiError> {
+        if !caller.allows_model(requested, claude) {
+            return Err(ApiError::Forbidden {
+                code: "model_not_allowed",
+                message: format!("this API key may not use the model `{requested}`"),
+            });
         }
+        if let Some(key) = &caller.key {
+            if let Some(budget) = key.max_budget.or(self.max_cost_per_key) {
+                if key.spend >= budget {
+                    return Err(ApiError::BudgetExceeded {
+                        spend: key.spend,
+                        budget,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Resolves a requested model name to the Claude model (404 `model_not_found` if unknown).
@@ -94,14 +152,11 @@ impl App {
 pub fn router(app: Arc<App>) -> Router {
     let limit = app.max_body_bytes;
     let state = AppState(app);
-    Router::new()
+    // Routes of API keys: authenticated and rate limited by the gate.
+    let api = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/v1/models", get(info::list_models))
         .route("/v1/models/{id}", get(info::get_model))
-        .route("/v1/health", get(info::health))
-        .route("/healthz", get(info::healthz))
-        .route("/readyz", get(info::readyz))
-        .route("/metrics", get(info::metrics))
         .route(
             "/api/v1/sessions",
             post(sessions::create).get(sessions::list),
@@ -111,6 +166,22 @@ pub fn router(app: Arc<App>) -> Router {
             get(sessions::get_one).delete(sessions::delete),
         )
         .route("/api/v1/sessions/{id}/messages", post(sessions::message))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            gate::api_gate,
+        ));
+    Router::new()
+        .merge(api)
+        .route("/v1/health", get(info::health))
+        .route("/healthz", get(info::healthz))
+        .route("/readyz", get(info::readyz))
+        .route("/metrics", get(info::metrics))
+        .route("/key/generate", post(admin::generate))
+        .route("/key/info", get(admin::info))
+        .route("/key/list", get(admin::list))
+        .route("/key/update", post(admin::update))
+        .route("/key/delete", post(admin::delete))
+        .route("/spend/keys", get(admin::spend_keys))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

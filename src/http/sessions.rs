@@ -1,5 +1,7 @@
 //! The sessions API (`/api/v1/sessions`) and the registry of conversations and their owners.
-//! A session belongs to the key that created it; any other key gets 404.
+//! A session belongs to the key that created it; any other key gets 404. Ownership is stored
+//! (it survives restarts and is shared by replicas); owners are cached in memory, since a
+//! session's owner never changes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,45 +16,34 @@ use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::http::turn::{TurnRequest, respond};
 use crate::http::{ApiJson, AppState};
-use crate::openai::unix_now;
+use crate::store::{SessionRecord, Store};
 
-/// What the gateway knows of a conversation.
+/// A session as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub(super) struct SessionInfo {
-    /// The session id.
-    pub id: String,
     /// Always `session`.
-    pub object: &'static str,
-    /// Creation time (Unix seconds).
-    pub created_at: u64,
-    /// Last turn (Unix seconds).
-    pub last_used_at: u64,
-    /// Turns started.
-    pub turns: u64,
-    #[serde(skip)]
-    owner: Arc<str>,
+    object: &'static str,
+    #[serde(flatten)]
+    record: SessionRecord,
 }
 
-/// Conversations by id, with their owner's key label. In memory: a restart forgets ownership
-/// (the CLI transcripts remain, but the pool's session map is per process too). Sessions unused
-/// for a day are forgotten, as the pool forgets their transcripts' ids.
-#[derive(Debug, Default)]
-pub struct SessionRegistry {
-    map: Mutex<HashMap<String, SessionInfo>>,
-}
-
-/// How long an unused session is remembered (matches the pool's resume window).
-const SESSION_RETENTION_SECS: u64 = 24 * 3600;
-
-/// Stale sessions are swept once every this many new sessions.
-const SWEEP_EVERY: usize = 1024;
-
-fn insert(map: &mut HashMap<String, SessionInfo>, info: SessionInfo) {
-    if map.len() % SWEEP_EVERY == SWEEP_EVERY - 1 {
-        let cutoff = unix_now().saturating_sub(SESSION_RETENTION_SECS);
-        map.retain(|_, s| s.last_used_at >= cutoff);
+impl From<SessionRecord> for SessionInfo {
+    fn from(record: SessionRecord) -> Self {
+        Self {
+            object: "session",
+            record,
+        }
     }
-    map.insert(info.id.clone(), info);
+}
+
+/// Owners cached before the cache is emptied.
+const OWNER_CACHE_CAPACITY: usize = 100_000;
+
+/// Conversations and their owners (by key id), in the store with an owner cache.
+#[derive(Debug)]
+pub struct SessionRegistry {
+    store: Arc<dyn Store>,
+    owners: Mutex<HashMap<String, Arc<str>>>,
 }
 
 fn valid_id(id: &str) -> Result<(), ApiError> {
@@ -71,96 +62,98 @@ fn valid_id(id: &str) -> Result<(), ApiError> {
     }
 }
 
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("session `{id}` not found"))
+}
+
 impl SessionRegistry {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionInfo>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    /// A registry over `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            owners: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached_owner(&self, id: &str) -> Option<Arc<str>> {
+        self.owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    fn remember(&self, id: &str, owner: &Arc<str>) {
+        let mut map = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= OWNER_CACHE_CAPACITY {
+            map.clear();
+        }
+        map.insert(id.to_owned(), owner.clone());
     }
 
     /// A new session owned by `owner`; returns its id.
-    pub fn create(&self, owner: &Arc<str>) -> String {
+    pub async fn create(&self, owner: &Arc<str>) -> Result<String, ApiError> {
         let id = uuid::Uuid::new_v4().to_string();
-        let now = unix_now();
-        insert(
-            &mut self.lock(),
-            SessionInfo {
-                id: id.clone(),
-                object: "session",
-                created_at: now,
-                last_used_at: now,
-                turns: 0,
-                owner: owner.clone(),
-            },
-        );
-        id
+        self.store.claim_session(&id, owner).await?;
+        self.remember(&id, owner);
+        Ok(id)
     }
 
     /// Uses an existing session of `owner`, or creates it under this id. Returns true when
     /// created. Another owner's session is reported as not found.
-    pub fn claim_or_create(&self, id: &str, owner: &Arc<str>) -> Result<bool, ApiError> {
+    pub async fn claim_or_create(&self, id: &str, owner: &Arc<str>) -> Result<bool, ApiError> {
         valid_id(id)?;
-        let mut map = self.lock();
-        match map.get(id) {
-            Some(s) if s.owner == *owner => Ok(false),
-            Some(_) => Err(ApiError::NotFound(format!("session `{id}` not found"))),
-            None => {
-                let now = unix_now();
-                insert(
-                    &mut map,
-                    SessionInfo {
-                        id: id.to_owned(),
-                        object: "session",
-                        created_at: now,
-                        last_used_at: now,
-                        turns: 0,
-                        owner: owner.clone(),
-                    },
-                );
-                Ok(true)
-            }
+        if let Some(o) = self.cached_owner(id) {
+            return if o == *owner {
+                Ok(false)
+            } else {
+                Err(not_found(id))
+            };
         }
+        let (record, created) = self.store.claim_session(id, owner).await?;
+        if record.owner != **owner {
+            return Err(not_found(id));
+        }
+        self.remember(id, owner);
+        Ok(created)
     }
 
     /// True when the session exists and belongs to `owner`.
-    pub fn owned_by(&self, id: &str, owner: &Arc<str>) -> bool {
-        self.lock().get(id).is_some_and(|s| s.owner == *owner)
-    }
-
-    /// Records a turn.
-    pub fn touch(&self, id: &str) {
-        if let Some(s) = self.lock().get_mut(id) {
-            s.turns += 1;
-            s.last_used_at = unix_now();
+    pub async fn owned_by(&self, id: &str, owner: &Arc<str>) -> Result<bool, ApiError> {
+        if let Some(o) = self.cached_owner(id) {
+            return Ok(o == *owner);
         }
-    }
-
-    fn get(&self, id: &str, owner: &Arc<str>) -> Result<SessionInfo, ApiError> {
-        self.lock()
-            .get(id)
-            .filter(|s| s.owner == *owner)
-            .cloned()
-            .ok_or_else(|| ApiError::NotFound(format!("session `{id}` not found")))
-    }
-
-    fn list(&self, owner: &Arc<str>) -> Vec<SessionInfo> {
-        let mut v: Vec<SessionInfo> = self
-            .lock()
-            .values()
-            .filter(|s| s.owner == *owner)
-            .cloned()
-            .collect();
-        v.sort_by_key(|s| std::cmp::Reverse(s.last_used_at));
-        v
-    }
-
-    fn remove(&self, id: &str, owner: &Arc<str>) -> Result<(), ApiError> {
-        let mut map = self.lock();
-        match map.get(id) {
-            Some(s) if s.owner == *owner => {
-                map.remove(id);
-                Ok(())
+        Ok(match self.store.session(id).await? {
+            Some(s) => {
+                let o: Arc<str> = s.owner.as_str().into();
+                self.remember(id, &o);
+                o == *owner
             }
-            _ => Err(ApiError::NotFound(format!("session `{id}` not found"))),
+            None => false,
+        })
+    }
+
+    async fn get(&self, id: &str, owner: &Arc<str>) -> Result<SessionInfo, ApiError> {
+        match self.store.session(id).await? {
+            Some(s) if s.owner == **owner => Ok(s.into()),
+            _ => Err(not_found(id)),
         }
+    }
+
+    async fn list(&self, owner: &Arc<str>) -> Result<Vec<SessionInfo>, ApiError> {
+        let rows = self.store.list_sessions(owner).await?;
+        Ok(rows.into_iter().map(SessionInfo::from).collect())
+    }
+
+    async fn remove(&self, id: &str, owner: &Arc<str>) -> Result<(), ApiError> {
+        if !self.store.delete_session(id, owner).await? {
+            return Err(not_found(id));
+        }
+        self.owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        Ok(())
     }
 }
 
@@ -175,8 +168,8 @@ pub(super) async fn create(
     State(AppState(app)): State<AppState>,
     Caller(caller): Caller,
 ) -> Result<Response, ApiError> {
-    let id = app.sessions.create(&caller.label);
-    let info = app.sessions.get(&id, &caller.label)?;
+    let id = app.sessions.create(&caller.key_id).await?;
+    let info = app.sessions.get(&id, &caller.key_id).await?;
     Ok((StatusCode::CREATED, Json(info)).into_response())
 }
 
@@ -184,11 +177,11 @@ pub(super) async fn create(
 pub(super) async fn list(
     State(AppState(app)): State<AppState>,
     Caller(caller): Caller,
-) -> Json<SessionList> {
-    Json(SessionList {
+) -> Result<Json<SessionList>, ApiError> {
+    Ok(Json(SessionList {
         object: "list",
-        data: app.sessions.list(&caller.label),
-    })
+        data: app.sessions.list(&caller.key_id).await?,
+    }))
 }
 
 /// `GET /api/v1/sessions/{id}`.
@@ -197,7 +190,7 @@ pub(super) async fn get_one(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<SessionInfo>, ApiError> {
-    app.sessions.get(&id, &caller.label).map(Json)
+    app.sessions.get(&id, &caller.key_id).await.map(Json)
 }
 
 /// `DELETE /api/v1/sessions/{id}`: forgets the conversation and frees its worker.
@@ -206,7 +199,7 @@ pub(super) async fn delete(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    app.sessions.remove(&id, &caller.label)?;
+    app.sessions.remove(&id, &caller.key_id).await?;
     app.pool.end_session(id.as_str().into());
     Ok(Json(serde_json::json!({"id": id, "object": "session", "deleted": true})).into_response())
 }
@@ -229,12 +222,13 @@ pub(super) async fn message(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> Result<Response, ApiError> {
-    app.sessions.get(&id, &caller.label)?;
+    app.sessions.get(&id, &caller.key_id).await?;
     if body.content.trim().is_empty() {
         return Err(ApiError::bad("content", "`content` must not be empty"));
     }
     let model_name = body.model.unwrap_or_else(|| app.default_model.clone());
     let claude_model = app.resolve_model(&model_name)?;
+    app.admit(&caller, &model_name, &claude_model)?;
     respond(
         app.clone(),
         TurnRequest {
@@ -245,36 +239,8 @@ pub(super) async fn message(
             stream: body.stream,
             include_usage: true,
             history: None,
-            key_label: caller.label.clone(),
+            caller,
         },
     )
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ownership_is_per_key_and_stale_sessions_are_swept() {
-        let reg = SessionRegistry::default();
-        let (a, b): (Arc<str>, Arc<str>) = ("key-a".into(), "key-b".into());
-        let id = reg.create(&a);
-        assert!(reg.owned_by(&id, &a) && !reg.owned_by(&id, &b));
-        assert!(
-            !reg.claim_or_create(&id, &a).unwrap(),
-            "existing session reused"
-        );
-        assert!(
-            reg.claim_or_create(&id, &b).is_err(),
-            "another key gets 404"
-        );
-        assert!(reg.claim_or_create("bad id", &a).is_err());
-        reg.lock().get_mut(&id).unwrap().last_used_at = 0;
-        for _ in 0..SWEEP_EVERY {
-            reg.create(&b);
-        }
-        assert!(!reg.owned_by(&id, &a), "a day-old session was swept");
-        assert_eq!(reg.list(&b).len(), SWEEP_EVERY);
-    }
 }

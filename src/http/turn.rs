@@ -14,15 +14,19 @@ use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use claude_pool_actors::{Profile, Turn, TurnError, TurnEvent, TurnResult, TurnStream};
+use claude_pool_actors::{
+    Ledger, Profile, Turn, TurnBudget, TurnError, TurnEvent, TurnResult, TurnSpend, TurnStream,
+};
 use futures_util::stream;
 
+use crate::auth::Identity;
 use crate::conversation::{Msg, extended, fingerprint};
 use crate::error::ApiError;
 use crate::http::App;
 use crate::openai::{
     ChatChunk, ChatCompletion, Choice, Delta, ResponseMessage, Usage, completion_id, unix_now,
 };
+use crate::store::{SpendRecord, now_secs};
 
 /// The session header, on requests and every response.
 pub(super) const SESSION_HEADER: &str = "x-session-id";
@@ -44,8 +48,8 @@ pub(super) struct TurnRequest {
     pub include_usage: bool,
     /// For stateless clients: the history to fingerprint once the answer is known.
     pub history: Option<Vec<Msg>>,
-    /// The caller's key label (metrics).
-    pub key_label: Arc<str>,
+    /// Who asked (spend, credential, metrics).
+    pub caller: Identity,
 }
 
 /// Submits the turn and answers it.
@@ -53,12 +57,16 @@ pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response,
     let t0 = Instant::now();
     let profile = Profile {
         model: (req.claude_model != app.default_model).then(|| req.claude_model.clone()),
-        oauth_token: None,
+        oauth_token: req.caller.oauth_token.clone(),
     };
     let turn = Turn {
         session: req.session.as_str().into(),
         content: serde_json::Value::String(req.content.clone()),
         profile,
+        budget: TurnBudget {
+            max_cost_usd: app.max_cost_per_request,
+            ledger: Some(ledger(&app, &req)),
+        },
     };
     let mut events = app.pool.submit(turn).await?;
     // Wait for the turn to start (or fail before any output). `Started` always comes first.
@@ -68,7 +76,6 @@ pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response,
         Some(other) => tracing::error!(?other, "a turn did not begin with Started"),
         None => return Err(TurnError::WorkerFailed("no worker answered".into()).into()),
     }
-    app.sessions.touch(&req.session);
     let session = req.session.clone();
     let mut resp = if req.stream {
         sse(app, req, events, t0)
@@ -82,17 +89,39 @@ pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response,
     Ok(resp)
 }
 
-/// Bookkeeping after a completed turn: metrics, and the fingerprint stateless clients will
-/// continue from.
+/// The turn's spend report: called by the worker however the turn ends (also after the client
+/// went away). It updates the key's cached spend and the metrics at once and queues the
+/// durable record.
+fn ledger(app: &Arc<App>, req: &TurnRequest) -> Ledger {
+    let auth = app.auth.clone();
+    let metrics = app.metrics.clone();
+    let spend = app.spend.clone();
+    let key_id = req.caller.key_id.clone();
+    let label = req.caller.label.clone();
+    let session = req.session.clone();
+    let model = req.model_name.clone();
+    Ledger::new(move |s: TurnSpend| {
+        let input = s.usage.input_tokens
+            + s.usage.cache_creation_input_tokens
+            + s.usage.cache_read_input_tokens;
+        auth.add_spend(&key_id, s.cost_usd);
+        metrics.observe_turn(&label, input, s.usage.output_tokens, s.cost_usd);
+        spend.record(SpendRecord {
+            key_id: key_id.to_string(),
+            session_id: Some(session.clone()),
+            model: model.clone(),
+            input_tokens: input,
+            output_tokens: s.usage.output_tokens,
+            cost_usd: s.cost_usd,
+            duration_ms: s.duration.as_millis() as u64,
+            status: s.status,
+            created_at: now_secs(),
+        });
+    })
+}
+
+/// Bookkeeping after a completed turn: the fingerprint stateless clients will continue from.
 fn finished(app: &App, req: &TurnRequest, r: &TurnResult) {
-    app.metrics.observe_turn(
-        &req.key_label,
-        r.usage.input_tokens
-            + r.usage.cache_creation_input_tokens
-            + r.usage.cache_read_input_tokens,
-        r.usage.output_tokens,
-        r.cost_usd,
-    );
     if let Some(history) = &req.history {
         app.fingerprints.register(
             fingerprint(&extended(history, &r.text)),

@@ -50,7 +50,46 @@ pub fn test_config(dir: &Path, min: usize, max: usize) -> Config {
     c.worker.home = dir.join("home");
     c.worker.work_root = dir.join("work");
     c.models = claude_pool::config::default_models();
+    c.limits.rate_limit_requests = 0;
+    c.limits.max_cost_per_key = 0.0;
     c
+}
+
+/// The store backends the store and API suite runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database of `backend` for one test: an SQLite file in `dir`, or a new database on
+/// the PostgreSQL server named by `TEST_POSTGRES_URL` (`scripts/postgres.sh` starts one).
+/// Without that variable PostgreSQL tests are skipped (`None`), except under CI, where they fail.
+pub async fn database_url(backend: Backend, dir: &Path) -> Option<String> {
+    match backend {
+        Backend::Sqlite => Some(format!("sqlite://{}/claude-pool.db", dir.display())),
+        Backend::Postgres => {
+            let Ok(base) = std::env::var("TEST_POSTGRES_URL") else {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "TEST_POSTGRES_URL is not set under CI (.ci/run starts PostgreSQL)"
+                );
+                eprintln!("skipping the PostgreSQL run: TEST_POSTGRES_URL is not set");
+                return None;
+            };
+            use sqlx::Connection;
+            let name = format!("cp_test_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&base)
+                .await
+                .expect("connect to TEST_POSTGRES_URL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create a test database");
+            let (root, _) = base.rsplit_once('/').expect("URL with a database");
+            Some(format!("{root}/{name}"))
+        }
+    }
 }
 
 /// A running server.
@@ -59,31 +98,50 @@ pub struct TestServer {
     pub pool: PoolHandle,
     pub app: Arc<App>,
     pub client: reqwest::Client,
-    _dir: tempfile::TempDir,
+    pub database_url: String,
+    pub dir: tempfile::TempDir,
 }
 
 impl TestServer {
     pub async fn start(min: usize, max: usize, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_on(Backend::Sqlite, min, max, tweak)
+            .await
+            .expect("SQLite is always available")
+    }
+
+    /// A server whose store is a fresh database of `backend` (`None`: backend unavailable).
+    pub async fn start_on(
+        backend: Backend,
+        min: usize,
+        max: usize,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Option<Self> {
         let dir = tempfile::tempdir().expect("tempdir");
+        let database_url = database_url(backend, dir.path()).await?;
         let mut config = test_config(dir.path(), min, max);
+        config.store.database_url = database_url.clone();
         tweak(&mut config);
         config.validate().expect("valid test config");
+        let store = claude_pool::store::open(&config.store.database_url)
+            .await
+            .expect("store");
         let pool = PoolHandle::start(config.pool_config()).await.expect("pool");
         assert!(pool.wait_ready(Duration::from_secs(20)).await, "pool warm");
-        let app = Arc::new(App::new(&config, pool.clone()));
+        let app = Arc::new(App::new(&config, pool.clone(), store).await.expect("app"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let r = router(app.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, r).await;
         });
-        Self {
+        Some(Self {
             url: format!("http://{addr}"),
             pool,
             app,
             client: reqwest::Client::new(),
-            _dir: dir,
-        }
+            database_url,
+            dir,
+        })
     }
 
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
@@ -115,6 +173,7 @@ impl TestServer {
 
     pub async fn stop(self) {
         self.pool.shutdown(Duration::from_secs(5)).await;
+        self.app.spend.close().await;
     }
 }
 

@@ -24,6 +24,8 @@
 //! - `[[error:S]]`: the turn ends like an upstream error with status S (`is_error`, `api_error_status`)
 //! - `[[retry]]`: a `system/api_retry` line first
 //! - `[[env]]`: the reply is the sorted names (not values) of the environment
+//! - `[[credential]]`: the reply has `credential=<last 4 characters of CLAUDE_CODE_OAUTH_TOKEN>`
+//!   (or `credential=none`)
 //! - `[[pid]]`: the reply has `pid=<pid>`; `[[stderr]]`: writes to stderr
 //! - `[[exit]]`: exit 0 after the turn
 //!
@@ -268,7 +270,21 @@ impl Fake {
                 extras.push_str(&format!(" word{i}"));
             }
         }
-        let mut reply = if text.contains("[[env]]") {
+        let mut reply = if text.contains("[[credential]]") {
+            let tail = std::env::var("CLAUDE_CODE_OAUTH_TOKEN")
+                .ok()
+                .map(|t| {
+                    t.chars()
+                        .rev()
+                        .take(4)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect()
+                })
+                .unwrap_or_else(|| "none".to_owned());
+            format!("credential={tail}")
+        } else if text.contains("[[env]]") {
             let mut names: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
             names.sort();
             names.join(",")

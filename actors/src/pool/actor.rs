@@ -391,6 +391,7 @@ impl PoolState {
                         queued_for: pending.enqueued.elapsed(),
                         resumed,
                         limits: self.limits(),
+                        budget: pending.turn.budget,
                     };
                     match self.actors.get(&worker) {
                         Some(a) => {

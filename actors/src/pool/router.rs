@@ -36,6 +36,10 @@ pub(crate) struct Pending {
     pub(crate) enqueued: Instant,
 }
 
+/// A turn was refused: the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueueFull;
+
 /// The pool's view of one worker.
 #[derive(Debug, Clone)]
 pub(crate) struct WorkerSlot {
@@ -137,23 +141,23 @@ impl Router {
         }
     }
 
-    /// Queues a turn and routes; `Err` gives the turn back when it would have to wait and the
-    /// queue is full.
+    /// Queues a turn and routes; `Err` when it would have to wait and the queue is full (the
+    /// turn is dropped).
     pub(crate) fn submit(
         &mut self,
         pending: Pending,
         now: Instant,
         may_spawn: bool,
         actions: &mut Vec<Action>,
-    ) -> Result<(), Pending> {
+    ) -> Result<(), QueueFull> {
         let seq = pending.seq;
         self.queue.push_back(pending);
         self.pump(now, may_spawn, actions);
         if self.queue.len() > self.limits.queue_capacity {
             if let Some(pos) = self.queue.iter().rposition(|p| p.seq == seq) {
                 self.counters.queue_rejections += 1;
-                let p = self.queue.remove(pos).expect("position just found");
-                return Err(p);
+                self.queue.remove(pos);
+                return Err(QueueFull);
             }
         }
         Ok(())

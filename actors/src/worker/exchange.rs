@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, sleep_until};
 
 use crate::child::{ChildError, ChildIo, ExitInfo};
+use crate::pricing::CostMeter;
 use crate::protocol::{self, CliEvent, ControlRequest, ResultLine};
 use crate::turn::TurnEvent;
 
@@ -31,6 +32,8 @@ pub(crate) enum InterruptCause {
     Cancelled,
     /// No output within the idle timeout.
     IdleTimeout,
+    /// The turn's estimated cost passed its cap.
+    CostLimit,
 }
 
 /// How an exchange ended.
@@ -54,6 +57,8 @@ pub(crate) struct ExchangeReport {
     pub(crate) interrupted: Option<InterruptCause>,
     /// The CLI session id seen in this exchange's `system/init`.
     pub(crate) cli_session_id: Option<String>,
+    /// Tokens and estimated cost seen in the stream (what is known if no result arrives).
+    pub(crate) meter: CostMeter,
     /// The I/O, handed back for the next exchange.
     pub(crate) io: ChildIo,
 }
@@ -67,19 +72,26 @@ pub(crate) async fn run_exchange(
     content: serde_json::Value,
     sink: Option<mpsc::Sender<TurnEvent>>,
     limits: ExchangeLimits,
+    max_cost_usd: Option<f64>,
     seq: u64,
 ) -> ExchangeReport {
     let mut interrupted = None;
     let mut cli_session_id = None;
     let mut text = String::new();
-    let broken = |io, interrupted, cli_session_id, reason: String| ExchangeReport {
-        end: ExchangeEnd::Broken { reason },
-        interrupted,
-        cli_session_id,
-        io,
-    };
+    let mut meter = CostMeter::default();
+    macro_rules! broken {
+        ($reason:expr) => {
+            return ExchangeReport {
+                end: ExchangeEnd::Broken { reason: $reason },
+                interrupted,
+                cli_session_id,
+                meter,
+                io,
+            }
+        };
+    }
     if let Err(e) = io.write_line(&protocol::user_message_line(&content)).await {
-        return broken(io, None, None, e.to_string());
+        broken!(e.to_string());
     }
     let mut idle_deadline = Instant::now() + limits.idle_timeout;
     let mut interrupt_deadline: Option<Instant> = None;
@@ -97,11 +109,11 @@ pub(crate) async fn run_exchange(
             line = io.next_line() => {
                 idle_deadline = Instant::now() + limits.idle_timeout;
                 match line {
-                    None => return broken(io, interrupted, cli_session_id, "the child closed its output".into()),
+                    None => broken!("the child closed its output".into()),
                     Some(Err(ChildError::LineTooLong(n))) => {
-                        return broken(io, interrupted, cli_session_id, format!("the child printed a line longer than {n} bytes"));
+                        broken!(format!("the child printed a line longer than {n} bytes"));
                     }
-                    Some(Err(e)) => return broken(io, interrupted, cli_session_id, e.to_string()),
+                    Some(Err(e)) => broken!(e.to_string()),
                     Some(Ok(line)) => match protocol::parse_line(&line) {
                         Ok(CliEvent::TextDelta(piece)) => {
                             text.push_str(&piece);
@@ -125,8 +137,16 @@ pub(crate) async fn run_exchange(
                                 end: ExchangeEnd::Finished { result, text },
                                 interrupted,
                                 cli_session_id,
+                                meter,
                                 io,
                             };
+                        }
+                        Ok(CliEvent::MessageUsage { usage, start, model }) => {
+                            meter.on_usage(&usage, start, model.as_deref());
+                            match max_cost_usd {
+                                Some(max) if meter.estimate_usd() > max => Some(InterruptCause::CostLimit),
+                                _ => None,
+                            }
                         }
                         Ok(CliEvent::SystemInit { session_id, .. }) => {
                             cli_session_id = Some(session_id);
@@ -154,13 +174,11 @@ pub(crate) async fn run_exchange(
                     },
                 }
             }
-            () = exited(&mut exit) => {
-                return broken(io, interrupted, cli_session_id, "the child exited mid-turn".into());
-            }
+            () = exited(&mut exit) => broken!("the child exited mid-turn".into()),
             () = sink_closed => Some(InterruptCause::Cancelled),
             () = sleep_until(idle_deadline), if interrupted.is_none() => Some(InterruptCause::IdleTimeout),
             () = sleep_until(interrupt_deadline.unwrap_or_else(Instant::now)), if interrupt_deadline.is_some() => {
-                return broken(io, interrupted, cli_session_id, "the interrupt was not acknowledged in time".into());
+                broken!("the interrupt was not acknowledged in time".into());
             }
         };
         if let (Some(cause), None) = (cause, interrupted) {
@@ -169,7 +187,7 @@ pub(crate) async fn run_exchange(
             tracing::debug!(?cause, "interrupting the turn");
             let line = protocol::control_request_line(&request_id, ControlRequest::Interrupt);
             if let Err(e) = io.write_line(&line).await {
-                return broken(io, interrupted, cli_session_id, e.to_string());
+                broken!(e.to_string());
             }
         }
     }

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::child::{self, ChildControl, ChildIo, SpawnSpec};
 use crate::pool::PoolMsg;
-use crate::turn::{TurnError, TurnEvent, TurnResult};
+use crate::turn::{TurnBudget, TurnError, TurnEvent, TurnResult, TurnSpend};
 use exchange::{ExchangeEnd, ExchangeLimits, ExchangeReport, InterruptCause};
 
 /// The pool's id for a worker (unique within one pool).
@@ -33,6 +33,8 @@ pub(crate) struct Assignment {
     pub(crate) resumed: bool,
     /// Timeouts of this turn (current pool configuration).
     pub(crate) limits: ExchangeLimits,
+    /// Its cost cap and spend report.
+    pub(crate) budget: TurnBudget,
 }
 
 /// Messages of the worker actor.
@@ -82,6 +84,8 @@ pub(crate) struct WorkerData {
     running: Option<Running>,
     /// The current turn's stream, kept to deliver the final event.
     current: Option<mpsc::Sender<TurnEvent>>,
+    /// The current turn's cost cap and spend report.
+    budget: TurnBudget,
     /// The CLI's cumulative cost after the previous result (per process, not per conversation).
     last_total_cost: f64,
     turns: u64,
@@ -117,6 +121,7 @@ impl Actor for Worker {
             task: None,
             running: None,
             current: None,
+            budget: TurnBudget::default(),
             last_total_cost: 0.0,
             turns: 0,
             seq: 0,
@@ -191,6 +196,7 @@ impl Actor for Worker {
                 st.current = Some(a.events.clone());
                 st.turn_started = Some(Instant::now());
                 st.args.limits = a.limits;
+                st.budget = a.budget;
                 start_exchange(&myself, st, Running::Turn, a.content, Some(a.events))
             }
             WorkerMsg::Clear => start_exchange(
@@ -252,10 +258,13 @@ fn start_exchange(
     st.running = Some(kind);
     let exit = control.exit_watch();
     let limits = st.args.limits;
+    let max_cost = (kind == Running::Turn)
+        .then_some(st.budget.max_cost_usd)
+        .flatten();
     let seq = st.seq;
     let me = myself.clone();
     st.task = Some(tokio::spawn(async move {
-        let report = exchange::run_exchange(io, exit, content, sink, limits, seq).await;
+        let report = exchange::run_exchange(io, exit, content, sink, limits, max_cost, seq).await;
         let _ = me.cast(WorkerMsg::ExchangeDone(Box::new(report)));
     }));
     Ok(())
@@ -270,22 +279,41 @@ async fn finish_exchange(
     st.io = Some(report.io);
     let current = st.current.take();
     let elapsed = st.turn_started.take().map(|t| t.elapsed());
-    let (event, ok, broken) = match report.end {
+    let budget = std::mem::take(&mut st.budget);
+    let limit = budget.max_cost_usd;
+    let over = |cost: f64| TurnError::CostLimitExceeded {
+        cost_usd: cost,
+        limit_usd: limit.unwrap_or_default(),
+    };
+    let (event, ok, broken, spend) = match report.end {
         ExchangeEnd::Broken { reason } => {
+            let estimate = report.meter.estimate_usd();
             let error = match report.interrupted {
                 Some(InterruptCause::IdleTimeout) => TurnError::IdleTimeout,
                 Some(InterruptCause::Cancelled) => TurnError::Interrupted,
+                Some(InterruptCause::CostLimit) => over(estimate),
                 None => TurnError::WorkerFailed(reason.clone()),
             };
-            (TurnEvent::Failed(error), false, Some(reason))
+            let spend = (report.meter.usage(), estimate);
+            (TurnEvent::Failed(error), false, Some(reason), spend)
         }
         ExchangeEnd::Finished { result, text } => {
-            let total = result.total_cost_usd.unwrap_or(st.last_total_cost);
-            let cost = (total - st.last_total_cost).max(0.0);
-            st.last_total_cost = total;
+            let cost = match result.total_cost_usd {
+                Some(total) => {
+                    let cost = (total - st.last_total_cost).max(0.0);
+                    st.last_total_cost = total;
+                    cost
+                }
+                None => report.meter.estimate_usd(),
+            };
+            let over_limit = limit.is_some_and(|max| cost > max);
             let event = match report.interrupted {
                 Some(InterruptCause::IdleTimeout) => TurnEvent::Failed(TurnError::IdleTimeout),
                 Some(InterruptCause::Cancelled) => TurnEvent::Failed(TurnError::Interrupted),
+                Some(InterruptCause::CostLimit) => {
+                    TurnEvent::Failed(over(cost.max(report.meter.estimate_usd())))
+                }
+                None if over_limit => TurnEvent::Failed(over(cost)),
                 None if result.is_interrupted() => TurnEvent::Failed(TurnError::Interrupted),
                 None if result.is_error => TurnEvent::Failed(TurnError::Upstream {
                     status: result.api_error_status,
@@ -307,9 +335,27 @@ async fn finish_exchange(
                 }),
             };
             let ok = matches!(event, TurnEvent::Completed(_));
-            (event, ok, None)
+            let usage = if result.usage == crate::turn::Usage::default() {
+                report.meter.usage()
+            } else {
+                result.usage
+            };
+            (event, ok, None, (usage, cost))
         }
     };
+    if let (Some(Running::Turn), Some(ledger)) = (kind, &budget.ledger) {
+        ledger.record(TurnSpend {
+            usage: spend.0,
+            cost_usd: spend.1,
+            duration: elapsed.unwrap_or_default(),
+            status: match &event {
+                TurnEvent::Completed(_) => "completed",
+                TurnEvent::Failed(TurnError::CostLimitExceeded { .. }) => "cost_limit",
+                TurnEvent::Failed(TurnError::Interrupted) => "interrupted",
+                _ => "failed",
+            },
+        });
+    }
     if let Some(tx) = current {
         // Off the mailbox: a slow reader must not stall the worker.
         tokio::spawn(async move {
