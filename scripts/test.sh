@@ -14,6 +14,21 @@ export CLAUDE_CLI_PATH
 export FAKE_ANTHROPIC="${FAKE_ANTHROPIC:-$ROOT/../shared/fake-anthropic/fake_anthropic.py}"
 [ -f "$FAKE_ANTHROPIC" ] || { echo "fake Anthropic API not found at $FAKE_ANTHROPIC" >&2; exit 1; }
 
+phase "postgresql"
+# The store suite runs on SQLite and on PostgreSQL; scripts/postgres.sh starts a throwaway
+# server on a loopback port. Required under CI; skipped locally when PostgreSQL is missing.
+if [ -z "${TEST_POSTGRES_URL:-}" ]; then
+  if TEST_POSTGRES_URL="$(scripts/postgres.sh)"; then
+    export TEST_POSTGRES_URL
+    echo "PostgreSQL at $TEST_POSTGRES_URL"
+  elif [ -n "${CI:-}" ]; then
+    echo "PostgreSQL is required under CI" >&2
+    exit 1
+  else
+    echo "PostgreSQL not available: its half of the store suite is skipped"
+  fi
+fi
+
 phase "python venv"
 VENV="$ROOT/.cache/venv"
 if [ ! -x "$VENV/bin/pytest" ]; then

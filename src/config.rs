@@ -355,6 +355,13 @@ impl Config {
     /// Loads and validates the layered configuration. `path` is the `--config` file (which
     /// must exist); without it the default file is used when present.
     pub fn load(path: Option<&Path>, flags: &FlagOverrides) -> Result<Self, ConfigError> {
+        let config = Self::load_unchecked(path, flags)?;
+        config.validate()?;
+        config.require_keys()?;
+        Ok(config)
+    }
+
+    fn load_unchecked(path: Option<&Path>, flags: &FlagOverrides) -> Result<Self, ConfigError> {
         let file = match path {
             Some(p) if !p.exists() => return Err(ConfigError::MissingFile(p.to_path_buf())),
             Some(p) => p.to_path_buf(),
@@ -376,6 +383,13 @@ impl Config {
         let mut models = default_models();
         models.append(&mut config.models);
         config.models = models;
+        Ok(config)
+    }
+
+    /// Like [`Config::load`], without requiring an API key (for `claude-pool keys`, which
+    /// creates them).
+    pub fn load_for_key_admin(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let config = Self::load_unchecked(path, &FlagOverrides::default())?;
         config.validate()?;
         Ok(config)
     }
@@ -443,8 +457,19 @@ impl Config {
         if !self.auth.master_key.is_empty() && self.auth.master_key.len() < 8 {
             return bad("auth.master_key", "must have at least 8 characters");
         }
+        Ok(())
+    }
+
+    /// A server needs some key (or explicit open mode).
+    pub fn require_keys(&self) -> Result<(), ConfigError> {
         if self.auth.api_keys.is_empty() && self.auth.master_key.is_empty() && !self.auth.allow_open
         {
+            let bad = |key: &'static str, reason: &str| {
+                Err(ConfigError::Value {
+                    key,
+                    reason: reason.to_owned(),
+                })
+            };
             return bad(
                 "auth.api_keys",
                 "no API key is configured: set API_KEYS / auth.api_keys (or auth.master_key), \

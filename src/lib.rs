@@ -12,6 +12,7 @@
 //! | [`conversation`] | OpenAI message lists → pool turns; history fingerprints for stateless clients |
 //! | [`auth`] | API keys (`Authorization: Bearer` / `X-API-Key`): master key, stored keys through a cache |
 //! | [`keys`] | key material: generation, hashing, display form, `duration` syntax |
+//! | [`keys_cli`] | `claude-pool keys create|list|info|revoke`, directly on the store |
 //! | [`limits`] | per-key rate limits (`governor`) and the `X-RateLimit-*` numbers |
 //! | [`store`] | the durable store (SQLite or PostgreSQL): keys, spend, sessions, sealed credentials |
 //! | [`spend`] | the spend writer: per-turn records, batched, written also after disconnects |
@@ -26,6 +27,7 @@ pub mod conversation;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod keys_cli;
 pub mod limits;
 pub mod metrics;
 pub mod openai;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use claude_pool::config::{Config, FlagOverrides};
+use claude_pool::keys_cli::{self, KeysCommand};
 use tracing_subscriber::EnvFilter;
 
 /// OpenAI-compatible gateway in front of a pool of warm Claude Code CLI workers.
@@ -35,6 +36,14 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Manage API keys directly in the store (`store.database_url`).
+    Keys {
+        /// Config file (default: config/claude-pool.toml when present).
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
 }
 
 /// Every client connection and every worker's three pipes take a descriptor; the usual soft
@@ -51,12 +60,48 @@ fn raise_fd_limit() {
     }
 }
 
+/// `claude-pool keys ...`: prints the result as JSON; exit 1 on failure.
+fn run_keys(config: &Config, command: KeysCommand) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("claude-pool: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(keys_cli::run(config, command)) {
+        Ok(out) => {
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("claude-pool keys: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `EX_USAGE`: bad configuration.
 const EXIT_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (path, flags) = match &cli.command {
+    let command = match cli.command {
+        Command::Keys { config, command } => {
+            return match Config::load_for_key_admin(config.as_deref()) {
+                Ok(c) => run_keys(&c, command),
+                Err(e) => {
+                    eprintln!("claude-pool: bad configuration: {e}");
+                    ExitCode::from(EXIT_CONFIG)
+                }
+            };
+        }
+        other => other,
+    };
+    let (path, flags) = match &command {
         Command::Serve { config, host, port } => (
             config.clone(),
             FlagOverrides {
@@ -65,6 +110,7 @@ fn main() -> ExitCode {
             },
         ),
         Command::CheckConfig { config } => (config.clone(), FlagOverrides::default()),
+        Command::Keys { .. } => return ExitCode::FAILURE,
     };
     let config = match Config::load(path.as_deref(), &flags) {
         Ok(c) => c,
@@ -73,7 +119,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    if let Command::CheckConfig { .. } = cli.command {
+    if let Command::CheckConfig { .. } = command {
         println!(
             "configuration OK: port {}, pool {}..{} workers, worker command {}",
             config.server.port,

@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 
 use crate::auth::presented_key;
 use crate::error::ApiError;
-use crate::http::{ApiJson, App, AppState};
+use crate::http::{ApiJson, AppState};
 use crate::keys;
-use crate::store::{KeyRecord, KeySource, KeyUpdate, NewKey, now_secs};
+use crate::store::{KeyRecord, KeySource, KeyUpdate, NewKey, Sealer, now_secs};
 
 /// Extractor: the caller presented the master key (401 without a valid key, 403 with another).
 pub(super) struct Admin;
@@ -58,7 +58,7 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 /// Body of `POST /key/generate`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct GenerateRequest {
+pub struct GenerateRequest {
     #[serde(default)]
     models: Option<Vec<String>>,
     #[serde(default)]
@@ -105,7 +105,7 @@ pub(super) struct DeleteRequest {
 }
 
 /// The stored id of a key given as plaintext or as its token.
-fn key_id(reference: &str) -> Result<String, ApiError> {
+pub fn key_id(reference: &str) -> Result<String, ApiError> {
     let r = reference.trim();
     if r.starts_with("sk-") {
         Ok(keys::hash(r))
@@ -128,35 +128,18 @@ fn unknown_key(reference: &str) -> ApiError {
     ApiError::NotFound(format!("key `{shown}` not found"))
 }
 
-/// The public view of a key (no secrets).
 fn info_json(k: &KeyRecord) -> Value {
-    json!({
-        "token": k.id,
-        "key_name": k.key_prefix,
-        "key_alias": k.alias,
-        "models": k.models,
-        "metadata": k.metadata,
-        "max_budget": k.max_budget,
-        "rpm_limit": k.rpm_limit,
-        "spend": k.spend,
-        "expires": k.expires_at.map(keys::rfc3339),
-        "created_at": keys::rfc3339(k.created_at),
-        "updated_at": keys::rfc3339(k.updated_at),
-        "revoked": k.revoked_at.is_some(),
-        "revoked_at": k.revoked_at.map(keys::rfc3339),
-        "active": k.is_active(now_secs()),
-        "source": k.source,
-        "has_claude_credential": k.sealed_oauth_token.is_some(),
-    })
+    k.public_json()
 }
 
-fn check_models(app: &App, models: &[String]) -> Result<(), ApiError> {
+fn check_models(known: &dyn Fn(&str) -> bool, models: &[String]) -> Result<(), ApiError> {
     for m in models {
         if m.trim().is_empty() {
             return Err(ApiError::bad("models", "model names must not be empty"));
         }
-        app.resolve_model(m)
-            .map_err(|_| ApiError::bad("models", format!("unknown model `{m}`")))?;
+        if !known(m) {
+            return Err(ApiError::bad("models", format!("unknown model `{m}`")));
+        }
     }
     Ok(())
 }
@@ -207,7 +190,7 @@ fn expiry(duration: &str) -> Result<i64, ApiError> {
     Ok(now_secs().saturating_add(secs))
 }
 
-fn seal(app: &App, token: &str) -> Result<Vec<u8>, ApiError> {
+fn seal(sealer: &Sealer, token: &str) -> Result<Vec<u8>, ApiError> {
     let t = token.trim();
     if t.is_empty() || t.len() > 4096 || t.chars().any(char::is_whitespace) {
         return Err(ApiError::bad(
@@ -215,19 +198,20 @@ fn seal(app: &App, token: &str) -> Result<Vec<u8>, ApiError> {
             "`claude_oauth_token` must be a single token of at most 4096 characters",
         ));
     }
-    app.sealer
+    sealer
         .seal(t)
         .map_err(|e| ApiError::bad("claude_oauth_token", e.to_string()))
 }
 
-/// `POST /key/generate`.
-pub(super) async fn generate(
-    _: Admin,
-    State(AppState(app)): State<AppState>,
-    ApiJson(req): ApiJson<GenerateRequest>,
-) -> Result<Json<Value>, ApiError> {
+/// Validates a generate request and makes the key: its plaintext (shown once) and its row.
+/// `known` tells whether a model name resolves. Shared by the API and `claude-pool keys create`.
+pub fn prepare_key(
+    req: GenerateRequest,
+    known: &dyn Fn(&str) -> bool,
+    sealer: &Sealer,
+) -> Result<(String, NewKey), ApiError> {
     let models = req.models.unwrap_or_default();
-    check_models(&app, &models)?;
+    check_models(known, &models)?;
     if let Some(a) = &req.key_alias {
         check_alias(a)?;
     }
@@ -243,24 +227,33 @@ pub(super) async fn generate(
     let sealed = req
         .claude_oauth_token
         .as_deref()
-        .map(|t| seal(&app, t))
+        .map(|t| seal(sealer, t))
         .transpose()?;
     let key = keys::generate();
-    let record = app
-        .store
-        .insert_key(&NewKey {
-            id: keys::hash(&key),
-            key_prefix: keys::display(&key),
-            alias: req.key_alias,
-            models,
-            metadata,
-            max_budget: req.max_budget,
-            rpm_limit: req.rpm_limit,
-            expires_at,
-            source: KeySource::Api,
-            sealed_oauth_token: sealed,
-        })
-        .await?;
+    let row = NewKey {
+        id: keys::hash(&key),
+        key_prefix: keys::display(&key),
+        alias: req.key_alias,
+        models,
+        metadata,
+        max_budget: req.max_budget,
+        rpm_limit: req.rpm_limit,
+        expires_at,
+        source: KeySource::Api,
+        sealed_oauth_token: sealed,
+    };
+    Ok((key, row))
+}
+
+/// `POST /key/generate`.
+pub(super) async fn generate(
+    _: Admin,
+    State(AppState(app)): State<AppState>,
+    ApiJson(req): ApiJson<GenerateRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let known = |m: &str| app.resolve_model(m).is_ok();
+    let (key, row) = prepare_key(req, &known, &app.sealer)?;
+    let record = app.store.insert_key(&row).await?;
     tracing::info!(key = %keys::label(&record.id), alias = ?record.alias, "key generated");
     let mut body = info_json(&record);
     body["key"] = Value::String(key);
@@ -302,7 +295,7 @@ pub(super) async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let id = key_id(&req.key)?;
     if let Some(m) = &req.models {
-        check_models(&app, m)?;
+        check_models(&|name: &str| app.resolve_model(name).is_ok(), m)?;
     }
     if let Some(Some(a)) = &req.key_alias {
         check_alias(a)?;
@@ -322,7 +315,7 @@ pub(super) async fn update(
         None => None,
     };
     let sealed = match &req.claude_oauth_token {
-        Some(Some(t)) => Some(Some(seal(&app, t)?)),
+        Some(Some(t)) => Some(Some(seal(&app.sealer, t)?)),
         Some(None) => Some(None),
         None => None,
     };

@@ -1,7 +1,7 @@
 //! The axum application: shared state, the router, request metrics, and the JSON extractor
 //! that turns every body rejection into an OpenAI error.
 
-mod admin;
+pub mod admin;
 mod chat;
 mod gate;
 mod info;
@@ -77,6 +77,16 @@ impl FromRef<AppState> for Arc<App> {
     }
 }
 
+/// The Claude model a requested name resolves to: an alias from `[models]`, or a Claude name
+/// (`opus`, `sonnet`, `haiku`, `claude-*`) as is.
+pub fn resolve_model(aliases: &BTreeMap<String, String>, name: &str) -> Option<String> {
+    if let Some(m) = aliases.get(name) {
+        return Some(m.clone());
+    }
+    let claude = matches!(name, "opus" | "sonnet" | "haiku") || name.starts_with("claude-");
+    claude.then(|| name.to_owned())
+}
+
 /// A positive cap, or none (0 = no cap).
 fn cap(usd: f64) -> Option<f64> {
     (usd > 0.0).then_some(usd)
@@ -136,15 +146,7 @@ impl App {
 
     /// Resolves a requested model name to the Claude model (404 `model_not_found` if unknown).
     pub fn resolve_model(&self, name: &str) -> Result<String, ApiError> {
-        if let Some(m) = self.models.get(name) {
-            return Ok(m.clone());
-        }
-        let claude = matches!(name, "opus" | "sonnet" | "haiku") || name.starts_with("claude-");
-        if claude {
-            Ok(name.to_owned())
-        } else {
-            Err(ApiError::ModelNotFound(name.to_owned()))
-        }
+        resolve_model(&self.models, name).ok_or_else(|| ApiError::ModelNotFound(name.to_owned()))
     }
 }
 

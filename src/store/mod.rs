@@ -98,6 +98,30 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
+    /// The public view of a key, as the admin API and the CLI show it (no secrets; LiteLLM's
+    /// field names where they exist).
+    pub fn public_json(&self) -> serde_json::Value {
+        use crate::keys::rfc3339;
+        serde_json::json!({
+            "token": self.id,
+            "key_name": self.key_prefix,
+            "key_alias": self.alias,
+            "models": self.models,
+            "metadata": self.metadata,
+            "max_budget": self.max_budget,
+            "rpm_limit": self.rpm_limit,
+            "spend": self.spend,
+            "expires": self.expires_at.map(rfc3339),
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
+            "revoked": self.revoked_at.is_some(),
+            "revoked_at": self.revoked_at.map(rfc3339),
+            "active": self.is_active(now_secs()),
+            "source": self.source,
+            "has_claude_credential": self.sealed_oauth_token.is_some(),
+        })
+    }
+
     /// True when the key may be used at `now`.
     pub fn is_active(&self, now: i64) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|t| now < t)

@@ -207,12 +207,12 @@ impl Store for SqlStore {
     }
 
     async fn update_key(&self, id: &str, u: &KeyUpdate) -> Result<Option<KeyRecord>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let sql = format!("SELECT {KEY_COLUMNS} FROM keys WHERE id = $1");
-        let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&mut *tx).await? else {
+        // Read, then one UPDATE of the policy columns (not a read-then-write transaction:
+        // on SQLite that cannot upgrade its lock while the spend writer holds the write lock).
+        // Concurrent admin updates of one key: the last one wins.
+        let Some(mut k) = self.key(id).await? else {
             return Ok(None);
         };
-        let mut k = key_from_row(&row)?;
         if let Some(v) = &u.alias {
             k.alias = v.clone();
         }
@@ -250,11 +250,9 @@ impl Store for SqlStore {
             .bind(k.expires_at)
             .bind(k.sealed_oauth_token.clone())
             .bind(now_secs())
-            .fetch_one(&mut *tx)
+            .fetch_optional(&self.pool)
             .await?;
-        let updated = key_from_row(&row)?;
-        tx.commit().await?;
-        Ok(Some(updated))
+        row.as_ref().map(key_from_row).transpose()
     }
 
     async fn revoke_keys(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {

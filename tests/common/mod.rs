@@ -248,3 +248,16 @@ pub fn children_of(parent: u32) -> Vec<u32> {
 pub fn alive(pid: u32) -> bool {
     processes().iter().any(|(p, _, s)| *p == pid && *s != 'Z')
 }
+
+/// Polls an async condition every 20 ms until it holds (panics after `timeout`).
+pub async fn poll_async<F, Fut>(what: &str, timeout: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,921 @@
+//! The keys, limits, budgets and spend suite. Every test runs twice: on SQLite and on
+//! PostgreSQL (`TEST_POSTGRES_URL`, started by `scripts/postgres.sh`; required under CI).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, KEY, OTHER_KEY, TestServer, poll_async, sse_data};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+const MASTER: &str = "sk-master-test-key";
+
+/// Runs each named test on both backends.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+    };
+}
+
+on_both_backends!(
+    key_lifecycle_create_use_update_revoke,
+    expired_keys_are_rejected,
+    model_scope_is_enforced,
+    only_hashes_are_stored,
+    rate_limit_headers_and_429,
+    budgets_stop_a_key_before_any_worker_is_used,
+    a_turn_over_the_request_cap_is_stopped,
+    spend_is_recorded_after_a_disconnect,
+    concurrent_use_of_one_key_loses_no_spend,
+    admin_routes_need_the_master_key,
+    bad_admin_inputs_are_4xx_with_a_message,
+    sessions_are_owned_by_their_key_across_restarts,
+    a_key_with_its_own_claude_credential_runs_on_its_own_workers,
+    the_keys_command_works_on_the_servers_store,
+);
+
+async fn server(
+    backend: Backend,
+    tweak: impl FnOnce(&mut claude_pool::config::Config),
+) -> Option<TestServer> {
+    TestServer::start_on(backend, 1, 4, |c| {
+        c.auth.master_key = MASTER.into();
+        c.pool.queue_capacity = 64;
+        tweak(c);
+    })
+    .await
+}
+
+impl TestServer {
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(MASTER);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn generate(&self, body: Value) -> (String, Value) {
+        let (status, v) = self
+            .admin(reqwest::Method::POST, "/key/generate", Some(body))
+            .await;
+        assert_eq!(status, 200, "{v}");
+        (v["key"].as_str().unwrap().to_owned(), v)
+    }
+
+    async fn chat_as(&self, key: &str, model: &str, text: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/chat/completions", self.url))
+            .bearer_auth(key)
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": text}]}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn key_info(&self, key: &str) -> Value {
+        let (status, v) = self
+            .admin(reqwest::Method::GET, &format!("/key/info?key={key}"), None)
+            .await;
+        assert_eq!(status, 200, "{v}");
+        v["info"].clone()
+    }
+
+    /// Waits until the key's stored spend records number `n`.
+    async fn spend_rows(&self, key: &str, n: usize) -> Vec<claude_pool::store::SpendRecord> {
+        let id = claude_pool::keys::hash(key);
+        let store = self.app.store.clone();
+        poll_async(
+            &format!("{n} spend records"),
+            Duration::from_secs(10),
+            || {
+                let (store, id) = (store.clone(), id.clone());
+                async move { store.spend_records(&id, 1000).await.unwrap().len() >= n }
+            },
+        )
+        .await;
+        self.app.store.spend_records(&id, 1000).await.unwrap()
+    }
+}
+
+fn error_code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or_default()
+}
+
+async fn key_lifecycle_create_use_update_revoke(backend: Backend) {
+    let Some(s) = server(backend, |_| {}).await else {
+        return;
+    };
+    let (key, created) = s
+        .generate(
+            json!({"key_alias": "ci", "models": ["gpt-4-turbo"], "duration": "30d",
+                         "max_budget": 10.0, "rpm_limit": 100, "metadata": {"team": "a"}}),
+        )
+        .await;
+    assert!(key.starts_with("sk-") && key.len() >= 43, "{key}");
+    assert_eq!(created["token"], claude_pool::keys::hash(&key));
+    assert_eq!(created["key_alias"], "ci");
+    assert!(created["expires"].as_str().unwrap().ends_with('Z'));
+    assert!(!created["key_name"].as_str().unwrap().contains(&key[8..30]));
+
+    let r = s.chat_as(&key, "gpt-4-turbo", "hello").await;
+    assert_eq!(r.status(), 200);
+    let (status, updated) = s
+        .admin(
+            reqwest::Method::POST,
+            "/key/update",
+            Some(json!({"key": key, "key_alias": "renamed", "rpm_limit": null, "models": []})),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["key_alias"], "renamed");
+    assert_eq!(updated["rpm_limit"], Value::Null);
+    assert_eq!(
+        s.chat_as(&key, "haiku", "any model now").await.status(),
+        200
+    );
+    let info = s.key_info(&key).await;
+    assert_eq!(info["metadata"]["team"], "a");
+    assert_eq!(info["max_budget"], 10.0);
+    s.spend_rows(&key, 2).await;
+    assert!(s.key_info(&key).await["spend"].as_f64().unwrap() > 0.0);
+
+    let (status, v) = s
+        .admin(
+            reqwest::Method::POST,
+            "/key/delete",
+            Some(json!({"keys": [key]})),
+        )
+        .await;
+    assert_eq!(
+        (status, v["deleted_keys"][0].as_str()),
+        (200, Some(key.as_str()))
+    );
+    // Revocation is effective at once on this replica (the cache entry is dropped).
+    let r = s.chat_as(&key, "gpt-4-turbo", "after revoke").await;
+    assert_eq!(r.status(), 401);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("revoked"),
+        "{v}"
+    );
+    let (_, list) = s.admin(reqwest::Method::GET, "/key/list", None).await;
+    let listed = list["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["token"] == created["token"]);
+    assert_eq!(listed.unwrap()["revoked"], true);
+    s.stop().await;
+}
+
+async fn expired_keys_are_rejected(backend: Backend) {
+    let Some(s) = server(backend, |_| {}).await else {
+        return;
+    };
+    let (key, _) = s.generate(json!({"duration": "2s"})).await;
+    assert_eq!(s.chat_as(&key, "sonnet", "still valid").await.status(), 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = s.chat_as(&key, "sonnet", "expired yet?").await;
+        if r.status() == 401 {
+            let v: Value = r.json().await.unwrap();
+            assert!(
+                v["error"]["message"].as_str().unwrap().contains("expired"),
+                "{v}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the key never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(s.key_info(&key).await["active"], false);
+    s.stop().await;
+}
+
+async fn model_scope_is_enforced(backend: Backend) {
+    let Some(s) = server(backend, |_| {}).await else {
+        return;
+    };
+    let (key, _) = s.generate(json!({"models": ["gpt-4", "haiku"]})).await;
+    assert_eq!(
+        s.chat_as(&key, "gpt-4", "allowed alias").await.status(),
+        200
+    );
+    // `gpt-3.5-turbo` resolves to haiku, which is in scope.
+    assert_eq!(
+        s.chat_as(&key, "gpt-3.5-turbo", "allowed target")
+            .await
+            .status(),
+        200
+    );
+    let r = s.chat_as(&key, "sonnet", "outside the scope").await;
+    assert_eq!(r.status(), 403);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(error_code(&v), "model_not_allowed");
+    assert_eq!(v["error"]["type"], "permission_error");
+    s.stop().await;
+}
+
+async fn only_hashes_are_stored(backend: Backend) {
+    let Some(s) = server(backend, |_| {}).await else {
+        return;
+    };
+    let token = "sk-ant-oat01-private-credential-XYZW";
+    let (key, _) = s.generate(json!({"claude_oauth_token": token})).await;
+    assert_eq!(s.chat_as(&key, "sonnet", "use it once").await.status(), 200);
+    s.spend_rows(&key, 1).await;
+    // Every value in every table, as text.
+    let store = claude_pool::store::SqlStore::open(&s.database_url)
+        .await
+        .unwrap();
+    let mut dump = String::new();
+    for table in ["keys", "spend", "sessions"] {
+        let rows = sqlx::query(&format!("SELECT * FROM {table}"))
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        for row in rows {
+            use sqlx::Row;
+            for i in 0..row.len() {
+                if let Ok(Some(t)) = row.try_get::<Option<String>, _>(i) {
+                    dump.push_str(&t);
+                } else if let Ok(Some(b)) = row.try_get::<Option<Vec<u8>>, _>(i) {
+                    dump.push_str(&String::from_utf8_lossy(&b));
+                }
+                dump.push('|');
+            }
+        }
+    }
+    assert!(
+        dump.contains(&claude_pool::keys::hash(&key)),
+        "the hash is the key's id"
+    );
+    for secret in [key.as_str(), &key[3..], token, "private-credential", KEY] {
+        assert!(!dump.contains(secret), "`{secret}` is stored in plain text");
+    }
+    if backend == Backend::Sqlite {
+        // And nowhere in the database files, journal included.
+        let mut bytes = Vec::new();
+        for f in std::fs::read_dir(s.dir.path()).unwrap().flatten() {
+            if f.file_name()
+                .to_string_lossy()
+                .starts_with("claude-pool.db")
+            {
+                bytes.extend(std::fs::read(f.path()).unwrap());
+            }
+        }
+        assert!(!bytes.is_empty());
+        for secret in [key.as_bytes(), token.as_bytes(), KEY.as_bytes()] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret),
+                "secret in the file"
+            );
+        }
+    }
+    // Not returned either.
+    let (_, list) = s.admin(reqwest::Method::GET, "/key/list", None).await;
+    assert!(!list.to_string().contains(token) && !list.to_string().contains(&key));
+    assert_eq!(s.key_info(&key).await["has_claude_credential"], true);
+    s.stop().await;
+}
+
+async fn rate_limit_headers_and_429(backend: Backend) {
+    let Some(s) = server(backend, |c| {
+        c.limits.rate_limit_requests = 3;
+        c.limits.rate_limit_window = Duration::from_secs(60);
+    })
+    .await
+    else {
+        return;
+    };
+    let (key, _) = s.generate(json!({"rpm_limit": 2})).await;
+    let header = |r: &reqwest::Response, h: &str| {
+        r.headers()
+            .get(h)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    let r1 = s.chat_as(&key, "sonnet", "one").await;
+    assert_eq!(r1.status(), 200);
+    assert_eq!(header(&r1, "x-ratelimit-limit"), "2");
+    assert_eq!(header(&r1, "x-ratelimit-remaining"), "1");
+    assert_eq!(header(&r1, "x-ratelimit-reset"), "30");
+    // Errors count and carry the headers too.
+    let r2 = s.chat_as(&key, "no-such-model", "two").await;
+    assert_eq!(
+        (r2.status().as_u16(), header(&r2, "x-ratelimit-remaining")),
+        (404, "0".into())
+    );
+    let r3 = s.chat_as(&key, "sonnet", "three").await;
+    assert_eq!(r3.status(), 429);
+    let retry: u64 = header(&r3, "retry-after").parse().unwrap();
+    assert!((1..=30).contains(&retry), "{retry}");
+    assert_eq!(header(&r3, "x-ratelimit-remaining"), "0");
+    let v: Value = r3.json().await.unwrap();
+    assert_eq!(error_code(&v), "rate_limit_exceeded");
+    // Configured keys get the server default (3 per 60 s); each key has its own allowance.
+    for expected in ["2", "1", "0"] {
+        let r = s.chat_as(KEY, "sonnet", "default limit").await;
+        assert_eq!(header(&r, "x-ratelimit-limit"), "3");
+        assert_eq!(header(&r, "x-ratelimit-remaining"), expected);
+    }
+    assert_eq!(s.chat_as(KEY, "sonnet", "over").await.status(), 429);
+    assert_eq!(
+        s.chat_as(OTHER_KEY, "sonnet", "own allowance")
+            .await
+            .status(),
+        200
+    );
+    s.stop().await;
+}
+
+async fn budgets_stop_a_key_before_any_worker_is_used(backend: Backend) {
+    let Some(s) = server(backend, |c| c.limits.max_cost_per_key = 0.05).await else {
+        return;
+    };
+    let (key, _) = s.generate(json!({"max_budget": 0.01})).await;
+    assert_eq!(
+        s.chat_as(&key, "sonnet", "expensive [[cost:0.02]]")
+            .await
+            .status(),
+        200
+    );
+    let rows = s.spend_rows(&key, 1).await;
+    assert!((rows[0].cost_usd - 0.02).abs() < 1e-9, "{rows:?}");
+    let turns_before = s.pool.snapshot().turns_started;
+    let r = s.chat_as(&key, "sonnet", "one more").await;
+    assert_eq!(r.status(), 429);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(error_code(&v), "budget_exceeded");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("0.0100"),
+        "{v}"
+    );
+    assert_eq!(
+        s.pool.snapshot().turns_started,
+        turns_before,
+        "no worker was used"
+    );
+    // Raising the budget lets the key in again at once.
+    let (status, _) = s
+        .admin(
+            reqwest::Method::POST,
+            "/key/update",
+            Some(json!({"key": key, "max_budget": 1.0})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(s.chat_as(&key, "sonnet", "again").await.status(), 200);
+    // A key without its own budget gets limits.max_cost_per_key.
+    let (plain, _) = s.generate(json!({})).await;
+    assert_eq!(
+        s.chat_as(&plain, "sonnet", "[[cost:0.06]]").await.status(),
+        200
+    );
+    s.spend_rows(&plain, 1).await;
+    assert_eq!(
+        s.chat_as(&plain, "sonnet", "over the default")
+            .await
+            .status(),
+        429
+    );
+    s.stop().await;
+}
+
+async fn a_turn_over_the_request_cap_is_stopped(backend: Backend) {
+    let Some(s) = server(backend, |c| c.limits.max_cost_per_request = 0.05).await else {
+        return;
+    };
+    let r = s.chat_as(KEY, "sonnet", "[[cost:0.5]]").await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(error_code(&v), "cost_limit_exceeded");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_cost_per_request"),
+        "{v}"
+    );
+    // Streaming: the error arrives in-band, then [DONE].
+    let r = s
+        .post("/v1/chat/completions")
+        .json(&json!({"model": "sonnet", "stream": true,
+                      "messages": [{"role": "user", "content": "[[cost:0.5]] streamed"}]}))
+        .send()
+        .await
+        .unwrap();
+    let data = sse_data(r).await;
+    assert_eq!(data.last().unwrap(), "[DONE]");
+    let err: Value = serde_json::from_str(&data[data.len() - 2]).unwrap();
+    assert_eq!(error_code(&err), "cost_limit_exceeded");
+    let rows = s.spend_rows(KEY, 2).await;
+    assert!(
+        rows.iter()
+            .all(|r| r.status == "cost_limit" && r.cost_usd >= 0.5),
+        "{rows:?}"
+    );
+    // Cheap turns are unaffected.
+    assert_eq!(s.chat_as(KEY, "sonnet", "cheap").await.status(), 200);
+    s.stop().await;
+}
+
+async fn spend_is_recorded_after_a_disconnect(backend: Backend) {
+    let Some(s) = server(backend, |_| {}).await else {
+        return;
+    };
+    let r = s
+        .post("/v1/chat/completions")
+        .json(&json!({"model": "sonnet", "stream": true,
+                      "messages": [{"role": "user", "content": "[[long]] [[slow:20]] [[cost:0.003]]"}]}))
+        .send()
+        .await
+        .unwrap();
+    let mut body = r.bytes_stream();
+    body.next().await.unwrap().unwrap();
+    drop(body);
+    let rows = s.spend_rows(KEY, 1).await;
+    assert_eq!(rows[0].status, "interrupted", "{rows:?}");
+    assert!(rows[0].session_id.is_some());
+    s.stop().await;
+}
+
+async fn concurrent_use_of_one_key_loses_no_spend(backend: Backend) {
+    let Some(s) = server(backend, |_| {}).await else {
+        return;
+    };
+    let (key, _) = s.generate(json!({})).await;
+    let s = std::sync::Arc::new(s);
+    let clients: Vec<_> = (0..50)
+        .map(|i| {
+            let (s, key) = (s.clone(), key.clone());
+            tokio::spawn(async move {
+                s.chat_as(&key, "sonnet", &format!("client {i} [[cost:0.001]]"))
+                    .await
+                    .status()
+            })
+        })
+        .collect();
+    for c in clients {
+        assert_eq!(c.await.unwrap(), 200);
+    }
+    let rows = s.spend_rows(&key, 50).await;
+    assert_eq!(rows.len(), 50);
+    let total: f64 = rows.iter().map(|r| r.cost_usd).sum();
+    assert!((total - 0.05).abs() < 1e-9, "{total}");
+    poll_async("the key's spend total", Duration::from_secs(10), || {
+        let s = s.clone();
+        let key = key.clone();
+        async move { (s.key_info(&key).await["spend"].as_f64().unwrap() - 0.05).abs() < 1e-9 }
+    })
+    .await;
+    let (_, spend) = s.admin(reqwest::Method::GET, "/spend/keys", None).await;
+    let row = spend
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["token"] == claude_pool::keys::hash(&key));
+    assert_eq!(row.unwrap()["requests"], 50);
+    std::sync::Arc::try_unwrap(s).ok().unwrap().stop().await;
+}
+
+async fn admin_routes_need_the_master_key(backend: Backend) {
+    let Some(s) = server(backend, |_| {}).await else {
+        return;
+    };
+    let routes = [
+        (reqwest::Method::POST, "/key/generate", Some(json!({}))),
+        (reqwest::Method::GET, "/key/info?key=sk-whatever", None),
+        (reqwest::Method::GET, "/key/list", None),
+        (
+            reqwest::Method::POST,
+            "/key/update",
+            Some(json!({"key": "sk-x"})),
+        ),
+        (
+            reqwest::Method::POST,
+            "/key/delete",
+            Some(json!({"keys": ["sk-x"]})),
+        ),
+        (reqwest::Method::GET, "/spend/keys", None),
+    ];
+    for (method, path, body) in routes {
+        for (key, expected) in [
+            (None, 401),
+            (Some("sk-wrong-key-123"), 401),
+            (Some(KEY), 403),
+        ] {
+            let mut req = s.client.request(method.clone(), format!("{}{path}", s.url));
+            if let Some(k) = key {
+                req = req.bearer_auth(k);
+            }
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(
+                r.status().as_u16(),
+                expected,
+                "{method} {path} with {key:?}"
+            );
+            let v: Value = r.json().await.unwrap();
+            assert!(v["error"]["message"].is_string(), "{v}");
+        }
+    }
+    let (status, _) = s.admin(reqwest::Method::GET, "/key/list", None).await;
+    assert_eq!(status, 200);
+    s.stop().await;
+}
+
+async fn bad_admin_inputs_are_4xx_with_a_message(backend: Backend) {
+    let Some(s) = server(backend, |_| {}).await else {
+        return;
+    };
+    let (key, _) = s.generate(json!({})).await;
+    use reqwest::Method as M;
+    let cases: Vec<(M, String, Option<Value>, u16, &str)> = vec![
+        (
+            M::POST,
+            "/key/generate".into(),
+            Some(json!({"models": "gpt-4"})),
+            400,
+            "models",
+        ),
+        (
+            M::POST,
+            "/key/generate".into(),
+            Some(json!({"max_budget": -1})),
+            400,
+            "max_budget",
+        ),
+        (
+            M::POST,
+            "/key/generate".into(),
+            Some(json!({"max_budget": "ten"})),
+            400,
+            "max_budget",
+        ),
+        (
+            M::POST,
+            "/key/generate".into(),
+            Some(json!({"duration": "soon"})),
+            400,
+            "duration",
+        ),
+        (
+            M::POST,
+            "/key/generate".into(),
+            Some(json!({"duration": "-5d"})),
+            400,
+            "duration",
+        ),
+        (
+            M::POST,
+            "/key/generate".into(),
+            Some(json!({"rpm_limit": 0})),
+            400,
+            "rpm_limit",
+        ),
+        (
+            M::POST,
+            "/key/generate".into(),
+            Some(json!({"rpm_limit": -3})),
+            400,
+            "rpm_limit",
+        ),
+        (
+            M::POST,
+            "/key/generate".into(),
+            Some(json!({"models": ["gpt-9"]})),
+            400,
+            "gpt-9",
+        ),
+        (
+            M::POST,
+            "/key/generate".into(),
+            Some(json!({"metadata": [1]})),
+            400,
+            "metadata",
+        ),
+        (
+            M::POST,
+            "/key/generate".into(),
+            Some(json!({"max_buget": 5})),
+            400,
+            "max_buget",
+        ),
+        (
+            M::POST,
+            "/key/generate".into(),
+            Some(json!({"key_alias": ""})),
+            400,
+            "key_alias",
+        ),
+        (M::GET, "/key/info".into(), None, 400, "key"),
+        (
+            M::GET,
+            "/key/info?key=sk-unknown-key-0000".into(),
+            None,
+            404,
+            "not found",
+        ),
+        (M::GET, "/key/info?key=not-a-key".into(), None, 400, "token"),
+        (
+            M::POST,
+            "/key/update".into(),
+            Some(json!({"key": "sk-unknown-key-0000"})),
+            404,
+            "not found",
+        ),
+        (
+            M::POST,
+            "/key/update".into(),
+            Some(json!({"models": []})),
+            400,
+            "key",
+        ),
+        (
+            M::POST,
+            "/key/update".into(),
+            Some(json!({"key": key, "duration": "12 parsecs"})),
+            400,
+            "duration",
+        ),
+        (
+            M::POST,
+            "/key/update".into(),
+            Some(json!({"key": key, "max_budget": -0.5})),
+            400,
+            "max_budget",
+        ),
+        (
+            M::POST,
+            "/key/update".into(),
+            Some(json!({"key": key, "rpm_limit": "many"})),
+            400,
+            "rpm_limit",
+        ),
+        (
+            M::POST,
+            "/key/delete".into(),
+            Some(json!({"keys": []})),
+            400,
+            "keys",
+        ),
+        (
+            M::POST,
+            "/key/delete".into(),
+            Some(json!({"keys": "sk-x"})),
+            400,
+            "keys",
+        ),
+        (
+            M::POST,
+            "/key/delete".into(),
+            Some(json!({"keys": ["sk-unknown-key-0000"]})),
+            404,
+            "not found",
+        ),
+    ];
+    for (method, path, body, status, mentions) in cases {
+        let (got, v) = s.admin(method.clone(), &path, body.clone()).await;
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert_eq!(got, status, "{method} {path} {body:?}: {v}");
+        assert!(
+            message.contains(mentions),
+            "{method} {path} {body:?}: `{message}` should mention `{mentions}`"
+        );
+    }
+    // A body that is not JSON at all.
+    let r = s
+        .client
+        .post(format!("{}/key/generate", s.url))
+        .bearer_auth(MASTER)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // Nothing was half-applied: the key is unchanged and still works.
+    assert_eq!(s.key_info(&key).await["max_budget"], Value::Null);
+    assert_eq!(s.chat_as(&key, "sonnet", "still fine").await.status(), 200);
+    s.stop().await;
+}
+
+async fn sessions_are_owned_by_their_key_across_restarts(backend: Backend) {
+    let Some(s) = server(backend, |_| {}).await else {
+        return;
+    };
+    let created: Value = s
+        .post("/api/v1/sessions")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let get = |s: &TestServer, key: &'static str, id: String| {
+        let req = s
+            .client
+            .get(format!("{}/api/v1/sessions/{id}", s.url))
+            .bearer_auth(key);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(get(&s, KEY, id.clone()).await, 200);
+    assert_eq!(get(&s, OTHER_KEY, id.clone()).await, 404);
+    let r = s
+        .client
+        .post(format!("{}/v1/chat/completions", s.url))
+        .bearer_auth(OTHER_KEY)
+        .header("x-session-id", &id)
+        .json(&json!({"model": "sonnet", "messages": [{"role": "user", "content": "steal"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    // A second server on the same database (a restart, or another replica) knows the owner.
+    let url = s.database_url.clone();
+    let s2 = server(backend, |c| c.store.database_url = url)
+        .await
+        .unwrap();
+    assert_eq!(get(&s2, KEY, id.clone()).await, 200);
+    assert_eq!(get(&s2, OTHER_KEY, id.clone()).await, 404);
+    let list: Value = s2.get_json("/api/v1/sessions", KEY).await;
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == id.as_str())
+    );
+    s2.stop().await;
+    s.stop().await;
+}
+
+async fn a_key_with_its_own_claude_credential_runs_on_its_own_workers(backend: Backend) {
+    let Some(s) = server(backend, |_| {}).await else {
+        return;
+    };
+    let (own, _) = s
+        .generate(json!({"claude_oauth_token": "sk-ant-oat01-abcdef-QRST"}))
+        .await;
+    let reply = |r: Value| {
+        r["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let mine = reply(
+        s.chat_as(&own, "sonnet", "[[credential]]")
+            .await
+            .json()
+            .await
+            .unwrap(),
+    );
+    assert!(mine.contains("credential=QRST"), "{mine}");
+    let shared = reply(
+        s.chat_as(KEY, "sonnet", "[[credential]]")
+            .await
+            .json()
+            .await
+            .unwrap(),
+    );
+    assert!(shared.contains("credential=none"), "{shared}");
+    // Clearing the credential moves the key back to the server's workers.
+    let (status, _) = s
+        .admin(
+            reqwest::Method::POST,
+            "/key/update",
+            Some(json!({"key": own, "claude_oauth_token": null})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let after = reply(
+        s.chat_as(&own, "sonnet", "[[credential]]")
+            .await
+            .json()
+            .await
+            .unwrap(),
+    );
+    assert!(after.contains("credential=none"), "{after}");
+    s.stop().await;
+}
+
+/// `claude-pool keys ...` on the server's database, as an operator would run it.
+fn keys_cli(s: &TestServer, args: &[&str]) -> (bool, Value, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_claude-pool"))
+        .arg("keys")
+        .args(args)
+        .current_dir(s.dir.path())
+        .env("CLAUDE_POOL_STORE__DATABASE_URL", &s.database_url)
+        .env_remove("DATABASE_URL")
+        .env("CLAUDE_POOL_AUTH__MASTER_KEY", MASTER)
+        .env("CLI_CLAUDE_TOKEN", "sk-ant-oat01-from-env-LMNO")
+        .output()
+        .expect("run claude-pool keys");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    (
+        out.status.success(),
+        serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn the_keys_command_works_on_the_servers_store(backend: Backend) {
+    let Some(s) = server(backend, |_| {}).await else {
+        return;
+    };
+    let (ok, created, err) = keys_cli(
+        &s,
+        &[
+            "create",
+            "--alias",
+            "from-cli",
+            "--models",
+            "sonnet,haiku",
+            "--duration",
+            "1d",
+            "--rpm-limit",
+            "50",
+            "--claude-oauth-token-env",
+            "CLI_CLAUDE_TOKEN",
+        ],
+    );
+    assert!(ok, "{err}");
+    let key = created["key"].as_str().unwrap().to_owned();
+    assert_eq!(created["has_claude_credential"], true);
+    // The server takes the new key at once (unknown keys are not cached for long).
+    poll_async(
+        "the server accepts the CLI's key",
+        Duration::from_secs(5),
+        || {
+            let (s, key) = (&s, key.clone());
+            async move { s.chat_as(&key, "sonnet", "hi").await.status() == 200 }
+        },
+    )
+    .await;
+    let reply: Value = s
+        .chat_as(&key, "sonnet", "[[credential]]")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(reply.to_string().contains("credential=LMNO"), "{reply}");
+    assert_eq!(s.chat_as(&key, "opus", "out of scope").await.status(), 403);
+    let (ok, info, _) = keys_cli(&s, &["info", &key]);
+    assert!(
+        ok && info["key_alias"] == "from-cli" && info["rpm_limit"] == 50,
+        "{info}"
+    );
+    assert!(!info.to_string().contains(&key) && !info.to_string().contains("LMNO"));
+    let (ok, list, _) = keys_cli(&s, &["list"]);
+    assert!(
+        ok && list["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["key_alias"] == "from-cli")
+    );
+    let (ok, revoked, _) = keys_cli(&s, &["revoke", info["token"].as_str().unwrap()]);
+    assert!(ok && revoked["revoked"] == true, "{revoked}");
+    // Another process revoked it: this server notices when its cache entry expires (5 s).
+    poll_async(
+        "the server rejects the revoked key",
+        Duration::from_secs(8),
+        || {
+            let (s, key) = (&s, key.clone());
+            async move { s.chat_as(&key, "sonnet", "hi").await.status() == 401 }
+        },
+    )
+    .await;
+    // Bad input: a clear message and a failing exit status.
+    let (ok, _, err) = keys_cli(&s, &["create", "--max-budget=-1"]);
+    assert!(!ok && err.contains("max_budget"), "{err}");
+    let (ok, _, err) = keys_cli(&s, &["info", "sk-no-such-key-000"]);
+    assert!(!ok && err.contains("not found"), "{err}");
+    s.stop().await;
+}
