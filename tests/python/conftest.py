@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
 KEY = "sk-python-test-key"
+MASTER = "sk-python-master-key"
 FAKE_ANTHROPIC = Path(os.environ.get("FAKE_ANTHROPIC", ROOT.parent / "shared/fake-anthropic/fake_anthropic.py"))
 REAL_CLI = Path(os.environ.get("CLAUDE_CLI_PATH", ROOT / ".cache/claude-cli/node_modules/.bin/claude"))
 
@@ -90,6 +92,10 @@ ANTHROPIC_API_KEY = "dummy"
 CLAUDE_CODE_MAX_RETRIES = "0"
 [auth]
 api_keys = ["{KEY}"]
+master_key = "{MASTER}"
+[limits]
+rate_limit_requests = 0
+max_cost_per_request = 5.0
 """)
     proc = subprocess.Popen([str(binary), "serve", "--config", str(config)], cwd=tmp,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -108,3 +114,16 @@ api_keys = ["{KEY}"]
 def fake_api_requests(port):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stats") as r:
         return json.load(r)["by_path"].get("/v1/messages", 0)
+
+
+def admin(server, method, path, body=None):
+    """A master-key call to the admin API; returns (status, JSON body)."""
+    req = urllib.request.Request(server["url"] + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Authorization": f"Bearer {MASTER}",
+                                          "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
