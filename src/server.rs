@@ -97,6 +97,21 @@ fn watch_reloads(pool: PoolHandle, reload: Reload) {
     });
 }
 
+/// Forgets day-old sessions once an hour, so stateless traffic cannot grow the table forever.
+fn prune_sessions_hourly(app: Arc<App>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match app.sessions.prune().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "forgot sessions unused for a day"),
+                Err(e) => tracing::warn!(error = %e, "pruning sessions failed"),
+            }
+        }
+    });
+}
+
 /// Runs the server until `stop` resolves (normally [`shutdown_signal`]); with `reload`, SIGHUP
 /// reloads the pool's configuration live.
 pub async fn serve(
@@ -141,6 +156,7 @@ pub async fn serve(
     if let Some(reload) = reload {
         watch_reloads(app.pool.clone(), reload);
     }
+    prune_sessions_hourly(app.clone());
     let addr = format!("{}:{}", config.server.host, config.server.port);
     let io = |source| ServeError::Io {
         addr: addr.clone(),

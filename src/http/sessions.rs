@@ -36,6 +36,9 @@ impl From<SessionRecord> for SessionInfo {
     }
 }
 
+/// How long an unused session is kept (matches the pool's resume window).
+pub(super) const SESSION_RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// Owners cached before the cache is emptied.
 const OWNER_CACHE_CAPACITY: usize = 100_000;
 
@@ -131,6 +134,20 @@ impl SessionRegistry {
             }
             None => false,
         })
+    }
+
+    /// Forgets sessions unused for [`SESSION_RETENTION`] (the pool has forgotten their
+    /// conversations by then too); returns how many.
+    pub async fn prune(&self) -> Result<u64, ApiError> {
+        let cutoff = crate::store::now_secs() - SESSION_RETENTION.as_secs() as i64;
+        let n = self.store.prune_sessions(cutoff).await?;
+        if n > 0 {
+            self.owners
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+        }
+        Ok(n)
     }
 
     async fn get(&self, id: &str, owner: &Arc<str>) -> Result<SessionInfo, ApiError> {

@@ -272,6 +272,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn list_sessions(&self, owner: &str) -> Result<Vec<SessionRecord>, StoreError>;
     /// Deletes a session of `owner`; false if there was none.
     async fn delete_session(&self, id: &str, owner: &str) -> Result<bool, StoreError>;
+    /// Deletes sessions last used before `unused_since` (Unix seconds); returns how many.
+    async fn prune_sessions(&self, unused_since: i64) -> Result<u64, StoreError>;
 }
 
 /// Unix seconds now.

@@ -434,4 +434,12 @@ impl Store for SqlStore {
             .await?;
         Ok(r.rows_affected() > 0)
     }
+
+    async fn prune_sessions(&self, unused_since: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query("DELETE FROM sessions WHERE last_used_at < $1")
+            .bind(unused_since)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
 }
