@@ -24,6 +24,8 @@
 //! - `[[error:S]]`: the turn ends like an upstream error with status S (`is_error`, `api_error_status`)
 //! - `[[retry]]`: a `system/api_retry` line first
 //! - `[[env]]`: the reply is the sorted names (not values) of the environment
+//! - `[[tokens:N]]`: before the text, stream a `message_start` and a `message_delta` reporting
+//!   N output tokens (what the real CLI streams for each model call)
 //! - `[[credential]]`: the reply has `credential=<last 4 characters of CLAUDE_CODE_OAUTH_TOKEN>`
 //!   (or `credential=none`)
 //! - `[[pid]]`: the reply has `pid=<pid>`; `[[stderr]]`: writes to stderr
@@ -306,6 +308,9 @@ impl Fake {
             self.delta(&"x".repeat(n));
             TurnEnd::Done
         } else {
+            if let Some(n) = magic_number::<u64>(text, "tokens") {
+                self.usage_events(n);
+            }
             self.stream(&reply, text, delay)
         };
         self.total_cost += cost;
@@ -404,6 +409,21 @@ impl Fake {
             Input::Eof => self.eof = true,
         }
         TurnEnd::Done
+    }
+
+    /// The usage a model call streams: input at `message_start`, output so far in
+    /// `message_delta`.
+    fn usage_events(&self, output_tokens: u64) {
+        emit(
+            &json!({"type": "stream_event", "event": {"type": "message_start", "message": {
+            "model": self.model, "usage": {"input_tokens": 10, "output_tokens": 1}}},
+            "session_id": self.session_id}),
+        );
+        emit(
+            &json!({"type": "stream_event", "event": {"type": "message_delta",
+            "delta": {"stop_reason": null}, "usage": {"output_tokens": output_tokens}},
+            "session_id": self.session_id}),
+        );
     }
 
     fn delta(&self, text: &str) {

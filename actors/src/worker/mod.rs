@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::child::{self, ChildControl, ChildIo, SpawnSpec};
 use crate::pool::PoolMsg;
-use crate::turn::{TurnBudget, TurnError, TurnEvent, TurnResult, TurnSpend};
+use crate::turn::{TurnBudget, TurnError, TurnEvent, TurnResult, TurnSpend, Usage};
 use exchange::{ExchangeEnd, ExchangeLimits, ExchangeReport, InterruptCause};
 
 /// The pool's id for a worker (unique within one pool).
@@ -335,10 +335,13 @@ async fn finish_exchange(
                 }),
             };
             let ok = matches!(event, TurnEvent::Completed(_));
-            let usage = if result.usage == crate::turn::Usage::default() {
-                report.meter.usage()
+            // Tokens streamed are facts the result may not repeat (an interrupted call); the
+            // estimate stands in for the CLI's cost only for turns that did not complete.
+            let usage = max_usage(result.usage, report.meter.usage());
+            let cost = if ok {
+                cost
             } else {
-                result.usage
+                cost.max(report.meter.estimate_usd())
             };
             (event, ok, None, (usage, cost))
         }
@@ -407,4 +410,15 @@ async fn finish_exchange(
         }
     }
     Ok(())
+}
+
+fn max_usage(a: Usage, b: Usage) -> Usage {
+    Usage {
+        input_tokens: a.input_tokens.max(b.input_tokens),
+        output_tokens: a.output_tokens.max(b.output_tokens),
+        cache_creation_input_tokens: a
+            .cache_creation_input_tokens
+            .max(b.cache_creation_input_tokens),
+        cache_read_input_tokens: a.cache_read_input_tokens.max(b.cache_read_input_tokens),
+    }
 }
