@@ -88,5 +88,30 @@ fn routing(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, parsing, chunk_encoding, fingerprinting, routing);
+/// What every request adds for keys and limits: hashing the presented key (the cache lookup is
+/// a map probe on that hash) and a rate-limit decision.
+fn keys_and_limits(c: &mut Criterion) {
+    let key = claude_pool::keys::generate();
+    c.bench_function("key_hash", |b| {
+        b.iter(|| claude_pool::keys::hash(black_box(&key)))
+    });
+    let limits = claude_pool::limits::RateLimits::new(claude_pool::limits::Rate::new(
+        u32::MAX,
+        std::time::Duration::from_secs(1),
+    ));
+    let id: std::sync::Arc<str> = claude_pool::keys::hash(&key).into();
+    let rate = limits.rate_for(None);
+    c.bench_function("rate_limit_check", |b| {
+        b.iter(|| limits.check(black_box(&id), rate))
+    });
+}
+
+criterion_group!(
+    benches,
+    parsing,
+    chunk_encoding,
+    fingerprinting,
+    routing,
+    keys_and_limits
+);
 criterion_main!(benches);

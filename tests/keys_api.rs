@@ -235,6 +235,16 @@ async fn model_scope_is_enforced(backend: Backend) {
     let v: Value = r.json().await.unwrap();
     assert_eq!(error_code(&v), "model_not_allowed");
     assert_eq!(v["error"]["type"], "permission_error");
+    // The key sees only the models it may use.
+    let models = s.get_json("/v1/models", &key).await;
+    let mut ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["gpt-3.5-turbo", "gpt-4", "gpt-4o-mini", "haiku"]);
     s.stop().await;
 }
 

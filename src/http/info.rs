@@ -23,14 +23,19 @@ fn model(id: &str, alias: bool) -> Model {
     }
 }
 
-/// `GET /v1/models`: the aliases and the Claude model names.
+/// `GET /v1/models`: the aliases and the Claude model names (those the key may use).
 pub(super) async fn list_models(
     State(AppState(app)): State<AppState>,
-    _caller: Caller,
+    Caller(caller): Caller,
 ) -> Json<ModelList> {
-    let mut data: Vec<Model> = app.models.keys().map(|a| model(a, true)).collect();
+    let mut data: Vec<Model> = app
+        .models
+        .iter()
+        .filter(|(alias, target)| caller.allows_model(alias, target))
+        .map(|(a, _)| model(a, true))
+        .collect();
     for name in ["opus", "sonnet", "haiku"] {
-        if !app.models.contains_key(name) {
+        if !app.models.contains_key(name) && caller.allows_model(name, name) {
             data.push(model(name, false));
         }
     }
