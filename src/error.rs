@@ -300,7 +300,7 @@ impl IntoResponse for ApiError {
         let retry = match &self {
             ApiError::QueueFull(d) => Some(d.as_secs().max(1)),
             ApiError::RateLimited { retry_after, .. } => {
-                Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))
+                Some((retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1))
             }
             ApiError::Turn(TurnError::Upstream {
                 status: Some(429), ..

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, Connection, Row};
 
 use super::{
     KeyRecord, KeySource, KeySpend, KeyUpdate, NewKey, SessionRecord, SpendRecord, Store,
@@ -64,6 +64,12 @@ impl SqlStore {
             other => return Err(StoreError::UnsupportedUrl(other.to_owned())),
         };
         let options: AnyConnectOptions = url.parse()?;
+        // One direct connection first: a pool would report an unreachable server only as a
+        // timeout, this gives the real cause (refused, unknown database, bad password).
+        sqlx::AnyConnection::connect_with(&options)
+            .await?
+            .close()
+            .await?;
         let sqlite = backend == "sqlite";
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 4 } else { 8 })
