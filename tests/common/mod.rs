@@ -2,6 +2,8 @@
 //! reading, polling, and /proc inspection.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod keys;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
