@@ -200,6 +200,8 @@ pub struct SpendRecord {
 pub struct KeySpend {
     /// The key's id.
     pub token: String,
+    /// Its display form (`sk-AbCd…wXyZ`).
+    pub key_name: String,
     /// Its alias.
     pub key_alias: Option<String>,
     /// Total spend (USD).

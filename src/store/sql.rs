@@ -326,7 +326,8 @@ impl Store for SqlStore {
 
     async fn spend_by_key(&self) -> Result<Vec<KeySpend>, StoreError> {
         let rows = sqlx::query(
-            "SELECT k.id AS id, k.key_alias AS key_alias, k.spend AS spend, \
+            "SELECT k.id AS id, k.key_prefix AS key_prefix, k.key_alias AS key_alias, \
+             k.spend AS spend, \
              k.max_budget AS max_budget, \
              (SELECT COUNT(*) FROM spend s WHERE s.key_id = k.id) AS requests, \
              (SELECT CAST(COALESCE(SUM(s.input_tokens), 0) AS BIGINT) FROM spend s WHERE s.key_id = k.id) AS pt, \
@@ -339,6 +340,7 @@ impl Store for SqlStore {
             .map(|row| {
                 Ok(KeySpend {
                     token: row.try_get("id")?,
+                    key_name: row.try_get("key_prefix")?,
                     key_alias: row.try_get("key_alias")?,
                     spend: row.try_get("spend")?,
                     max_budget: row.try_get("max_budget")?,
