@@ -289,8 +289,13 @@ async fn sessions_api_creates_lists_messages_and_deletes_per_key() {
             .iter()
             .any(|x| x["id"] == id.as_str())
     );
-    let info = s.get_json(&format!("/api/v1/sessions/{id}"), KEY).await;
-    assert_eq!(info["turns"], 2);
+    // Turns are counted when their spend record is written (just after the answer).
+    let path = format!("/api/v1/sessions/{id}");
+    poll_async("two turns counted", Duration::from_secs(5), || {
+        let (s, path) = (&s, path.clone());
+        async move { s.get_json(&path, KEY).await["turns"] == 2 }
+    })
+    .await;
     // Another key sees nothing.
     for req in [
         s.client.get(format!("{}/api/v1/sessions/{id}", s.url)),
