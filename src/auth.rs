@@ -109,9 +109,10 @@ impl Authenticator {
                 .await?;
         }
         let master = (!auth.master_key.is_empty()).then(|| sha256(&auth.master_key));
-        let any_stored = !store.list_keys().await?.is_empty();
+        // Open mode only when no key exists at all; the store is asked only if it matters.
+        let open = auth.allow_open && master.is_none() && store.list_keys().await?.is_empty();
         Ok(Self {
-            open: auth.allow_open && master.is_none() && !any_stored,
+            open,
             master,
             store,
             sealer,

@@ -464,17 +464,13 @@ impl Config {
     pub fn require_keys(&self) -> Result<(), ConfigError> {
         if self.auth.api_keys.is_empty() && self.auth.master_key.is_empty() && !self.auth.allow_open
         {
-            let bad = |key: &'static str, reason: &str| {
-                Err(ConfigError::Value {
-                    key,
-                    reason: reason.to_owned(),
-                })
-            };
-            return bad(
-                "auth.api_keys",
-                "no API key is configured: set API_KEYS / auth.api_keys (or auth.master_key), \
-                 or auth.allow_open = true for an unauthenticated local server",
-            );
+            return Err(ConfigError::Value {
+                key: "auth.api_keys",
+                reason:
+                    "no API key is configured: set API_KEYS / auth.api_keys (or auth.master_key), \
+                         or auth.allow_open = true for an unauthenticated local server"
+                        .to_owned(),
+            });
         }
         Ok(())
     }

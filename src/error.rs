@@ -36,7 +36,7 @@ pub enum ApiError {
         message: String,
     },
     /// 429: the key's request rate is over its limit.
-    #[error("rate limit exceeded: {limit} requests per {window}; retry after {}s", retry_after.as_secs().max(1))]
+    #[error("rate limit exceeded: {limit} requests per {window}; retry after {}s", retry_secs(*retry_after))]
     RateLimited {
         /// The limit.
         limit: u32,
@@ -83,6 +83,11 @@ pub enum ApiError {
     /// 500: a bug or an unexpected condition; the cause is logged only.
     #[error("internal error")]
     Internal(String),
+}
+
+/// `Retry-After` of a rate-limited request: rounded up, at least 1 s.
+fn retry_secs(d: Duration) -> u64 {
+    crate::limits::ceil_secs(d).max(1)
 }
 
 impl From<SubmitError> for ApiError {
@@ -299,9 +304,7 @@ impl IntoResponse for ApiError {
         let mut resp = (status, Json(self.envelope())).into_response();
         let retry = match &self {
             ApiError::QueueFull(d) => Some(d.as_secs().max(1)),
-            ApiError::RateLimited { retry_after, .. } => {
-                Some((retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1))
-            }
+            ApiError::RateLimited { retry_after, .. } => Some(retry_secs(*retry_after)),
             ApiError::Turn(TurnError::Upstream {
                 status: Some(429), ..
             }) => Some(1),

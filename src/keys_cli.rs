@@ -8,7 +8,7 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 
 use crate::config::Config;
-use crate::http::admin::{GenerateRequest, key_id, prepare_key};
+use crate::http::admin::{GenerateRequest, find_key, prepare_key};
 use crate::http::resolve_model;
 use crate::store::{self, Sealer, Store};
 
@@ -60,18 +60,19 @@ pub enum KeysError {
     /// The store could not be opened or used.
     #[error(transparent)]
     Store(#[from] store::StoreError),
-    /// The input was refused.
+    /// The input was refused, or names no key.
     #[error("{0}")]
     Invalid(String),
-    /// No such key.
-    #[error("key not found")]
-    NotFound,
 }
 
 /// Runs a key command and returns what to print.
 pub async fn run(config: &Config, command: KeysCommand) -> Result<Value, KeysError> {
     let store: Arc<dyn Store> = store::open(&config.store.database_url).await?;
-    let invalid = |e: crate::error::ApiError| KeysError::Invalid(e.to_string());
+    // The store's own errors keep their cause; refusals become the message to print.
+    let invalid = |e: crate::error::ApiError| match e {
+        crate::error::ApiError::Store(e) => KeysError::Store(e),
+        other => KeysError::Invalid(other.to_string()),
+    };
     match command {
         KeysCommand::Create {
             alias,
@@ -103,7 +104,7 @@ pub async fn run(config: &Config, command: KeysCommand) -> Result<Value, KeysErr
             }))
             .map_err(|e| KeysError::Invalid(e.to_string()))?;
             let known = |m: &str| resolve_model(&config.models, m).is_some();
-            let sealer = Sealer::new(Some(config.auth.sealing_secret()));
+            let sealer = Sealer::new(config.auth.sealing_secret());
             let (key, row) = prepare_key(req, &known, &sealer).map_err(invalid)?;
             let record = store.insert_key(&row).await?;
             let mut out = record.public_json();
@@ -120,13 +121,11 @@ pub async fn run(config: &Config, command: KeysCommand) -> Result<Value, KeysErr
             Ok(json!({"total_count": keys.len(), "keys": keys}))
         }
         KeysCommand::Info { key } => {
-            let id = key_id(&key).map_err(invalid)?;
-            let record = store.key(&id).await?.ok_or(KeysError::NotFound)?;
+            let record = find_key(store.as_ref(), &key).await.map_err(invalid)?;
             Ok(record.public_json())
         }
         KeysCommand::Revoke { key } => {
-            let id = key_id(&key).map_err(invalid)?;
-            store.key(&id).await?.ok_or(KeysError::NotFound)?;
+            let id = find_key(store.as_ref(), &key).await.map_err(invalid)?.id;
             let revoked = store.revoke_keys(std::slice::from_ref(&id)).await?;
             Ok(json!({"token": id, "revoked": true, "already_revoked": revoked.is_empty()}))
         }

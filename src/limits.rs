@@ -53,6 +53,8 @@ pub struct Decision {
     pub remaining: u32,
     /// `X-RateLimit-Reset`: seconds until the allowance is full.
     pub reset_secs: u64,
+    /// The limit's window.
+    pub window: Duration,
     /// Set when the request is refused: when to retry.
     pub retry_after: Option<Duration>,
 }
@@ -64,7 +66,8 @@ pub struct RateLimits {
     limiters: Mutex<KeyLimiters>,
 }
 
-fn ceil_secs(d: Duration) -> u64 {
+/// Whole seconds, rounded up (for headers that must not invite an early retry).
+pub fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
@@ -111,6 +114,7 @@ impl RateLimits {
                     limit,
                     remaining,
                     reset_secs: ceil_secs(interval * (limit - remaining)),
+                    window: rate.window,
                     retry_after: None,
                 }
             }
@@ -120,6 +124,7 @@ impl RateLimits {
                     limit,
                     remaining: 0,
                     reset_secs: ceil_secs(interval * limit),
+                    window: rate.window,
                     retry_after: Some(wait),
                 }
             }

@@ -89,7 +89,7 @@ const EXIT_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let command = match cli.command {
+    let (path, flags, check_only) = match cli.command {
         Command::Keys { config, command } => {
             return match Config::load_for_key_admin(config.as_deref()) {
                 Ok(c) => run_keys(&c, command),
@@ -99,18 +99,8 @@ fn main() -> ExitCode {
                 }
             };
         }
-        other => other,
-    };
-    let (path, flags) = match &command {
-        Command::Serve { config, host, port } => (
-            config.clone(),
-            FlagOverrides {
-                host: host.clone(),
-                port: *port,
-            },
-        ),
-        Command::CheckConfig { config } => (config.clone(), FlagOverrides::default()),
-        Command::Keys { .. } => return ExitCode::FAILURE,
+        Command::Serve { config, host, port } => (config, FlagOverrides { host, port }, false),
+        Command::CheckConfig { config } => (config, FlagOverrides::default(), true),
     };
     let config = match Config::load(path.as_deref(), &flags) {
         Ok(c) => c,
@@ -119,7 +109,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    if let Command::CheckConfig { .. } = command {
+    if check_only {
         println!(
             "configuration OK: port {}, pool {}..{} workers, worker command {}",
             config.server.port,

@@ -62,14 +62,19 @@ async fn writer(
     closing: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut closed = false;
     loop {
-        let closed = tokio::select! {
-            r = rx.recv() => match r {
-                Some(r) => { batch.push(r); false }
-                None => true,
-            },
-            () = closing.cancelled() => true,
+        let first = tokio::select! {
+            r = rx.recv() => r,
+            () = closing.cancelled(), if !closed => {
+                // No new records; what is queued is still received, then `None`.
+                closed = true;
+                rx.close();
+                continue;
+            }
         };
+        let Some(first) = first else { return };
+        batch.push(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(r) => batch.push(r),
@@ -77,18 +82,6 @@ async fn writer(
             }
         }
         write(store.as_ref(), &mut batch).await;
-        if closed {
-            // Drain what is still queued, then stop.
-            rx.close();
-            while let Some(r) = rx.recv().await {
-                batch.push(r);
-                if batch.len() >= MAX_BATCH {
-                    write(store.as_ref(), &mut batch).await;
-                }
-            }
-            write(store.as_ref(), &mut batch).await;
-            return;
-        }
     }
 }
 

@@ -252,15 +252,7 @@ async fn client_disconnect_interrupts_and_the_worker_is_reused() {
 #[tokio::test]
 async fn sessions_api_creates_lists_messages_and_deletes_per_key() {
     let s = TestServer::start(1, 2, |_| {}).await;
-    let created: Value = s
-        .post("/api/v1/sessions")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
+    let id = s.create_session().await;
     let m1: Value = s
         .post(&format!("/api/v1/sessions/{id}/messages"))
         .json(&json!({"content": "hi"}))

@@ -440,15 +440,7 @@ async fn sessions_are_owned_by_their_key_across_restarts(backend: Backend) {
     let Some(s) = server(backend, |_| {}).await else {
         return;
     };
-    let created: Value = s
-        .post("/api/v1/sessions")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap().to_owned();
+    let id = s.create_session().await;
     let get = |s: &TestServer, key: &'static str, id: String| {
         let req = s
             .client

@@ -57,10 +57,7 @@ impl CostMeter {
     fn close_current(&mut self) {
         let u = std::mem::take(&mut self.current);
         self.done_usd += cost_usd(self.model(), &u);
-        self.done.input_tokens += u.input_tokens;
-        self.done.output_tokens += u.output_tokens;
-        self.done.cache_creation_input_tokens += u.cache_creation_input_tokens;
-        self.done.cache_read_input_tokens += u.cache_read_input_tokens;
+        self.done = self.done + u;
     }
 
     fn model(&self) -> &str {
@@ -74,12 +71,7 @@ impl CostMeter {
 
     /// Tokens seen so far.
     pub fn usage(&self) -> Usage {
-        let mut u = self.done;
-        u.input_tokens += self.current.input_tokens;
-        u.output_tokens += self.current.output_tokens;
-        u.cache_creation_input_tokens += self.current.cache_creation_input_tokens;
-        u.cache_read_input_tokens += self.current.cache_read_input_tokens;
-        u
+        self.done + self.current
     }
 }
 

@@ -216,7 +216,7 @@ struct StreamEvent<'a> {
     message: Option<StartMessage>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct StartMessage {
     #[serde(default)]
     model: Option<String>,
@@ -327,10 +327,7 @@ pub fn parse_line(line: &str) -> Result<CliEvent, ProtocolError> {
                     text: Some(text),
                 }) if k == "text_delta" => CliEvent::TextDelta(text),
                 _ if s.event.kind == "message_start" => {
-                    let m = s.event.message.unwrap_or(StartMessage {
-                        model: None,
-                        usage: None,
-                    });
+                    let m = s.event.message.unwrap_or_default();
                     CliEvent::MessageUsage {
                         usage: m.usage.unwrap_or_default().into(),
                         start: true,

@@ -129,6 +129,28 @@ pub struct Usage {
     pub cache_read_input_tokens: u64,
 }
 
+impl Usage {
+    /// All input tokens: plain, written to and read from the prompt cache (OpenAI's
+    /// `prompt_tokens`).
+    pub fn prompt_tokens(&self) -> u64 {
+        self.input_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+    }
+}
+
+impl std::ops::Add for Usage {
+    type Output = Usage;
+
+    fn add(self, o: Usage) -> Usage {
+        Usage {
+            input_tokens: self.input_tokens + o.input_tokens,
+            output_tokens: self.output_tokens + o.output_tokens,
+            cache_creation_input_tokens: self.cache_creation_input_tokens
+                + o.cache_creation_input_tokens,
+            cache_read_input_tokens: self.cache_read_input_tokens + o.cache_read_input_tokens,
+        }
+    }
+}
+
 /// The end of a successful turn.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TurnResult {

@@ -16,7 +16,7 @@ use crate::auth::presented_key;
 use crate::error::ApiError;
 use crate::http::{ApiJson, AppState};
 use crate::keys;
-use crate::store::{KeyRecord, KeySource, KeyUpdate, NewKey, Sealer, now_secs};
+use crate::store::{KeyRecord, KeySource, KeyUpdate, NewKey, Sealer, Store, now_secs};
 
 /// Extractor: the caller presented the master key (401 without a valid key, 403 with another).
 pub(super) struct Admin;
@@ -105,7 +105,7 @@ pub(super) struct DeleteRequest {
 }
 
 /// The stored id of a key given as plaintext or as its token.
-pub fn key_id(reference: &str) -> Result<String, ApiError> {
+fn key_id(reference: &str) -> Result<String, ApiError> {
     let r = reference.trim();
     if r.starts_with("sk-") {
         Ok(keys::hash(r))
@@ -119,6 +119,13 @@ pub fn key_id(reference: &str) -> Result<String, ApiError> {
     }
 }
 
+/// The stored key named by `reference` (its value or its token): 400 if malformed, 404 if
+/// unknown. Shared by the admin API and `claude-pool keys`.
+pub async fn find_key(store: &dyn Store, reference: &str) -> Result<KeyRecord, ApiError> {
+    let id = key_id(reference)?;
+    store.key(&id).await?.ok_or_else(|| unknown_key(reference))
+}
+
 fn unknown_key(reference: &str) -> ApiError {
     let shown = if reference.starts_with("sk-") {
         keys::display(reference)
@@ -126,10 +133,6 @@ fn unknown_key(reference: &str) -> ApiError {
         reference.to_owned()
     };
     ApiError::NotFound(format!("key `{shown}` not found"))
-}
-
-fn info_json(k: &KeyRecord) -> Value {
-    k.public_json()
 }
 
 fn check_models(known: &dyn Fn(&str) -> bool, models: &[String]) -> Result<(), ApiError> {
@@ -255,7 +258,7 @@ pub(super) async fn generate(
     let (key, row) = prepare_key(req, &known, &app.sealer)?;
     let record = app.store.insert_key(&row).await?;
     tracing::info!(key = %keys::label(&record.id), alias = ?record.alias, "key generated");
-    let mut body = info_json(&record);
+    let mut body = record.public_json();
     body["key"] = Value::String(key);
     Ok(Json(body))
 }
@@ -269,13 +272,10 @@ pub(super) async fn info(
     let reference = q
         .get("key")
         .ok_or_else(|| ApiError::bad("key", "the query parameter `key` is required"))?;
-    let id = key_id(reference)?;
-    let record = app
-        .store
-        .key(&id)
-        .await?
-        .ok_or_else(|| unknown_key(reference))?;
-    Ok(Json(json!({"key": record.id, "info": info_json(&record)})))
+    let record = find_key(app.store.as_ref(), reference).await?;
+    Ok(Json(
+        json!({"key": record.id, "info": record.public_json()}),
+    ))
 }
 
 /// `GET /key/list`.
@@ -283,7 +283,13 @@ pub(super) async fn list(
     _: Admin,
     State(AppState(app)): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    let keys: Vec<Value> = app.store.list_keys().await?.iter().map(info_json).collect();
+    let keys: Vec<Value> = app
+        .store
+        .list_keys()
+        .await?
+        .iter()
+        .map(KeyRecord::public_json)
+        .collect();
     Ok(Json(json!({"total_count": keys.len(), "keys": keys})))
 }
 
@@ -309,16 +315,17 @@ pub(super) async fn update(
     if let Some(m) = &req.metadata {
         check_metadata(m)?;
     }
-    let expires_at = match &req.duration {
-        Some(Some(d)) => Some(Some(expiry(d)?)),
-        Some(None) => Some(None),
-        None => None,
-    };
-    let sealed = match &req.claude_oauth_token {
-        Some(Some(t)) => Some(Some(seal(&app.sealer, t)?)),
-        Some(None) => Some(None),
-        None => None,
-    };
+    // Absent stays absent, `null` clears, a value is parsed or sealed.
+    let expires_at = req
+        .duration
+        .as_ref()
+        .map(|d| d.as_deref().map(expiry).transpose())
+        .transpose()?;
+    let sealed = req
+        .claude_oauth_token
+        .as_ref()
+        .map(|t| t.as_deref().map(|t| seal(&app.sealer, t)).transpose())
+        .transpose()?;
     let update = KeyUpdate {
         alias: req.key_alias,
         models: req.models,
@@ -335,7 +342,7 @@ pub(super) async fn update(
         .ok_or_else(|| unknown_key(&req.key))?;
     app.auth.invalidate(&id);
     tracing::info!(key = %keys::label(&id), "key updated");
-    Ok(Json(info_json(&record)))
+    Ok(Json(record.public_json()))
 }
 
 /// `POST /key/delete`: revokes the keys (their spend records are kept).
@@ -349,11 +356,7 @@ pub(super) async fn delete(
     }
     let mut ids = Vec::with_capacity(req.keys.len());
     for reference in &req.keys {
-        let id = key_id(reference)?;
-        if app.store.key(&id).await?.is_none() {
-            return Err(unknown_key(reference));
-        }
-        ids.push(id);
+        ids.push(find_key(app.store.as_ref(), reference).await?.id);
     }
     app.store.revoke_keys(&ids).await?;
     for id in &ids {

@@ -42,23 +42,26 @@ pub(super) async fn api_gate(
         let rate = app
             .limits
             .rate_for(identity.key.as_ref().and_then(|k| k.rpm_limit));
-        app.limits.check(&identity.key_id, rate).map(|d| (d, rate))
+        app.limits.check(&identity.key_id, rate)
     };
-    if let Some((d, Some(rate))) = &decision {
-        if let Some(retry_after) = d.retry_after {
-            let mut resp = ApiError::RateLimited {
-                limit: d.limit,
-                window: humantime::format_duration(rate.window).to_string(),
-                retry_after,
-            }
-            .into_response();
-            set_headers(resp.headers_mut(), d);
-            return resp;
+    let mut resp = match &decision {
+        Some(Decision {
+            retry_after: Some(retry_after),
+            limit,
+            window,
+            ..
+        }) => ApiError::RateLimited {
+            limit: *limit,
+            window: humantime::format_duration(*window).to_string(),
+            retry_after: *retry_after,
         }
-    }
-    req.extensions_mut().insert(identity);
-    let mut resp = next.run(req).await;
-    if let Some((d, _)) = &decision {
+        .into_response(),
+        _ => {
+            req.extensions_mut().insert(identity);
+            next.run(req).await
+        }
+    };
+    if let Some(d) = &decision {
         set_headers(resp.headers_mut(), d);
     }
     resp

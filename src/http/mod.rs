@@ -100,7 +100,7 @@ impl App {
         pool: PoolHandle,
         store: Arc<dyn Store>,
     ) -> Result<Self, StoreError> {
-        let sealer = Sealer::new(Some(config.auth.sealing_secret()).filter(|s| !s.is_empty()));
+        let sealer = Sealer::new(config.auth.sealing_secret());
         let auth = Arc::new(Authenticator::new(&config.auth, store.clone(), sealer.clone()).await?);
         let l = &config.limits;
         Ok(Self {

@@ -78,16 +78,16 @@ impl SessionRegistry {
         }
     }
 
+    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<str>>> {
+        self.owners.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn cached_owner(&self, id: &str) -> Option<Arc<str>> {
-        self.owners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
+        self.owners().get(id).cloned()
     }
 
     fn remember(&self, id: &str, owner: &Arc<str>) {
-        let mut map = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.owners();
         if map.len() >= OWNER_CACHE_CAPACITY {
             map.clear();
         }
@@ -142,10 +142,7 @@ impl SessionRegistry {
         let cutoff = crate::store::now_secs() - SESSION_RETENTION.as_secs() as i64;
         let n = self.store.prune_sessions(cutoff).await?;
         if n > 0 {
-            self.owners
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clear();
+            self.owners().clear();
         }
         Ok(n)
     }
@@ -166,10 +163,7 @@ impl SessionRegistry {
         if !self.store.delete_session(id, owner).await? {
             return Err(not_found(id));
         }
-        self.owners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+        self.owners().remove(id);
         Ok(())
     }
 }

@@ -101,9 +101,7 @@ fn ledger(app: &Arc<App>, req: &TurnRequest) -> Ledger {
     let session = req.session.clone();
     let model = req.model_name.clone();
     Ledger::new(move |s: TurnSpend| {
-        let input = s.usage.input_tokens
-            + s.usage.cache_creation_input_tokens
-            + s.usage.cache_read_input_tokens;
+        let input = s.usage.prompt_tokens();
         auth.add_spend(&key_id, s.cost_usd);
         metrics.observe_turn(&label, input, s.usage.output_tokens, s.cost_usd);
         spend.record(SpendRecord {

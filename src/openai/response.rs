@@ -28,7 +28,7 @@ pub struct Usage {
 
 impl From<claude_pool_actors::Usage> for Usage {
     fn from(u: claude_pool_actors::Usage) -> Self {
-        let prompt = u.input_tokens + u.cache_creation_input_tokens + u.cache_read_input_tokens;
+        let prompt = u.prompt_tokens();
         Self {
             prompt_tokens: prompt,
             completion_tokens: u.output_tokens,

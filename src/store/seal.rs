@@ -35,9 +35,9 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    /// A sealer for `secret` (`None` or empty: sealing is refused).
-    pub fn new(secret: Option<&str>) -> Self {
-        let cipher = secret.filter(|s| !s.is_empty()).map(|s| {
+    /// A sealer for `secret` (empty: sealing is refused).
+    pub fn new(secret: &str) -> Self {
+        let cipher = Some(secret).filter(|s| !s.is_empty()).map(|s| {
             let mut h = Sha256::new();
             h.update(b"claude-pool credential sealing v1\0");
             h.update(s.as_bytes());
@@ -85,18 +85,18 @@ mod tests {
 
     #[test]
     fn sealed_values_round_trip_and_hide_the_plaintext() {
-        let s = Sealer::new(Some("server-secret"));
+        let s = Sealer::new("server-secret");
         let a = s.seal("sk-ant-oat01-secret-token").unwrap();
         let b = s.seal("sk-ant-oat01-secret-token").unwrap();
         assert_ne!(a, b, "fresh nonce per value");
         assert!(!a.windows(6).any(|w| w == b"secret"));
         assert_eq!(s.open(&a).unwrap(), "sk-ant-oat01-secret-token");
-        assert!(Sealer::new(Some("other")).open(&a).is_err());
+        assert!(Sealer::new("other").open(&a).is_err());
         let mut tampered = a.clone();
         *tampered.last_mut().unwrap() ^= 1;
         assert!(s.open(&tampered).is_err());
         assert!(matches!(
-            Sealer::new(None).seal("x"),
+            Sealer::new("").seal("x"),
             Err(SealError::NoSecret)
         ));
     }

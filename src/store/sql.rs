@@ -24,6 +24,8 @@ pub struct SqlStore {
     backend: &'static str,
 }
 
+const SESSION_COLUMNS: &str = "id, owner, created_at, last_used_at, turns";
+
 const KEY_COLUMNS: &str = "id, key_prefix, key_alias, models, metadata, max_budget, rpm_limit, \
      spend, expires_at, created_at, updated_at, revoked_at, source, oauth_token";
 
@@ -414,23 +416,20 @@ impl Store for SqlStore {
     }
 
     async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, owner, created_at, last_used_at, turns FROM sessions WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(session_from_row).transpose()
     }
 
     async fn list_sessions(&self, owner: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, owner, created_at, last_used_at, turns FROM sessions \
-             WHERE owner = $1 ORDER BY last_used_at DESC, id LIMIT 1000",
-        )
-        .bind(owner)
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE owner = $1 \
+             ORDER BY last_used_at DESC, id LIMIT 1000"
+        );
+        let rows = sqlx::query(&sql).bind(owner).fetch_all(&self.pool).await?;
         rows.iter().map(session_from_row).collect()
     }
 

@@ -165,6 +165,19 @@ impl TestServer {
             .unwrap()
     }
 
+    /// `POST /api/v1/sessions` with [`KEY`]; returns the new session's id.
+    pub async fn create_session(&self) -> String {
+        let created: serde_json::Value = self
+            .post("/api/v1/sessions")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        created["id"].as_str().expect("a session id").to_owned()
+    }
+
     pub async fn chat(&self, body: serde_json::Value) -> reqwest::Response {
         self.post("/v1/chat/completions")
             .json(&body)

@@ -274,17 +274,11 @@ impl Fake {
         }
         let mut reply = if text.contains("[[credential]]") {
             let tail = std::env::var("CLAUDE_CODE_OAUTH_TOKEN")
-                .ok()
                 .map(|t| {
-                    t.chars()
-                        .rev()
-                        .take(4)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect()
+                    let start = t.char_indices().rev().nth(3).map_or(0, |(i, _)| i);
+                    t[start..].to_owned()
                 })
-                .unwrap_or_else(|| "none".to_owned());
+                .unwrap_or_else(|_| "none".to_owned());
             format!("credential={tail}")
         } else if text.contains("[[env]]") {
             let mut names: Vec<String> = std::env::vars().map(|(k, _)| k).collect();

@@ -285,9 +285,11 @@ async fn finish_exchange(
         cost_usd: cost,
         limit_usd: limit.unwrap_or_default(),
     };
+    // What the streamed token counts say the turn cost (stands in when the CLI's figure is
+    // missing or lower, as for an interrupted call).
+    let estimate = report.meter.estimate_usd();
     let (event, ok, broken, spend) = match report.end {
         ExchangeEnd::Broken { reason } => {
-            let estimate = report.meter.estimate_usd();
             let error = match report.interrupted {
                 Some(InterruptCause::IdleTimeout) => TurnError::IdleTimeout,
                 Some(InterruptCause::Cancelled) => TurnError::Interrupted,
@@ -304,15 +306,13 @@ async fn finish_exchange(
                     st.last_total_cost = total;
                     cost
                 }
-                None => report.meter.estimate_usd(),
+                None => estimate,
             };
             let over_limit = limit.is_some_and(|max| cost > max);
             let event = match report.interrupted {
                 Some(InterruptCause::IdleTimeout) => TurnEvent::Failed(TurnError::IdleTimeout),
                 Some(InterruptCause::Cancelled) => TurnEvent::Failed(TurnError::Interrupted),
-                Some(InterruptCause::CostLimit) => {
-                    TurnEvent::Failed(over(cost.max(report.meter.estimate_usd())))
-                }
+                Some(InterruptCause::CostLimit) => TurnEvent::Failed(over(cost.max(estimate))),
                 None if over_limit => TurnEvent::Failed(over(cost)),
                 None if result.is_interrupted() => TurnEvent::Failed(TurnError::Interrupted),
                 None if result.is_error => TurnEvent::Failed(TurnError::Upstream {
@@ -338,11 +338,7 @@ async fn finish_exchange(
             // Tokens streamed are facts the result may not repeat (an interrupted call); the
             // estimate stands in for the CLI's cost only for turns that did not complete.
             let usage = max_usage(result.usage, report.meter.usage());
-            let cost = if ok {
-                cost
-            } else {
-                cost.max(report.meter.estimate_usd())
-            };
+            let cost = if ok { cost } else { cost.max(estimate) };
             (event, ok, None, (usage, cost))
         }
     };
