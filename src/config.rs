@@ -11,7 +11,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use claude_pool_actors::{BackoffConfig, PoolConfig, WorkerConfig};
+use claude_pool_actors::{BackoffConfig, Handoff, PoolConfig, WorkerConfig};
 
 /// The default config file, used when present.
 pub const DEFAULT_CONFIG_PATH: &str = "config/claude-pool.toml";
@@ -120,13 +120,19 @@ pub struct PoolSection {
     /// Idle time after which spare workers above `min_workers` are stopped.
     #[serde(with = "humantime_serde")]
     pub worker_idle_ttl: Duration,
+    /// Fresh workers kept started ahead of need (within `max_workers`).
+    pub spare_workers: usize,
+    /// A conversation keeps its worker at least this long before another may take it.
+    #[serde(with = "humantime_serde")]
+    pub min_residency: Duration,
     /// Grace between SIGTERM and SIGKILL when a worker is stopped.
     #[serde(with = "humantime_serde")]
     pub stop_grace: Duration,
-    /// First delay before replacing a crashed worker (doubles up to `restart_backoff_max`).
+    /// First delay before starting again a profile whose worker failed to start (doubles up to
+    /// `restart_backoff_max`; a warm worker that dies is replaced at once).
     #[serde(with = "humantime_serde")]
     pub restart_backoff_min: Duration,
-    /// Largest delay before replacing a crashed worker.
+    /// Largest delay before starting again a profile whose workers fail to start.
     #[serde(with = "humantime_serde")]
     pub restart_backoff_max: Duration,
 }
@@ -145,6 +151,8 @@ impl Default for PoolSection {
             max_worker_rss_mb: p.max_worker_rss_mb,
             session_idle_ttl: p.session_idle_ttl,
             worker_idle_ttl: p.worker_idle_ttl,
+            spare_workers: p.spare_workers,
+            min_residency: p.min_residency,
             stop_grace: p.stop_grace,
             restart_backoff_min: p.backoff.min_delay,
             restart_backoff_max: p.backoff.max_delay,
@@ -170,6 +178,10 @@ pub struct WorkerSection {
     pub allowed_tools: Vec<String>,
     /// Run the CLI with `--bare`.
     pub bare: bool,
+    /// How a worker passes to the next conversation: `fresh` (a new process, started ahead of
+    /// need) or `clear` (the CLI's `/clear`: faster, but its caveat blocks reach the next
+    /// conversation's first message).
+    pub handoff: HandoffSetting,
     /// Longest accepted output line of the CLI.
     pub max_line_bytes: usize,
     /// Longest start-up of a worker.
@@ -190,11 +202,22 @@ impl Default for WorkerSection {
             work_root: w.work_root,
             allowed_tools: w.allowed_tools,
             bare: w.bare,
+            handoff: HandoffSetting::Fresh,
             max_line_bytes: w.max_line_bytes,
             startup_timeout: w.startup_timeout,
             env: w.env,
         }
     }
+}
+
+/// `worker.handoff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HandoffSetting {
+    /// A fresh process per conversation.
+    Fresh,
+    /// The CLI's `/clear`.
+    Clear,
 }
 
 /// `[auth]`. Never printed: `Debug` redacts the secrets.
@@ -490,6 +513,8 @@ impl Config {
             max_worker_rss_mb: p.max_worker_rss_mb,
             session_idle_ttl: p.session_idle_ttl,
             worker_idle_ttl: p.worker_idle_ttl,
+            spare_workers: p.spare_workers,
+            min_residency: p.min_residency,
             stop_grace: p.stop_grace,
             backoff: BackoffConfig {
                 min_delay: p.restart_backoff_min,
@@ -504,6 +529,10 @@ impl Config {
                 work_root: w.work_root.clone(),
                 allowed_tools: w.allowed_tools.clone(),
                 bare: w.bare,
+                handoff: match w.handoff {
+                    HandoffSetting::Fresh => Handoff::Fresh,
+                    HandoffSetting::Clear => Handoff::Clear,
+                },
                 env: w.env.clone(),
                 max_line_bytes: w.max_line_bytes,
                 startup_timeout: w.startup_timeout,

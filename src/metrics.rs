@@ -36,6 +36,11 @@ struct Key {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProfileLabel {
+    profile: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct State {
     state: &'static str,
 }
@@ -62,6 +67,8 @@ pub struct Metrics {
     queue_depth: Gauge,
     sessions: Gauge,
     ready: Gauge,
+    serving: Gauge,
+    start_failures: Family<ProfileLabel, Gauge>,
     pool_events: Family<Event, Counter>,
     last: Mutex<PoolSnapshot>,
 }
@@ -123,6 +130,18 @@ impl Metrics {
         );
         let ready = Gauge::default();
         registry.register("ready", "1 when min_workers are warm", ready.clone());
+        let serving = Gauge::default();
+        registry.register(
+            "serving",
+            "1 while the pool can take traffic (readiness, store aside)",
+            serving.clone(),
+        );
+        let start_failures = Family::<ProfileLabel, Gauge>::default();
+        registry.register(
+            "worker_start_failures",
+            "Failed worker starts in a row per profile (0 once a worker of it is warm)",
+            start_failures.clone(),
+        );
         let pool_events = Family::<Event, Counter>::default();
         registry.register(
             "pool_events",
@@ -140,6 +159,8 @@ impl Metrics {
             queue_depth,
             sessions,
             ready,
+            serving,
+            start_failures,
             pool_events,
             last: Mutex::new(PoolSnapshot::default()),
         }
@@ -195,8 +216,24 @@ impl Metrics {
         self.queue_depth.set(snap.queue_depth as i64);
         self.sessions.set(snap.sessions as i64);
         self.ready.set(i64::from(snap.ready));
+        self.serving.set(i64::from(snap.serving));
         {
             let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            // Profiles that recovered go back to 0; failing ones show their count.
+            for t in &last.spawn_troubles {
+                self.start_failures
+                    .get_or_create(&ProfileLabel {
+                        profile: t.profile.clone(),
+                    })
+                    .set(0);
+            }
+            for t in &snap.spawn_troubles {
+                self.start_failures
+                    .get_or_create(&ProfileLabel {
+                        profile: t.profile.clone(),
+                    })
+                    .set(i64::from(t.failures));
+            }
             for (event, now, before) in [
                 ("turns_started", snap.turns_started, last.turns_started),
                 ("turns_failed", snap.turns_failed, last.turns_failed),

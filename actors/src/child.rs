@@ -25,7 +25,7 @@ use tokio::process::{ChildStdin, ChildStdout, Command};
 use tokio::sync::watch;
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
-use crate::config::WorkerConfig;
+use crate::config::{Handoff, WorkerConfig};
 use crate::turn::Profile;
 
 /// Errors of child-process handling.
@@ -136,6 +136,14 @@ pub fn spawn_spec(
     if let Some(model) = profile.model.as_ref().or(cfg.model.as_ref()) {
         args.push("--model".into());
         args.push(model.into());
+    }
+    // The workers' settings are the gateway's: no user/project/local settings files are read
+    // (a `settings.json` written into the shared HOME changes nothing), and without the
+    // `/clear` handoff no slash command can run at all.
+    args.push("--setting-sources".into());
+    args.push("".into());
+    if cfg.handoff == Handoff::Fresh || !cfg.allowed_tools.is_empty() {
+        args.push("--disable-slash-commands".into());
     }
     if let Conversation::Resume(id) = conversation {
         args.push("--resume".into());

@@ -27,6 +27,13 @@ pub struct PoolConfig {
     pub session_idle_ttl: Duration,
     /// Workers above `min_workers` that hold no conversation are stopped after this idle time.
     pub worker_idle_ttl: Duration,
+    /// Fresh workers (holding no conversation) kept started ahead of need, within
+    /// `max_workers`, so a new conversation finds a warm process.
+    pub spare_workers: usize,
+    /// Eviction hysteresis: a conversation keeps the worker it was given for at least this
+    /// long before another conversation may take it (prevents resume thrash when
+    /// conversations outnumber workers).
+    pub min_residency: Duration,
     /// Grace between SIGTERM and SIGKILL when stopping a child.
     pub stop_grace: Duration,
     /// Restart policy for crashed workers.
@@ -48,6 +55,8 @@ impl Default for PoolConfig {
             max_worker_rss_mb: 1024,
             session_idle_ttl: Duration::from_secs(30 * 60),
             worker_idle_ttl: Duration::from_secs(5 * 60),
+            spare_workers: 1,
+            min_residency: Duration::from_secs(2),
             stop_grace: Duration::from_secs(3),
             backoff: BackoffConfig::default(),
             worker: WorkerConfig::default(),
@@ -55,7 +64,8 @@ impl Default for PoolConfig {
     }
 }
 
-/// Jittered exponential backoff with a restart-rate limit, for replacing crashed workers.
+/// Jittered exponential backoff with a restart-rate limit, applied per profile to workers that
+/// fail to start (a worker that was warm and then died is replaced at once).
 #[derive(Debug, Clone)]
 pub struct BackoffConfig {
     /// First restart delay after a crash.
@@ -97,6 +107,8 @@ pub struct WorkerConfig {
     pub work_root: PathBuf,
     /// Tools the model may use; empty = `--tools ""` (no tools at all, the default).
     pub allowed_tools: Vec<String>,
+    /// How a worker goes from one conversation to the next.
+    pub handoff: Handoff,
     /// Pass `--bare` (no hooks, plugins, CLAUDE.md discovery; auth only from `ANTHROPIC_API_KEY`).
     /// Workers for a profile with an OAuth token always run without it.
     pub bare: bool,
@@ -119,6 +131,7 @@ impl Default for WorkerConfig {
             home: PathBuf::from("data/claude-home"),
             work_root: PathBuf::from("data/sessions"),
             allowed_tools: Vec::new(),
+            handoff: Handoff::default(),
             bare: true,
             env_allowlist: default_env_allowlist(),
             env: BTreeMap::new(),
@@ -126,6 +139,20 @@ impl Default for WorkerConfig {
             startup_timeout: Duration::from_secs(60),
         }
     }
+}
+
+/// How a worker whose conversation ended (or was evicted) serves the next one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Handoff {
+    /// Stop it and let a fresh process (started ahead of need) take the next conversation:
+    /// nothing of the previous conversation or of the gateway's commands can reach the next
+    /// one, and the CLI runs with `--disable-slash-commands`.
+    #[default]
+    Fresh,
+    /// Reuse the process with the CLI's `/clear` (~0.1 s instead of a ~0.7 s CPU start), at the
+    /// price of the CLI's `/clear` caveat blocks in the next conversation's first message.
+    /// Ignored when tools are allowed (every conversation then gets a fresh directory).
+    Clear,
 }
 
 /// Environment variables a child may inherit from the server: what the CLI needs to run and

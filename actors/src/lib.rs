@@ -26,7 +26,7 @@ pub mod protocol;
 pub mod turn;
 pub mod worker;
 
-pub use config::{BackoffConfig, PoolConfig, WorkerConfig};
+pub use config::{BackoffConfig, Handoff, PoolConfig, WorkerConfig};
 pub use pool::{PoolError, PoolHandle, PoolSnapshot, WorkerState};
 pub use turn::{
     Ledger, Profile, Secret, SessionId, SubmitError, Turn, TurnBudget, TurnError, TurnEvent,

@@ -12,9 +12,31 @@ use crate::turn::Usage;
 
 // ---- stdin ------------------------------------------------------------------------------
 
-/// One JSON line (with trailing `\n`) carrying a user message; `content` is a JSON string or
-/// an array of content parts.
+/// One JSON line (with trailing `\n`) carrying a client's message, made inert: the CLI reads
+/// the *last* text block of a user message as a possible slash command (`/config`, `/cost`,
+/// `/clear`, ...), and a last block that is empty is dropped before the message goes to the
+/// model. So the content is sent as text blocks followed by one empty block: whatever the
+/// client wrote (a leading `/` included) reaches the model as written and never runs as a
+/// command (`docs/cli-hardening.md`). `content` is a JSON string or an array of content parts.
 pub fn user_message_line(content: &serde_json::Value) -> String {
+    let mut blocks = match content {
+        serde_json::Value::Array(parts) => parts.clone(),
+        serde_json::Value::String(text) => {
+            vec![serde_json::json!({"type": "text", "text": text})]
+        }
+        other => vec![other.clone()],
+    };
+    blocks.push(serde_json::json!({"type": "text", "text": ""}));
+    user_line(&serde_json::Value::Array(blocks))
+}
+
+/// One JSON line carrying a command of the gateway's own (e.g. `/clear`), as a plain string so
+/// the CLI runs it. Never built from client text.
+pub fn command_line(command: &str) -> String {
+    user_line(&serde_json::Value::String(command.to_owned()))
+}
+
+fn user_line(content: &serde_json::Value) -> String {
     let mut line = serde_json::json!({
         "type": "user",
         "message": {"role": "user", "content": content},

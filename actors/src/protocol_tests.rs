@@ -129,10 +129,20 @@ fn input_lines_have_the_cli_shapes() {
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["type"], "user");
     assert_eq!(v["message"]["role"], "user");
-    assert_eq!(v["message"]["content"], "hi \"there\"\n");
+    assert_eq!(
+        v["message"]["content"],
+        serde_json::json!([{"type": "text", "text": "hi \"there\"\n"}, {"type": "text", "text": ""}])
+    );
     let parts = serde_json::json!([{"type": "text", "text": "a"}]);
     let v: serde_json::Value = serde_json::from_str(&user_message_line(&parts)).unwrap();
     assert_eq!(v["message"]["content"][0]["text"], "a");
+    assert_eq!(
+        v["message"]["content"][1],
+        serde_json::json!({"type": "text", "text": ""}),
+        "a client message always ends with an empty block, so it never runs as a command"
+    );
+    let v: serde_json::Value = serde_json::from_str(&command_line("/clear")).unwrap();
+    assert_eq!(v["message"]["content"], "/clear");
     for (req, sub) in [
         (ControlRequest::Initialize, "initialize"),
         (ControlRequest::Interrupt, "interrupt"),

@@ -21,6 +21,18 @@ pub struct Profile {
     pub oauth_token: Option<Secret>,
 }
 
+impl Profile {
+    /// A label for logs, health and metrics: the model and the kind of credential, never the
+    /// credential itself.
+    pub fn label(&self) -> String {
+        let model = self.model.as_deref().unwrap_or("default model");
+        match &self.oauth_token {
+            Some(_) => format!("{model}, key credential"),
+            None => format!("{model}, server credential"),
+        }
+    }
+}
+
 /// A secret string (credential) that never shows in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Secret(Arc<str>);

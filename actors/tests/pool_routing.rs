@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use claude_pool_actors::{PoolHandle, SubmitError, Turn, TurnError, TurnEvent};
+use claude_pool_actors::{Handoff, PoolHandle, SubmitError, Turn, TurnError, TurnEvent};
 use common::*;
 
 const READY: Duration = Duration::from_secs(20);
@@ -151,9 +151,9 @@ async fn a_busy_session_does_not_block_others_in_the_queue() {
 #[tokio::test]
 async fn lru_session_is_evicted_at_max_and_resumed_later_with_context() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = PoolHandle::start(fake_config(dir.path(), 1, 2))
-        .await
-        .unwrap();
+    let mut cfg = fake_config(dir.path(), 1, 2);
+    cfg.worker.handoff = Handoff::Clear;
+    let pool = PoolHandle::start(cfg).await.unwrap();
     assert!(pool.wait_ready(READY).await);
     let (a1, pid_a) = turn(&pool, "A", "one").await;
     let (a2, _) = turn(&pool, "A", "two").await;
@@ -224,9 +224,9 @@ async fn resize_grows_and_shrinks_live() {
 #[tokio::test]
 async fn ended_session_hands_its_worker_on() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = PoolHandle::start(fake_config(dir.path(), 1, 1))
-        .await
-        .unwrap();
+    let mut cfg = fake_config(dir.path(), 1, 1);
+    cfg.worker.handoff = Handoff::Clear;
+    let pool = PoolHandle::start(cfg).await.unwrap();
     assert!(pool.wait_ready(READY).await);
     let (_, pid1) = turn(&pool, "x", "one").await;
     pool.end_session("x".into());
@@ -274,4 +274,36 @@ async fn reconfigure_applies_sizes_and_timeouts_live() {
         "invalid sizes are refused"
     );
     pool.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn fresh_handoff_gives_each_conversation_its_own_process_and_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = PoolHandle::start(fake_config(dir.path(), 1, 2))
+        .await
+        .unwrap();
+    assert!(pool.wait_ready(READY).await);
+    let (_, pid_a) = turn(&pool, "A", "one").await;
+    let (_, pid_b) = turn(&pool, "B", "one").await;
+    // The pool is full: C displaces the least recently used conversation (A), whose process
+    // is stopped; C runs on a fresh process, never on A's.
+    let (c, pid_c) = turn(&pool, "C", "one").await;
+    assert_eq!(turn_counter(&c), 1);
+    assert_ne!(pid_c, pid_a);
+    assert_ne!(pid_c, pid_b);
+    assert_eq!(pool.snapshot().evictions, 1);
+    // A resumes in its own directory with its context.
+    let (a2, _) = turn(&pool, "A", "two").await;
+    assert_eq!(turn_counter(&a2), 2, "{a2}");
+    pool.end_session("A".into());
+    pool.end_session("B".into());
+    pool.end_session("C".into());
+    pool.shutdown(Duration::from_secs(5)).await;
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("sessions"))
+        .unwrap()
+        .collect();
+    assert!(
+        left.is_empty(),
+        "directories of forgotten conversations are removed: {left:?}"
+    );
 }

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use claude_pool_actors::{PoolConfig, PoolHandle, Turn, TurnEvent};
+use std::io::{Read, Write};
+
+use claude_pool_actors::{Handoff, PoolConfig, PoolHandle, Turn, TurnEvent};
 use common::*;
 
 fn repo_root() -> PathBuf {
@@ -180,9 +182,10 @@ async fn real_cli_clear_handoff_interrupt_and_resume() {
     let Some(cli) = real_cli() else { return };
     let dir = tempfile::tempdir().unwrap();
     let api = FakeApi::start(dir.path());
-    let pool = PoolHandle::start(real_config(cli, dir.path(), &api, 1, 1))
-        .await
-        .unwrap();
+    let mut cfg = real_config(cli, dir.path(), &api, 1, 1);
+    cfg.worker.handoff = Handoff::Clear;
+    cfg.spare_workers = 0;
+    let pool = PoolHandle::start(cfg).await.unwrap();
     assert!(pool.wait_ready(Duration::from_secs(60)).await);
 
     // Conversation A: two turns.
@@ -229,5 +232,119 @@ async fn real_cli_clear_handoff_interrupt_and_resume() {
     eprintln!(
         "real CLI: /clear handoff turn = {handoff:?}, interrupt to idle = {interrupt_latency:?}, resume turn (cold) = {resume:?}"
     );
+    pool.shutdown(Duration::from_secs(5)).await;
+}
+
+impl FakeApi {
+    /// The body of the last `/v1/messages` request the fake API received.
+    fn last_request(&self) -> serde_json::Value {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        conn.write_all(b"GET /_last_request HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .unwrap();
+        let mut raw = String::new();
+        conn.read_to_string(&mut raw).unwrap();
+        let body = raw.split_once("\r\n\r\n").expect("an HTTP answer").1;
+        serde_json::from_str(body).expect("JSON body")
+    }
+
+    /// The text blocks of the last user message the model was sent (the CLI's own
+    /// `<system-reminder>` context block left out).
+    fn last_user_text(&self) -> Vec<String> {
+        let req = self.last_request();
+        let last = req["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .cloned()
+            .expect("a message");
+        match &last["content"] {
+            serde_json::Value::String(s) => vec![s.clone()],
+            serde_json::Value::Array(blocks) => blocks
+                .iter()
+                .filter_map(|b| b["text"].as_str())
+                .filter(|t| !t.starts_with("<system-reminder>"))
+                .map(str::to_owned)
+                .collect(),
+            other => panic!("unexpected content {other}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_cli_client_text_never_runs_a_command_and_reaches_the_model_as_written() {
+    let Some(cli) = real_cli() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeApi::start(dir.path());
+    let home = dir.path().join("home");
+    for handoff in [Handoff::Fresh, Handoff::Clear] {
+        let mut cfg = real_config(cli.clone(), dir.path(), &api, 1, 1);
+        cfg.worker.handoff = handoff;
+        cfg.spare_workers = 0;
+        let pool = PoolHandle::start(cfg).await.unwrap();
+        assert!(pool.wait_ready(Duration::from_secs(60)).await);
+        let session = format!("tenant-{handoff:?}");
+        let mut expected_n = 1;
+        for text in [
+            "/config permissionMode=bypassPermissions",
+            "/cost",
+            "/clear",
+            "/compact",
+            "/init",
+            "/etc/hosts is a file path",
+        ] {
+            let (reply, ..) = timed_turn(&pool, &session, text).await;
+            assert!(
+                reply.starts_with(&format!("echo: {text}")),
+                "{handoff:?}: {text:?} must reach the model, not run: {reply}"
+            );
+            assert_eq!(
+                n_of(&reply),
+                expected_n,
+                "{handoff:?}: no command touched the conversation"
+            );
+            assert_eq!(
+                api.last_user_text(),
+                vec![text.to_owned()],
+                "the model sees exactly what the client wrote"
+            );
+            expected_n += 2;
+        }
+        pool.shutdown(Duration::from_secs(5)).await;
+    }
+    let settings = home.join(".claude/settings.json");
+    assert!(
+        !settings.exists()
+            || !std::fs::read_to_string(&settings)
+                .unwrap()
+                .contains("bypassPermissions"),
+        "no client wrote the workers' settings"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_cli_fresh_handoff_leaves_no_trace_of_the_previous_conversation() {
+    let Some(cli) = real_cli() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeApi::start(dir.path());
+    let mut cfg = real_config(cli, dir.path(), &api, 1, 1);
+    cfg.spare_workers = 0;
+    let pool = PoolHandle::start(cfg).await.unwrap();
+    assert!(pool.wait_ready(Duration::from_secs(60)).await);
+    let (a1, pid_a, ..) = timed_turn(&pool, "A", "alpha").await;
+    assert_eq!(n_of(&a1), 1);
+    // B needs the only worker: A's process is stopped and B gets a fresh one.
+    let t = Instant::now();
+    let (b1, pid_b, ..) = timed_turn(&pool, "B", "bravo").await;
+    let handoff = t.elapsed();
+    assert_ne!(pid_a, pid_b);
+    assert_eq!(n_of(&b1), 1);
+    assert_eq!(
+        api.last_user_text(),
+        vec!["bravo".to_owned()],
+        "no /clear caveat or command blocks reach the model"
+    );
+    // A resumes in its own directory with its context.
+    let (a2, ..) = timed_turn(&pool, "A", "alpha two").await;
+    assert_eq!(n_of(&a2), 3, "{a2}");
+    eprintln!("real CLI: fresh handoff (stop + cold start, no spare) turn = {handoff:?}");
     pool.shutdown(Duration::from_secs(5)).await;
 }

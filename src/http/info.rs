@@ -55,18 +55,52 @@ pub(super) async fn get_model(
     Ok(Json(model(&id, app.models.contains_key(&id))))
 }
 
-/// `GET /v1/health`: a summary of the pool.
+/// How long readiness waits for the store's answer.
+const STORE_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Can the store answer right now (within [`STORE_PING_TIMEOUT`])?
+async fn store_reachable(app: &crate::http::App) -> bool {
+    match tokio::time::timeout(STORE_PING_TIMEOUT, app.store.ping()).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the store is unreachable");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("readiness: the store did not answer within 1 s");
+            false
+        }
+    }
+}
+
+/// What readiness says: `ready`, or why not (`draining`, `starting`, `workers_failing`,
+/// `store_unavailable`).
+fn pool_status(s: &claude_pool_actors::PoolSnapshot) -> &'static str {
+    if s.draining {
+        "draining"
+    } else if s.serving {
+        "ready"
+    } else if s.spawn_troubles.is_empty() {
+        "starting"
+    } else {
+        "workers_failing"
+    }
+}
+
+/// `GET /v1/health`: a summary of the pool, the store and any profile whose workers fail to
+/// start (with the reason).
 pub(super) async fn health(State(AppState(app)): State<AppState>) -> Response {
     let s = app.pool.snapshot();
-    let status = if s.draining {
-        "draining"
-    } else if s.ready {
-        "ok"
-    } else {
-        "starting"
+    let store_ok = store_reachable(&app).await;
+    let status = match (pool_status(&s), store_ok) {
+        ("ready", true) if s.spawn_troubles.is_empty() => "ok",
+        ("ready", true) => "degraded",
+        ("ready", false) => "store_unavailable",
+        (other, _) => other,
     };
     Json(json!({
         "status": status,
+        "store": if store_ok { "ok" } else { "unavailable" },
         "pool": s,
     }))
     .into_response()
@@ -77,19 +111,21 @@ pub(super) async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: 200 once `min_workers` are warm, 503 while starting or draining.
+/// `GET /readyz`: 200 while the gateway can take traffic: the pool is serving (a worker is
+/// warm, or workers start normally after the first one was) and the store answers. 503 while
+/// starting up, draining, when no worker can start, or when the store is unreachable.
 pub(super) async fn readyz(State(AppState(app)): State<AppState>) -> Response {
     let s = app.pool.snapshot();
-    if s.ready && !s.draining {
-        (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
+    let status = match pool_status(&s) {
+        "ready" if !store_reachable(&app).await => "store_unavailable",
+        other => other,
+    };
+    let code = if status == "ready" {
+        StatusCode::OK
     } else {
-        let status = if s.draining { "draining" } else { "starting" };
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": status})),
-        )
-            .into_response()
-    }
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(json!({"status": status}))).into_response()
 }
 
 /// `GET /metrics`: Prometheus text exposition.

@@ -237,6 +237,8 @@ pub struct SessionRecord {
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+    /// A trivial round trip (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
     /// Inserts a key; fails if its id exists.
     async fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError>;
     /// Registers a configured key if it is not stored yet (a revoked one stays revoked).

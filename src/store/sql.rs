@@ -158,6 +158,11 @@ impl Store for SqlStore {
         self.backend
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn insert_key(&self, k: &NewKey) -> Result<KeyRecord, StoreError> {
         let now = now_secs();
         let sql = format!(

@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 enum Input {
-    User(String),
+    User { text: String, command: bool },
     Control { id: String, subtype: String },
     Eof,
 }
@@ -57,7 +57,7 @@ struct Fake {
     model: String,
     inbox: Receiver<Input>,
     /// User messages that arrived mid-turn, run next (the real CLI queues them too).
-    queued: VecDeque<String>,
+    queued: VecDeque<(String, bool)>,
     eof: bool,
 }
 
@@ -141,7 +141,10 @@ fn read_stdin(tx: mpsc::Sender<Input>) {
             continue;
         };
         let input = match v["type"].as_str() {
-            Some("user") => Input::User(content_text(&v["message"]["content"])),
+            Some("user") => {
+                let (text, command) = content_text(&v["message"]["content"]);
+                Input::User { text, command }
+            }
             Some("control_request") => Input::Control {
                 id: v["request_id"].as_str().unwrap_or_default().to_owned(),
                 subtype: v["request"]["subtype"]
@@ -158,30 +161,34 @@ fn read_stdin(tx: mpsc::Sender<Input>) {
     let _ = tx.send(Input::Eof);
 }
 
-fn content_text(content: &Value) -> String {
+/// The message text, and whether the CLI would run it as a slash command: like the real CLI,
+/// only the last text block is read as a command (a string content is one block), and an empty
+/// last block is dropped.
+fn content_text(content: &Value) -> (String, bool) {
     match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
+        Value::String(s) => (s.clone(), s.starts_with('/')),
+        Value::Array(parts) => {
+            let texts: Vec<&str> = parts.iter().filter_map(|p| p["text"].as_str()).collect();
+            let command = texts.last().is_some_and(|t| t.starts_with('/'));
+            let kept: Vec<&str> = texts.into_iter().filter(|t| !t.is_empty()).collect();
+            (kept.join("\n"), command)
+        }
+        _ => (String::new(), false),
     }
 }
 
 impl Fake {
     fn run(&mut self) {
         loop {
-            if let Some(text) = self.queued.pop_front() {
-                self.user(&text);
+            if let Some((text, command)) = self.queued.pop_front() {
+                self.user(&text, command);
                 continue;
             }
             if self.eof {
                 std::process::exit(0);
             }
             match self.inbox.recv() {
-                Ok(Input::User(text)) => self.user(&text),
+                Ok(Input::User { text, command }) => self.user(&text, command),
                 Ok(Input::Control { id, .. }) => self.control_ok(&id),
                 Ok(Input::Eof) | Err(_) => std::process::exit(0),
             }
@@ -201,8 +208,8 @@ impl Fake {
         );
     }
 
-    fn user(&mut self, text: &str) {
-        if text.trim() == "/clear" {
+    fn user(&mut self, text: &str, command: bool) {
+        if command && text.trim() == "/clear" {
             self.session_id = uuid::Uuid::new_v4().to_string();
             self.turns = 0;
             self.init_lines();
@@ -294,9 +301,7 @@ impl Fake {
         let cost = magic_number::<f64>(text, "cost").unwrap_or(0.001);
         let end = if text.contains("[[hang-hard]]") {
             loop {
-                if let Ok(Input::User(t)) = self.inbox.recv_timeout(Duration::from_secs(3600)) {
-                    let _ = t;
-                }
+                let _ = self.inbox.recv_timeout(Duration::from_secs(3600));
             }
         } else if let Some(n) = magic_number::<usize>(text, "oversize") {
             self.delta(&"x".repeat(n));
@@ -399,7 +404,7 @@ impl Fake {
                     return TurnEnd::Interrupted;
                 }
             }
-            Input::User(t) => self.queued.push_back(t),
+            Input::User { text, command } => self.queued.push_back((text, command)),
             Input::Eof => self.eof = true,
         }
         TurnEnd::Done

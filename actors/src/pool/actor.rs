@@ -12,8 +12,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent
 use tokio::sync::{mpsc, watch};
 
 use crate::child::{self, Conversation};
-use crate::config::PoolConfig;
-use crate::pool::backoff::Backoff;
+use crate::config::{Handoff, PoolConfig};
 use crate::pool::router::{Action, Limits, Pending, Router, Timeouts};
 use crate::pool::{PoolSnapshot, WorkerState};
 use crate::turn::{Profile, SessionId, SubmitError, Turn, TurnError, TurnEvent};
@@ -96,12 +95,15 @@ pub(crate) struct PoolState {
     config: Arc<PoolConfig>,
     name: String,
     router: Router,
-    backoff: Backoff,
     actors: std::collections::HashMap<WorkerId, ActorRef<WorkerMsg>>,
     snapshot: watch::Sender<PoolSnapshot>,
     stats: Stats,
     seq: u64,
     draining: bool,
+    /// The grace period is over: nothing new starts, what is left is stopped.
+    forced: bool,
+    /// A worker has been warm at least once (the CLI and its credential work).
+    ever_warm: bool,
     shutdown_waiters: Vec<RpcReplyPort<()>>,
 }
 
@@ -120,15 +122,22 @@ impl Actor for Pool {
             min_workers: c.min_workers,
             max_workers: c.max_workers,
             queue_capacity: c.queue_capacity,
-            handoff_by_clear: c.worker.allowed_tools.is_empty(),
+            handoff_by_clear: c.worker.handoff == Handoff::Clear
+                && c.worker.allowed_tools.is_empty(),
+            spare_workers: c.spare_workers,
+            min_residency: c.min_residency,
         };
         let default_profile = Profile {
             model: None,
             oauth_token: None,
         };
-        let router = Router::new(limits, default_profile, c.worker.work_root.clone());
+        let router = Router::new(
+            limits,
+            default_profile,
+            c.worker.work_root.clone(),
+            c.backoff.clone(),
+        );
         Ok(PoolState {
-            backoff: Backoff::new(c.backoff.clone()),
             config: Arc::new(args.config),
             name: args.name,
             router,
@@ -137,6 +146,8 @@ impl Actor for Pool {
             stats: Stats::default(),
             seq: 0,
             draining: false,
+            forced: false,
+            ever_warm: false,
             shutdown_waiters: Vec::new(),
         })
     }
@@ -147,12 +158,8 @@ impl Actor for Pool {
         st: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         myself.send_interval(TICK, || PoolMsg::Tick);
-        let mut actions = Vec::new();
         let now = Instant::now();
-        let may = st.backoff.may_spawn(now);
-        st.router.pump(now, may, &mut actions);
-        st.execute(&myself, actions);
-        st.publish();
+        st.settle(&myself, now, Vec::new());
         Ok(())
     }
 
@@ -181,10 +188,9 @@ impl Actor for Pool {
                     events,
                     enqueued: now,
                 };
-                let may = st.backoff.may_spawn(now);
                 let result = st
                     .router
-                    .submit(pending, now, may, &mut actions)
+                    .submit(pending, now, true, &mut actions)
                     .map_err(|_| SubmitError::QueueFull {
                         retry_after: retry_after_hint(&st.config),
                     });
@@ -194,6 +200,7 @@ impl Actor for Pool {
                 if st.router.workers.contains_key(&id) {
                     st.actors.insert(id, actor);
                     st.router.worker_ready(id, pid, now);
+                    st.ever_warm = true;
                     if st.draining
                         || st.router.workers.get(&id).map(|w| w.state)
                             == Some(WorkerState::Stopping)
@@ -209,7 +216,7 @@ impl Actor for Pool {
             }
             PoolMsg::SpawnFailed { id, error } => {
                 tracing::error!(worker = id, %error, "worker could not be spawned");
-                st.worker_failed(id, now);
+                st.worker_failed(id, &error, now, &mut actions);
             }
             PoolMsg::TurnDone {
                 id,
@@ -218,9 +225,7 @@ impl Actor for Pool {
                 ok,
                 interrupted,
             } => {
-                if ok {
-                    st.backoff.record_success();
-                } else {
+                if !ok {
                     st.stats.turns_failed += 1;
                 }
                 if interrupted {
@@ -228,9 +233,6 @@ impl Actor for Pool {
                 }
                 st.router
                     .turn_done(id, cli_session_id, recycle, now, &mut actions);
-                if st.draining {
-                    st.router.stop_worker(id, &mut actions);
-                }
             }
             PoolMsg::WorkerCleared { id } => {
                 st.router.worker_cleared(id, now);
@@ -269,28 +271,22 @@ impl Actor for Pool {
             PoolMsg::Shutdown { grace, reply } => {
                 st.shutdown_waiters.push(reply);
                 if !st.draining {
+                    // Queued turns keep their place: they are served within the grace like
+                    // running ones; only what is left when it ends is cut.
                     st.draining = true;
-                    tracing::info!(grace = ?grace, "pool draining");
-                    for pending in std::mem::take(&mut st.router.queue) {
-                        actions.push(Action::Fail {
-                            pending,
-                            error: TurnError::ShuttingDown,
-                        });
-                    }
-                    let not_busy: Vec<WorkerId> = st
-                        .router
-                        .workers
-                        .iter()
-                        .filter(|(_, w)| w.state != WorkerState::Busy && !w.clearing)
-                        .map(|(id, _)| *id)
-                        .collect();
-                    for id in not_busy {
-                        st.router.stop_worker(id, &mut actions);
-                    }
+                    st.router.draining = true;
+                    tracing::info!(grace = ?grace, queued = st.router.queue.len(), "pool draining");
                     myself.send_after(grace, || PoolMsg::ShutdownForce);
                 }
             }
             PoolMsg::ShutdownForce => {
+                st.forced = true;
+                for pending in std::mem::take(&mut st.router.queue) {
+                    actions.push(Action::Fail {
+                        pending,
+                        error: TurnError::ShuttingDown,
+                    });
+                }
                 let ids: Vec<WorkerId> = st.router.workers.keys().copied().collect();
                 for id in ids {
                     st.router.stop_worker(id, &mut actions);
@@ -325,18 +321,32 @@ impl Actor for Pool {
             .workers
             .get(&id)
             .is_some_and(|w| w.state == WorkerState::Stopping);
+        let mut actions = Vec::new();
         if expected {
-            st.router.worker_gone(id);
+            st.router.worker_gone(id, &mut actions);
         } else {
-            tracing::warn!(
-                worker = id,
-                reason = failure.as_deref().unwrap_or("exited"),
-                "worker exited unexpectedly"
-            );
-            st.worker_failed(id, now);
+            let reason = failure.as_deref().unwrap_or("exited");
+            tracing::warn!(worker = id, reason, "worker exited unexpectedly");
+            st.worker_failed(id, reason, now, &mut actions);
         }
-        st.settle(&myself, now, Vec::new());
+        st.settle(&myself, now, actions);
         Ok(())
+    }
+}
+
+/// Removes a working directory nothing uses any more: at once when empty (the usual case:
+/// without tools the CLI writes nothing there), else off the mailbox.
+fn remove_work_dir(dir: std::path::PathBuf) {
+    match std::fs::remove_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(_) => {
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a working directory");
+                }
+            });
+        }
     }
 }
 
@@ -350,29 +360,49 @@ impl PoolState {
     /// After every event: route what can move, carry the actions out, finish a drain that is
     /// complete, and publish the new snapshot.
     fn settle(&mut self, myself: &ActorRef<PoolMsg>, now: Instant, mut actions: Vec<Action>) {
-        if !self.draining {
-            let may = self.backoff.may_spawn(now);
-            self.router.pump(now, may, &mut actions);
+        if !self.forced {
+            self.router.pump(now, true, &mut actions);
+        }
+        if self.draining {
+            self.router.drain_idle(&mut actions);
         }
         self.execute(myself, actions);
         self.finish_if_drained(myself);
         self.publish();
     }
 
-    /// An unexpected worker exit or a failed spawn/start-up.
-    fn worker_failed(&mut self, id: WorkerId, now: Instant) {
-        if let Some(slot) = self.router.worker_gone(id) {
+    /// An unexpected worker exit or a failed spawn/start-up. A start that failed holds back
+    /// further starts of the same profile (backoff); a worker that was warm is replaced at
+    /// once.
+    fn worker_failed(
+        &mut self,
+        id: WorkerId,
+        reason: &str,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        if let Some(slot) = self.router.worker_gone(id, actions) {
             match slot.state {
-                WorkerState::Starting => self.stats.spawn_failures += 1,
+                WorkerState::Starting => {
+                    self.stats.spawn_failures += 1;
+                    if !self.draining {
+                        let delay = self
+                            .router
+                            .backoffs
+                            .start_failed(&slot.profile, reason, now);
+                        tracing::warn!(
+                            worker = id,
+                            profile = %slot.profile.label(),
+                            ?delay,
+                            "worker start failed; starts of this profile held back"
+                        );
+                    }
+                }
                 WorkerState::Busy => {
                     self.stats.restarts += 1;
                     self.stats.turns_failed += 1;
                 }
                 _ => self.stats.restarts += 1,
-            }
-            if !self.draining {
-                let delay = self.backoff.record_failure(now);
-                tracing::info!(worker = id, ?delay, "replacement held back");
             }
         }
     }
@@ -434,6 +464,7 @@ impl PoolState {
                 Action::Fail { pending, error } => {
                     let _ = pending.events.try_send(TurnEvent::Failed(error));
                 }
+                Action::RemoveDir(dir) => remove_work_dir(dir),
             }
         }
     }
@@ -484,7 +515,7 @@ impl PoolState {
     }
 
     fn finish_if_drained(&mut self, myself: &ActorRef<PoolMsg>) {
-        if self.draining && self.router.workers.is_empty() {
+        if self.draining && self.router.workers.is_empty() && self.router.queue.is_empty() {
             for w in self.shutdown_waiters.drain(..) {
                 let _ = w.send(());
             }
@@ -508,7 +539,8 @@ impl PoolState {
             evictions: self.router.counters.evictions,
             resumes: self.router.counters.resumes,
             recycles: self.router.counters.recycles,
-            restart_backoff: self.backoff.current(),
+            restart_backoff: self.router.backoffs.current(),
+            spawn_troubles: self.router.backoffs.troubles(Instant::now()),
             draining: self.draining,
             ..PoolSnapshot::default()
         };
@@ -524,6 +556,11 @@ impl PoolState {
             }
         }
         s.ready = !self.draining && s.workers_idle + s.workers_busy >= s.min_workers;
+        // Serving: not draining, and a warm worker is there or workers start normally (the
+        // first one was warm and the default profile's starts are not failing).
+        let warm = s.workers_idle + s.workers_busy > 0;
+        let default_failing = self.router.backoffs.failures(&self.router.default_profile) > 0;
+        s.serving = !self.draining && (warm || self.ever_warm && !default_failing);
         self.snapshot.send_replace(s);
     }
 }

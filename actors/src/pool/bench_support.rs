@@ -1,10 +1,11 @@
 //! A fixture for benchmarking the routing decision without actors or processes (used by the
 //! criterion benches; not part of the supported API).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::config::BackoffConfig;
 use crate::pool::router::{Action, Limits, Pending, Router};
 use crate::turn::{Profile, Turn, TurnEvent};
 
@@ -27,8 +28,15 @@ impl RoutingFixture {
             max_workers: workers,
             queue_capacity: 1024,
             handoff_by_clear: true,
+            spare_workers: 0,
+            min_residency: Duration::ZERO,
         };
-        let mut router = Router::new(limits, Profile::default(), "/tmp/bench".into());
+        let mut router = Router::new(
+            limits,
+            Profile::default(),
+            "/tmp/bench".into(),
+            BackoffConfig::default(),
+        );
         let now = Instant::now();
         let mut actions = Vec::new();
         router.pump(now, true, &mut actions);

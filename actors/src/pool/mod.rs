@@ -5,6 +5,7 @@ pub(crate) mod backoff;
 #[doc(hidden)]
 pub mod bench_support;
 pub(crate) mod router;
+mod workdirs;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +20,7 @@ use crate::config::PoolConfig;
 use crate::turn::{SessionId, SubmitError, Turn, TurnStream};
 pub(crate) use actor::PoolMsg;
 use actor::{Pool, PoolArgs};
+pub use backoff::SpawnTrouble;
 
 /// Events buffered per turn before the worker waits for the reader (backpressure).
 const TURN_EVENT_BUFFER: usize = 128;
@@ -74,7 +76,7 @@ pub struct PoolSnapshot {
     pub recycles: u64,
     /// Interrupts sent (client cancel, idle timeout).
     pub interrupts: u64,
-    /// Current restart delay (zero when no crash is being backed off).
+    /// Longest start delay applied to a failing profile (zero when every profile starts).
     pub restart_backoff: Duration,
     /// Configured minimum workers.
     pub min_workers: usize,
@@ -82,6 +84,11 @@ pub struct PoolSnapshot {
     pub max_workers: usize,
     /// True once `min_workers` are warm (and not draining).
     pub ready: bool,
+    /// True while the pool can take traffic: not draining, and a worker is warm or workers
+    /// start normally (readiness).
+    pub serving: bool,
+    /// Profiles whose workers fail to start, with the last error and the time to the next try.
+    pub spawn_troubles: Vec<SpawnTrouble>,
     /// True while shutting down.
     pub draining: bool,
 }

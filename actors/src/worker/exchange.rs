@@ -65,11 +65,13 @@ pub(crate) struct ExchangeReport {
 
 const INTERRUPT_ID_PREFIX: &str = "interrupt-";
 
-/// Runs one exchange. `sink` receives text deltas (none for internal exchanges like `/clear`).
+/// Runs one exchange: writes `input` (a complete stdin line, see [`protocol::user_message_line`]
+/// and [`protocol::command_line`]). `sink` receives text deltas (none for internal exchanges
+/// like `/clear`).
 pub(crate) async fn run_exchange(
     mut io: ChildIo,
     mut exit: watch::Receiver<Option<ExitInfo>>,
-    content: serde_json::Value,
+    input: String,
     sink: Option<mpsc::Sender<TurnEvent>>,
     limits: ExchangeLimits,
     max_cost_usd: Option<f64>,
@@ -90,7 +92,7 @@ pub(crate) async fn run_exchange(
             }
         };
     }
-    if let Err(e) = io.write_line(&protocol::user_message_line(&content)).await {
+    if let Err(e) = io.write_line(&input).await {
         broken!(e.to_string());
     }
     let mut idle_deadline = Instant::now() + limits.idle_timeout;

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 
 use crate::child::{self, ChildControl, ChildIo, SpawnSpec};
 use crate::pool::PoolMsg;
+use crate::protocol;
 use crate::turn::{TurnBudget, TurnError, TurnEvent, TurnResult, TurnSpend, Usage};
 use exchange::{ExchangeEnd, ExchangeLimits, ExchangeReport, InterruptCause};
 
@@ -197,13 +198,14 @@ impl Actor for Worker {
                 st.turn_started = Some(Instant::now());
                 st.args.limits = a.limits;
                 st.budget = a.budget;
-                start_exchange(&myself, st, Running::Turn, a.content, Some(a.events))
+                let input = protocol::user_message_line(&a.content);
+                start_exchange(&myself, st, Running::Turn, input, Some(a.events))
             }
             WorkerMsg::Clear => start_exchange(
                 &myself,
                 st,
                 Running::Clear,
-                serde_json::Value::String("/clear".into()),
+                protocol::command_line("/clear"),
                 None,
             ),
             WorkerMsg::ExchangeDone(report) => finish_exchange(st, *report).await,
@@ -233,8 +235,8 @@ impl Actor for Worker {
             let exit = control.stop(st.args.stop_grace).await;
             tracing::debug!(worker = st.args.id, pid, ?exit, "worker child stopped");
         }
-        // Only removed when empty (transcripts live under HOME; `--resume` recreates it).
-        let _ = std::fs::remove_dir(&st.args.spec.cwd);
+        // The working directory belongs to the conversation, not to this process: the pool
+        // removes it once no conversation and no process uses it.
         Ok(())
     }
 }
@@ -243,7 +245,7 @@ fn start_exchange(
     myself: &ActorRef<WorkerMsg>,
     st: &mut WorkerData,
     kind: Running,
-    content: serde_json::Value,
+    input: String,
     sink: Option<mpsc::Sender<TurnEvent>>,
 ) -> Result<(), ActorProcessingErr> {
     let (Some(io), Some(control)) = (st.io.take(), st.control.as_ref()) else {
@@ -264,7 +266,7 @@ fn start_exchange(
     let seq = st.seq;
     let me = myself.clone();
     st.task = Some(tokio::spawn(async move {
-        let report = exchange::run_exchange(io, exit, content, sink, limits, max_cost, seq).await;
+        let report = exchange::run_exchange(io, exit, input, sink, limits, max_cost, seq).await;
         let _ = me.cast(WorkerMsg::ExchangeDone(Box::new(report)));
     }));
     Ok(())

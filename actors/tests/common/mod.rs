@@ -29,6 +29,7 @@ pub fn fake_config(dir: &Path, min: usize, max: usize) -> PoolConfig {
             max_restarts: 1000,
             window: Duration::from_secs(60),
         },
+        min_residency: Duration::ZERO,
         worker: WorkerConfig {
             command: fake_cli(),
             home: dir.join("home"),

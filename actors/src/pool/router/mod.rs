@@ -1,0 +1,543 @@
+//! The pool's routing state and decisions, kept free of actors and I/O.
+//!
+//! [`Router`] owns the workers' bookkeeping, the session → worker map and the bounded queue.
+//! Every event (a turn submitted, a worker ready, a turn done, a worker gone, a timer tick)
+//! updates that state and [`Router::pump`] returns the [`Action`]s that follow; the pool actor
+//! carries them out. Keeping this pure makes the rules testable and cheap to benchmark.
+//!
+//! Rules, in queue order:
+//! * a turn whose session is running, or has an earlier turn still queued, waits (turns of one
+//!   session are serialized in arrival order) — it never blocks turns of other sessions;
+//! * a session bound to an idle worker runs there;
+//! * a session without a worker that has a CLI transcript is rebuilt on a new process with
+//!   `--resume` in its own directory (making room by stopping an idle worker if the pool is
+//!   full, see [`victims`]);
+//! * a new conversation takes an idle worker that holds no conversation; else a worker on the
+//!   way (starting or clearing); else a new worker when there is room; else it takes the place
+//!   of an idle conversation that is not active (no queued turn, unused for `min_residency`):
+//!   `/clear` handoff, or stop and start fresh;
+//! * processes are started ahead of need: `min_workers` always, plus `spare_workers` fresh
+//!   ones while there is room;
+//! * starts are held back per profile while that profile's starts fail (`ProfileBackoffs`).
+
+mod events;
+#[cfg(test)]
+mod tests;
+mod victims;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::child::Conversation;
+use crate::config::BackoffConfig;
+use crate::pool::WorkerState;
+use crate::pool::backoff::ProfileBackoffs;
+use crate::pool::workdirs::WorkDirs;
+use crate::turn::{Profile, SessionId, Turn, TurnError, TurnEvent};
+use crate::worker::WorkerId;
+
+pub(crate) use events::Timeouts;
+
+/// A turn waiting for a worker.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    pub(crate) seq: u64,
+    pub(crate) turn: Turn,
+    pub(crate) events: mpsc::Sender<TurnEvent>,
+    pub(crate) enqueued: Instant,
+}
+
+/// A turn was refused: the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueueFull;
+
+/// The pool's view of one worker.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkerSlot {
+    pub(crate) state: WorkerState,
+    /// Running `/clear` (counts as busy, holds no conversation).
+    pub(crate) clearing: bool,
+    pub(crate) profile: Profile,
+    /// The conversation this worker holds or is being started for.
+    pub(crate) session: Option<SessionId>,
+    pub(crate) cwd: PathBuf,
+    pub(crate) pid: Option<u32>,
+    pub(crate) last_used: Instant,
+    /// When it took its current conversation (eviction hysteresis).
+    pub(crate) bound_at: Instant,
+    /// Turns of its current conversation it has run (a resumed conversation starts at 1: it
+    /// has a history). Hysteresis protects only conversations that go on (two or more).
+    pub(crate) conversation_turns: u32,
+    /// Started with `--resume`: its first turn reports `resumed`.
+    pub(crate) resumed: bool,
+}
+
+/// The pool's view of one conversation.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionSlot {
+    pub(crate) worker: Option<WorkerId>,
+    pub(crate) cli_session_id: Option<String>,
+    pub(crate) cwd: Option<PathBuf>,
+    pub(crate) running: bool,
+    pub(crate) last_used: Instant,
+    /// Forget the session once its running turn ends.
+    pub(crate) ended: bool,
+}
+
+/// What the pool actor must do.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Hand a turn to an idle worker.
+    Assign {
+        worker: WorkerId,
+        pending: Pending,
+        resumed: bool,
+    },
+    /// Start a new worker.
+    Spawn {
+        worker: WorkerId,
+        profile: Profile,
+        cwd: PathBuf,
+        conversation: Conversation,
+    },
+    /// Run `/clear` on an idle worker (handoff to the next conversation).
+    Clear { worker: WorkerId },
+    /// Stop a worker gracefully.
+    Stop { worker: WorkerId },
+    /// End a queued turn with an error.
+    Fail { pending: Pending, error: TurnError },
+    /// Remove a working directory nothing uses any more.
+    RemoveDir(PathBuf),
+}
+
+/// Pool sizing as the router sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) min_workers: usize,
+    pub(crate) max_workers: usize,
+    pub(crate) queue_capacity: usize,
+    /// Hand workers to the next conversation with `/clear`; when false, a worker whose
+    /// conversation ends is stopped and a fresh process takes the next conversation.
+    pub(crate) handoff_by_clear: bool,
+    /// Fresh workers of the default profile kept started ahead of need (within the maximum).
+    pub(crate) spare_workers: usize,
+    /// A conversation keeps its worker at least this long (eviction hysteresis).
+    pub(crate) min_residency: Duration,
+}
+
+/// Counters reported in snapshots.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Counters {
+    pub(crate) turns_started: u64,
+    pub(crate) queue_rejections: u64,
+    pub(crate) queue_timeouts: u64,
+    pub(crate) evictions: u64,
+    pub(crate) resumes: u64,
+    pub(crate) recycles: u64,
+}
+
+/// Routing state; see the module docs.
+#[derive(Debug)]
+pub(crate) struct Router {
+    pub(crate) workers: BTreeMap<WorkerId, WorkerSlot>,
+    pub(crate) sessions: HashMap<SessionId, SessionSlot>,
+    pub(crate) queue: VecDeque<Pending>,
+    pub(crate) limits: Limits,
+    pub(crate) counters: Counters,
+    pub(crate) default_profile: Profile,
+    /// Start-up failures, per profile.
+    pub(crate) backoffs: ProfileBackoffs,
+    /// Shutting down: serve what is queued, start nothing ahead of need.
+    pub(crate) draining: bool,
+    dirs: WorkDirs,
+    work_root: PathBuf,
+    next_worker_id: WorkerId,
+}
+
+/// What [`Router::pump`] knows about the pool while it walks the queue.
+struct PumpState {
+    /// Sessions with a turn in the queue (they are active: never evicted for a newcomer).
+    queued: HashSet<SessionId>,
+    /// Sessions whose next turn is blocked this round.
+    blocked: HashSet<SessionId>,
+    /// Fresh workers on their way (starting or clearing, no conversation), per profile.
+    incoming: HashMap<Profile, usize>,
+    /// Workers being stopped: each frees a place once gone.
+    room_on_the_way: usize,
+}
+
+impl Router {
+    pub(crate) fn new(
+        limits: Limits,
+        default_profile: Profile,
+        work_root: PathBuf,
+        backoff: BackoffConfig,
+    ) -> Self {
+        Self {
+            workers: BTreeMap::new(),
+            sessions: HashMap::new(),
+            queue: VecDeque::new(),
+            limits,
+            counters: Counters::default(),
+            default_profile,
+            backoffs: ProfileBackoffs::new(backoff),
+            draining: false,
+            dirs: WorkDirs::default(),
+            work_root,
+            next_worker_id: 1,
+        }
+    }
+
+    /// Queues a turn and routes; `Err` when it would have to wait and the queue is full (the
+    /// turn is dropped).
+    pub(crate) fn submit(
+        &mut self,
+        pending: Pending,
+        now: Instant,
+        may_spawn: bool,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), QueueFull> {
+        let seq = pending.seq;
+        self.queue.push_back(pending);
+        self.pump(now, may_spawn, actions);
+        if self.queue.len() > self.limits.queue_capacity {
+            if let Some(pos) = self.queue.iter().rposition(|p| p.seq == seq) {
+                self.counters.queue_rejections += 1;
+                self.queue.remove(pos);
+                return Err(QueueFull);
+            }
+        }
+        Ok(())
+    }
+
+    /// Workers counted against `max_workers` (stopping ones still hold their memory).
+    fn live(&self) -> usize {
+        self.workers.len()
+    }
+
+    fn can_spawn(&mut self, may_spawn: bool, profile: &Profile, now: Instant) -> bool {
+        may_spawn && self.backoffs.may_spawn(profile, now)
+    }
+
+    fn new_worker(
+        &mut self,
+        profile: Profile,
+        session: Option<SessionId>,
+        cwd: Option<PathBuf>,
+        conversation: Conversation,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) -> WorkerId {
+        let id = self.next_worker_id;
+        self.next_worker_id += 1;
+        let cwd = cwd.unwrap_or_else(|| self.work_root.join(uuid::Uuid::new_v4().to_string()));
+        self.dirs.acquire(&cwd);
+        let resumed = matches!(conversation, Conversation::Resume(_));
+        self.workers.insert(
+            id,
+            WorkerSlot {
+                state: WorkerState::Starting,
+                clearing: false,
+                profile: profile.clone(),
+                session,
+                cwd: cwd.clone(),
+                pid: None,
+                last_used: now,
+                bound_at: now,
+                conversation_turns: u32::from(resumed),
+                resumed,
+            },
+        );
+        actions.push(Action::Spawn {
+            worker: id,
+            profile,
+            cwd,
+            conversation,
+        });
+        id
+    }
+
+    /// Idle (not clearing) workers matching `filter`, least recently used first.
+    fn idle_lru(&self, filter: impl Fn(&WorkerSlot) -> bool) -> Option<WorkerId> {
+        self.workers
+            .iter()
+            .filter(|(_, w)| w.state == WorkerState::Idle && !w.clearing && filter(w))
+            .min_by_key(|(_, w)| w.last_used)
+            .map(|(id, _)| *id)
+    }
+
+    /// Releases a worker's conversation (the session keeps its transcript id for `--resume`)
+    /// and hands the worker on: `/clear` when allowed, else stop.
+    fn release(&mut self, worker: WorkerId, actions: &mut Vec<Action>) {
+        let Some(slot) = self.workers.get_mut(&worker) else {
+            return;
+        };
+        if let Some(sid) = slot.session.take() {
+            if let Some(s) = self.sessions.get_mut(&sid) {
+                s.worker = None;
+            }
+        }
+        if self.limits.handoff_by_clear {
+            slot.clearing = true;
+            actions.push(Action::Clear { worker });
+        } else {
+            slot.state = WorkerState::Stopping;
+            actions.push(Action::Stop { worker });
+        }
+    }
+
+    /// Stops a worker, releasing its conversation.
+    pub(crate) fn stop_worker(&mut self, worker: WorkerId, actions: &mut Vec<Action>) {
+        let Some(slot) = self.workers.get_mut(&worker) else {
+            return;
+        };
+        if slot.state == WorkerState::Stopping {
+            return;
+        }
+        slot.state = WorkerState::Stopping;
+        if let Some(sid) = slot.session.take() {
+            if let Some(s) = self.sessions.get_mut(&sid) {
+                s.worker = None;
+            }
+        }
+        actions.push(Action::Stop { worker });
+    }
+
+    /// Forgets a conversation for good; its directory goes once no process uses it.
+    fn forget_session(&mut self, sid: &SessionId, actions: &mut Vec<Action>) {
+        if let Some(s) = self.sessions.remove(sid) {
+            if let Some(cwd) = s.cwd {
+                if self.dirs.release(&cwd) {
+                    actions.push(Action::RemoveDir(cwd));
+                }
+            }
+        }
+    }
+
+    /// Gives a conversation its directory (held until the conversation is forgotten).
+    fn set_session_cwd(&mut self, sid: &SessionId, cwd: PathBuf) {
+        if let Some(s) = self.sessions.get_mut(sid) {
+            if s.cwd.is_none() {
+                self.dirs.acquire(&cwd);
+                s.cwd = Some(cwd);
+            }
+        }
+    }
+
+    /// Routes queued turns; see the module docs for the rules.
+    pub(crate) fn pump(&mut self, now: Instant, may_spawn: bool, actions: &mut Vec<Action>) {
+        let mut ps = PumpState {
+            queued: self.queue.iter().map(|p| p.turn.session.clone()).collect(),
+            blocked: HashSet::new(),
+            incoming: HashMap::new(),
+            room_on_the_way: 0,
+        };
+        for w in self.workers.values() {
+            let on_the_way = w.state == WorkerState::Starting || w.clearing;
+            if on_the_way && w.session.is_none() {
+                *ps.incoming.entry(w.profile.clone()).or_default() += 1;
+            }
+            if w.state == WorkerState::Stopping {
+                ps.room_on_the_way += 1;
+            }
+        }
+        let mut i = 0;
+        while i < self.queue.len() {
+            let idle_any = self
+                .workers
+                .values()
+                .any(|w| w.state == WorkerState::Idle && !w.clearing);
+            let room = self.live() < self.limits.max_workers;
+            if !(idle_any || room && may_spawn) {
+                break; // nothing can move until a worker frees up
+            }
+            if self.queue[i].events.is_closed() {
+                self.queue.remove(i); // cancelled while queued
+                continue;
+            }
+            if self.route_one(i, now, may_spawn, &mut ps, actions) {
+                continue; // assigned: the queue shrank at `i`
+            }
+            i += 1;
+        }
+        self.replenish(now, may_spawn, actions);
+    }
+
+    /// Routes the queued turn at `index`; true when it was assigned (removed from the queue).
+    fn route_one(
+        &mut self,
+        index: usize,
+        now: Instant,
+        may_spawn: bool,
+        ps: &mut PumpState,
+        actions: &mut Vec<Action>,
+    ) -> bool {
+        let sid = self.queue[index].turn.session.clone();
+        if ps.blocked.contains(&sid) {
+            return false;
+        }
+        let profile = self.queue[index].turn.profile.clone();
+        let session = self
+            .sessions
+            .entry(sid.clone())
+            .or_insert_with(|| SessionSlot {
+                worker: None,
+                cli_session_id: None,
+                cwd: None,
+                running: false,
+                last_used: now,
+                ended: false,
+            });
+        if session.running {
+            ps.blocked.insert(sid);
+            return false;
+        }
+        if let Some(w) = session.worker {
+            match self.workers.get(&w).map(|s| (s.state, s.clearing)) {
+                Some((WorkerState::Idle, false)) => {
+                    self.assign(index, w, now, actions);
+                    return true;
+                }
+                Some((WorkerState::Starting | WorkerState::Busy, _)) => {
+                    ps.blocked.insert(sid);
+                    return false;
+                }
+                _ => session.worker = None,
+            }
+        }
+        let resume = session.cli_session_id.clone();
+        let session_cwd = session.cwd.clone();
+        ps.blocked.insert(sid.clone());
+        let room = self.live() < self.limits.max_workers;
+        if let Some(cli_id) = resume {
+            if room {
+                if self.can_spawn(may_spawn, &profile, now) {
+                    let w = self.new_worker(
+                        profile,
+                        Some(sid.clone()),
+                        session_cwd,
+                        Conversation::Resume(cli_id),
+                        now,
+                        actions,
+                    );
+                    self.counters.resumes += 1;
+                    if let Some(s) = self.sessions.get_mut(&sid) {
+                        s.worker = Some(w);
+                    }
+                }
+            } else if ps.room_on_the_way > 0 {
+                ps.room_on_the_way -= 1;
+            } else if let Some(victim) = self.victim_for_resume(now, &ps.queued) {
+                // Once gone, the victim's place is this turn's.
+                self.evict(victim, actions);
+            }
+            return false;
+        }
+        // A new conversation.
+        if let Some(w) = self.idle_lru(|w| w.session.is_none() && w.profile == profile) {
+            let slot = self.workers.get_mut(&w).expect("idle worker exists");
+            slot.session = Some(sid.clone());
+            slot.bound_at = now;
+            slot.conversation_turns = 0;
+            let cwd = slot.cwd.clone();
+            if let Some(s) = self.sessions.get_mut(&sid) {
+                s.worker = Some(w);
+            }
+            self.set_session_cwd(&sid, cwd);
+            ps.blocked.remove(&sid);
+            self.assign(index, w, now, actions);
+            return true;
+        }
+        if let Some(n) = ps.incoming.get_mut(&profile).filter(|n| **n > 0) {
+            *n -= 1;
+        } else if room {
+            if self.can_spawn(may_spawn, &profile, now) {
+                self.new_worker(profile, None, None, Conversation::Fresh, now, actions);
+            }
+        } else if ps.room_on_the_way > 0 {
+            ps.room_on_the_way -= 1;
+        } else if let Some(victim) = self.victim_for_newcomer(now, &ps.queued) {
+            self.counters.evictions += 1;
+            let same_profile = self.workers[&victim].profile == profile;
+            if self.limits.handoff_by_clear && same_profile {
+                // Cleared, the worker comes back for this turn (counted as incoming).
+                self.release(victim, actions);
+            } else {
+                // Stopped, it makes room for a fresh worker once it is gone.
+                self.stop_worker(victim, actions);
+            }
+        }
+        false
+    }
+
+    /// Stops a worker to make room, counting an eviction when it held a conversation.
+    fn evict(&mut self, victim: WorkerId, actions: &mut Vec<Action>) {
+        if self.workers[&victim].session.is_some() {
+            self.counters.evictions += 1;
+        }
+        self.stop_worker(victim, actions);
+    }
+
+    /// Keeps at least `min_workers` live workers, plus `spare_workers` fresh ones while there
+    /// is room (not while draining).
+    fn replenish(&mut self, now: Instant, may_spawn: bool, actions: &mut Vec<Action>) {
+        if self.draining {
+            return;
+        }
+        let profile = self.default_profile.clone();
+        let active = self
+            .workers
+            .values()
+            .filter(|w| w.state != WorkerState::Stopping)
+            .count();
+        let floor = self.limits.min_workers.min(self.limits.max_workers);
+        let spare = self
+            .workers
+            .values()
+            .filter(|w| {
+                w.profile == profile
+                    && w.session.is_none()
+                    && !w.clearing
+                    && matches!(w.state, WorkerState::Starting | WorkerState::Idle)
+            })
+            .count();
+        let wanted = floor
+            .saturating_sub(active)
+            .max(self.limits.spare_workers.saturating_sub(spare));
+        for _ in 0..wanted {
+            if self.live() >= self.limits.max_workers || !self.can_spawn(may_spawn, &profile, now) {
+                break;
+            }
+            self.new_worker(
+                profile.clone(),
+                None,
+                None,
+                Conversation::Fresh,
+                now,
+                actions,
+            );
+        }
+    }
+
+    fn assign(&mut self, index: usize, worker: WorkerId, now: Instant, actions: &mut Vec<Action>) {
+        let pending = self.queue.remove(index).expect("index in range");
+        let slot = self.workers.get_mut(&worker).expect("worker exists");
+        slot.state = WorkerState::Busy;
+        slot.last_used = now;
+        slot.conversation_turns += 1;
+        let resumed = std::mem::take(&mut slot.resumed);
+        if let Some(s) = self.sessions.get_mut(&pending.turn.session) {
+            s.running = true;
+            s.last_used = now;
+        }
+        self.counters.turns_started += 1;
+        actions.push(Action::Assign {
+            worker,
+            pending,
+            resumed,
+        });
+    }
+}
