@@ -61,7 +61,7 @@ fn fingerprinting(c: &mut Criterion) {
         })
         .collect();
     c.bench_function("fingerprint_10_messages_4kb", |b| {
-        b.iter(|| fingerprint(black_box(&history)))
+        b.iter(|| fingerprint(black_box("key-0123abcd"), black_box(&history)))
     });
     let body = serde_json::json!({"model": "gpt-4", "messages": [
         {"role": "system", "content": "be brief"},

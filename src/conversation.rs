@@ -67,10 +67,13 @@ pub fn normalize(messages: &[ChatMessage]) -> Result<Vec<Msg>, ApiError> {
     Ok(out)
 }
 
-/// Fingerprint of a message list: SHA-256 over role, length and text of each message,
-/// truncated to 128 bits.
-pub fn fingerprint(messages: &[Msg]) -> Fingerprint {
+/// Fingerprint of a message list within one key's scope: SHA-256 over the owner and the role,
+/// length and text of each message, truncated to 128 bits. The owner is part of it, so the
+/// same history sent by another key never continues (or consumes) this key's conversation.
+pub fn fingerprint(owner: &str, messages: &[Msg]) -> Fingerprint {
     let mut h = Sha256::new();
+    h.update((owner.len() as u64).to_le_bytes());
+    h.update(owner.as_bytes());
     for m in messages {
         let role: &[u8] = match m.role {
             Role::System | Role::Developer => b"s",
@@ -212,17 +215,25 @@ mod tests {
     #[test]
     fn a_continuation_matches_the_previous_turns_fingerprint() {
         let first = msgs(r#"[{"role":"system","content":"s"},{"role":"user","content":"hi"}]"#);
-        let registered = fingerprint(&extended(&first, "hello"));
+        let registered = fingerprint("key-a", &extended(&first, "hello"));
         let second = msgs(
             r#"[{"role":"system","content":"s"},{"role":"user","content":"hi"},
                {"role":"assistant","content":"hello"},{"role":"user","content":"more"}]"#,
         );
-        assert_eq!(fingerprint(&second[..second.len() - 1]), registered);
+        assert_eq!(
+            fingerprint("key-a", &second[..second.len() - 1]),
+            registered
+        );
+        assert_ne!(
+            fingerprint("key-b", &second[..second.len() - 1]),
+            registered,
+            "another key's identical history is another conversation"
+        );
         let other = msgs(
             r#"[{"role":"system","content":"s"},{"role":"user","content":"hi"},
                {"role":"assistant","content":"HELLO"},{"role":"user","content":"more"}]"#,
         );
-        assert_ne!(fingerprint(&other[..other.len() - 1]), registered);
+        assert_ne!(fingerprint("key-a", &other[..other.len() - 1]), registered);
     }
 
     #[test]

@@ -100,17 +100,87 @@ async fn x_session_id_keeps_the_conversation_on_its_worker() {
         ));
     }
     assert_eq!(counters, vec![1, 2, 3]);
-    // Another key cannot use that session.
+    // Another key using the same id gets a conversation of its own: nothing tells it that
+    // the id is in use, and neither conversation sees the other.
+    let as_other = |text: &str| {
+        s.client
+            .post(format!("{}/v1/chat/completions", s.url))
+            .bearer_auth(OTHER_KEY)
+            .header("X-Session-Id", "my-conv-1")
+            .json(&json!({"model": "sonnet", "messages": [user(text)]}))
+            .send()
+    };
+    let resp = as_other("mine").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-session-id"], "my-conv-1");
+    let v: Value = resp.json().await.unwrap();
+    let answer = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(turn_counter(answer), 1, "a fresh conversation: {answer}");
+    let resp = s
+        .post("/v1/chat/completions")
+        .header("X-Session-Id", "my-conv-1")
+        .json(&json!({"model": "sonnet", "messages": [user("four")]}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = resp.json().await.unwrap();
+    let answer = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(
+        turn_counter(answer),
+        4,
+        "the first key's conversation went on: {answer}"
+    );
+    let mine = s.get_json("/api/v1/sessions", OTHER_KEY).await;
+    let ids: Vec<&str> = mine["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["my-conv-1"],
+        "each key lists its own id as it wrote it"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_history_fingerprint_never_crosses_keys() {
+    let s = TestServer::start(1, 3, |_| {}).await;
+    let first = json!({"model": "sonnet", "messages": [user("hello")]});
+    let resp = s.chat(first).await;
+    let session_a = resp.headers()["x-session-id"].to_str().unwrap().to_owned();
+    let v: Value = resp.json().await.unwrap();
+    let answer = v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let history = json!({"model": "sonnet", "messages": [user("hello"),
+        {"role": "assistant", "content": answer}, user("next")]});
+    // The other key sends exactly the history of the first key's conversation.
     let resp = s
         .client
         .post(format!("{}/v1/chat/completions", s.url))
         .bearer_auth(OTHER_KEY)
-        .header("X-Session-Id", "my-conv-1")
-        .json(&json!({"model": "sonnet", "messages": [user("steal")]}))
+        .json(&history)
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 404);
+    assert_ne!(resp.headers()["x-session-id"].to_str().unwrap(), session_a);
+    let v: Value = resp.json().await.unwrap();
+    let other = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(
+        turn_counter(other),
+        1,
+        "a new conversation, replayed: {other}"
+    );
+    // The first key's continuation was not consumed.
+    let resp = s.chat(history).await;
+    assert_eq!(resp.headers()["x-session-id"].to_str().unwrap(), session_a);
+    let v: Value = resp.json().await.unwrap();
+    let mine = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(turn_counter(mine), 2, "{mine}");
     s.stop().await;
 }
 

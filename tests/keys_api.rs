@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::keys::{MASTER, error_code, server};
-use common::{Backend, KEY, OTHER_KEY, TestServer};
+use common::{Backend, KEY, OTHER_KEY, TestServer, poll_async};
 use serde_json::{Value, json};
 
 on_both_backends!(
@@ -450,6 +450,7 @@ async fn sessions_are_owned_by_their_key_across_restarts(backend: Backend) {
     };
     assert_eq!(get(&s, KEY, id.clone()).await, 200);
     assert_eq!(get(&s, OTHER_KEY, id.clone()).await, 404);
+    // The other key using that id gets its own conversation, never the owner's.
     let r = s
         .client
         .post(format!("{}/v1/chat/completions", s.url))
@@ -459,14 +460,32 @@ async fn sessions_are_owned_by_their_key_across_restarts(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let text = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(text.contains("[turn=1]"), "a fresh conversation: {text}");
     // A second server on the same database (a restart, or another replica) knows the owner.
     let url = s.database_url.clone();
     let s2 = server(backend, |c| c.store.database_url = url)
         .await
         .unwrap();
     assert_eq!(get(&s2, KEY, id.clone()).await, 200);
-    assert_eq!(get(&s2, OTHER_KEY, id.clone()).await, 404);
+    // Each key has its own conversation under that id, with its own turn count.
+    let turns = |key: &'static str| {
+        let (s2, id) = (&s2, id.clone());
+        async move { s2.get_json(&format!("/api/v1/sessions/{id}"), key).await["turns"].clone() }
+    };
+    poll_async(
+        "the other key's turn counted",
+        Duration::from_secs(5),
+        || async { turns(OTHER_KEY).await == 1 },
+    )
+    .await;
+    assert_eq!(
+        turns(KEY).await,
+        0,
+        "the owner's conversation was not touched"
+    );
     let list: Value = s2.get_json("/api/v1/sessions", KEY).await;
     assert!(
         list["data"]

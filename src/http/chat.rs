@@ -43,7 +43,7 @@ pub(super) async fn chat_completions(
         None => {
             let prefix = &msgs[..msgs.len() - 1];
             let mut continued = (!prefix.is_empty())
-                .then(|| app.fingerprints.claim(&fingerprint(prefix)))
+                .then(|| app.fingerprints.claim(&fingerprint(&caller.key_id, prefix)))
                 .flatten();
             if let Some(sid) = &continued {
                 if !app.sessions.owned_by(sid, &caller.key_id).await? {

@@ -28,12 +28,27 @@ pub(super) struct SessionInfo {
 }
 
 impl From<SessionRecord> for SessionInfo {
-    fn from(record: SessionRecord) -> Self {
+    fn from(mut record: SessionRecord) -> Self {
+        // Stored under the owner's scope; the client knows it by its own id.
+        if let Some(own) = record
+            .id
+            .strip_prefix(record.owner.as_str())
+            .and_then(|rest| rest.strip_prefix('/'))
+        {
+            record.id = own.to_owned();
+        }
         Self {
             object: "session",
             record,
         }
     }
+}
+
+/// The id a conversation has in the store and the pool: the client's id within its key's
+/// scope, so the same `X-Session-Id` used by two keys names two conversations and no answer
+/// can tell a key that another one uses an id.
+pub(crate) fn scoped(owner: &str, id: &str) -> String {
+    format!("{owner}/{id}")
 }
 
 /// How long an unused session is kept (matches the pool's resume window).
@@ -94,43 +109,39 @@ impl SessionRegistry {
         map.insert(id.to_owned(), owner.clone());
     }
 
-    /// A new session owned by `owner`; returns its id.
+    /// A new conversation of `owner` with a fresh id (returned as the client sees it).
     pub async fn create(&self, owner: &Arc<str>) -> Result<String, ApiError> {
         let id = uuid::Uuid::new_v4().to_string();
-        self.store.claim_session(&id, owner).await?;
-        self.remember(&id, owner);
+        let key = scoped(owner, &id);
+        self.store.claim_session(&key, owner).await?;
+        self.remember(&key, owner);
         Ok(id)
     }
 
-    /// Uses an existing session of `owner`, or creates it under this id. Returns true when
-    /// created. Another owner's session is reported as not found.
+    /// Takes `id` for `owner` (creating it when new); true when it was created. Ids live in
+    /// the owner's scope, so another key's use of the same id is neither seen nor in the way.
     pub async fn claim_or_create(&self, id: &str, owner: &Arc<str>) -> Result<bool, ApiError> {
         valid_id(id)?;
-        if let Some(o) = self.cached_owner(id) {
-            return if o == *owner {
-                Ok(false)
-            } else {
-                Err(not_found(id))
-            };
+        let key = scoped(owner, id);
+        if self.cached_owner(&key).is_some() {
+            return Ok(false);
         }
-        let (record, created) = self.store.claim_session(id, owner).await?;
-        if record.owner != **owner {
-            return Err(not_found(id));
-        }
-        self.remember(id, owner);
+        let (_, created) = self.store.claim_session(&key, owner).await?;
+        self.remember(&key, owner);
         Ok(created)
     }
 
-    /// True when the session exists and belongs to `owner`.
+    /// True when `owner` has a conversation `id` (a stateless continuation checks that the
+    /// conversation still exists).
     pub async fn owned_by(&self, id: &str, owner: &Arc<str>) -> Result<bool, ApiError> {
-        if let Some(o) = self.cached_owner(id) {
-            return Ok(o == *owner);
+        let key = scoped(owner, id);
+        if self.cached_owner(&key).is_some() {
+            return Ok(true);
         }
-        Ok(match self.store.session(id).await? {
-            Some(s) => {
-                let o: Arc<str> = s.owner.as_str().into();
-                self.remember(id, &o);
-                o == *owner
+        Ok(match self.store.session(&key).await? {
+            Some(_) => {
+                self.remember(&key, owner);
+                true
             }
             None => false,
         })
@@ -148,7 +159,7 @@ impl SessionRegistry {
     }
 
     async fn get(&self, id: &str, owner: &Arc<str>) -> Result<SessionInfo, ApiError> {
-        match self.store.session(id).await? {
+        match self.store.session(&scoped(owner, id)).await? {
             Some(s) if s.owner == **owner => Ok(s.into()),
             _ => Err(not_found(id)),
         }
@@ -160,10 +171,11 @@ impl SessionRegistry {
     }
 
     async fn remove(&self, id: &str, owner: &Arc<str>) -> Result<(), ApiError> {
-        if !self.store.delete_session(id, owner).await? {
+        let key = scoped(owner, id);
+        if !self.store.delete_session(&key, owner).await? {
             return Err(not_found(id));
         }
-        self.owners().remove(id);
+        self.owners().remove(&key);
         Ok(())
     }
 }
@@ -211,7 +223,7 @@ pub(super) async fn delete(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     app.sessions.remove(&id, &caller.key_id).await?;
-    app.pool.end_session(id.as_str().into());
+    app.pool.end_session(scoped(&caller.key_id, &id).into());
     Ok(Json(serde_json::json!({"id": id, "object": "session", "deleted": true})).into_response())
 }
 

@@ -60,7 +60,7 @@ pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response,
         oauth_token: req.caller.oauth_token.clone(),
     };
     let turn = Turn {
-        session: req.session.as_str().into(),
+        session: crate::http::sessions::scoped(&req.caller.key_id, &req.session).into(),
         content: serde_json::Value::String(req.content.clone()),
         profile,
         budget: TurnBudget {
@@ -98,7 +98,8 @@ fn ledger(app: &Arc<App>, req: &TurnRequest) -> Ledger {
     let spend = app.spend.clone();
     let key_id = req.caller.key_id.clone();
     let label = req.caller.label.clone();
-    let session = req.session.clone();
+    // The session's row in the store (its id within the key's scope).
+    let session = crate::http::sessions::scoped(&key_id, &req.session);
     let model = req.model_name.clone();
     Ledger::new(move |s: TurnSpend| {
         let input = s.usage.prompt_tokens();
@@ -122,7 +123,7 @@ fn ledger(app: &Arc<App>, req: &TurnRequest) -> Ledger {
 fn finished(app: &App, req: &TurnRequest, r: &TurnResult) {
     if let Some(history) = &req.history {
         app.fingerprints.register(
-            fingerprint(&extended(history, &r.text)),
+            fingerprint(&req.caller.key_id, &extended(history, &r.text)),
             req.session.clone(),
         );
     }
