@@ -53,6 +53,25 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[models]`: alias → Claude model name (merged over the defaults).
     pub models: BTreeMap<String, String>,
+    /// `[catalogue]`: the Claude model names accepted besides the aliases.
+    pub catalogue: CatalogueConfig,
+}
+
+/// `[catalogue]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogueConfig {
+    /// Claude model names (short names and full ids) clients may ask for; any other name that
+    /// is not an alias gets 404 `model_not_found`.
+    pub models: Vec<String>,
+}
+
+impl Default for CatalogueConfig {
+    fn default() -> Self {
+        Self {
+            models: crate::models::default_catalogue(),
+        }
+    }
 }
 
 /// `[server]`.
@@ -358,6 +377,13 @@ pub struct FlagOverrides {
     /// `--port`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
+}
+
+impl Config {
+    /// The model catalogue: the aliases and the known Claude names.
+    pub fn catalogue(&self) -> crate::models::Catalogue {
+        crate::models::Catalogue::new(self.models.clone(), &self.catalogue.models)
+    }
 }
 
 /// The default alias table (SPEC §4): OpenAI names map to Claude models.

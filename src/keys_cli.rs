@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 
 use crate::config::Config;
 use crate::http::admin::{GenerateRequest, find_key, prepare_key};
-use crate::http::resolve_model;
 use crate::store::{self, Sealer, Store};
 
 /// Key commands.
@@ -103,7 +102,8 @@ pub async fn run(config: &Config, command: KeysCommand) -> Result<Value, KeysErr
                 "claude_oauth_token": token,
             }))
             .map_err(|e| KeysError::Invalid(e.to_string()))?;
-            let known = |m: &str| resolve_model(&config.models, m).is_some();
+            let catalogue = config.catalogue();
+            let known = |m: &str| catalogue.resolve(m).is_some();
             let sealer = Sealer::new(config.auth.sealing_secret());
             let (key, row) = prepare_key(req, &known, &sealer).map_err(invalid)?;
             let record = store.insert_key(&row).await?;

@@ -17,6 +17,7 @@
 //! | [`store`] | the durable store (SQLite or PostgreSQL): keys, spend, sessions, sealed credentials |
 //! | [`spend`] | the spend writer: per-turn records, batched, written also after disconnects |
 //! | [`error`] | [`error::ApiError`]: every failure as an OpenAI error envelope with its status |
+//! | [`models`] | the model catalogue: aliases and known Claude names; unknown names are refused |
 //! | [`metrics`] | Prometheus registry: pool gauges, request and latency histograms |
 //! | [`http`] | axum routes: chat completions (JSON and SSE), models, sessions, health, metrics |
 //! | [`server`] | start-up check, serving, graceful shutdown |
@@ -30,6 +31,7 @@ pub mod keys;
 pub mod keys_cli;
 pub mod limits;
 pub mod metrics;
+pub mod models;
 pub mod openai;
 pub mod server;
 pub mod spend;

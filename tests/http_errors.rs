@@ -241,6 +241,43 @@ async fn keys_work_as_bearer_or_x_api_key_and_models_are_listed() {
     .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     assert_envelope(&v, st, "model_not_found");
+    // Invented Claude-looking names (even 10 KB long) are refused before any worker starts:
+    // no cold workers, no evicted conversations.
+    let started = s.pool.snapshot().turns_started;
+    let long = format!("claude-{}", "x".repeat(10_000));
+    for name in ["claude-made-up-1", "claude-opus-99", long.as_str()] {
+        let (st, v, _) = call(
+            &s,
+            Request::post("/v1/chat/completions")
+                .header(header::AUTHORIZATION, format!("Bearer {KEY}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(
+                    json!({"model": name, "messages": [{"role": "user", "content": "x"}]})
+                        .to_string(),
+                ))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{}", &name[..20.min(name.len())]);
+        assert_envelope(&v, st, "model_not_found");
+        assert!(
+            v["error"]["message"].as_str().unwrap().len() < 200,
+            "the name is not echoed whole"
+        );
+    }
+    let snap = s.pool.snapshot();
+    assert_eq!(snap.turns_started, started);
+    assert!(snap.workers_idle + snap.workers_busy + snap.workers_starting <= 1);
+    // Full Claude ids of the catalogue are accepted.
+    let (st, _, _) = call(
+        &s,
+        Request::get("/v1/models/claude-3-5-haiku-20241022")
+            .header(header::AUTHORIZATION, format!("Bearer {KEY}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
     // Health endpoints need no key.
     for path in ["/healthz", "/readyz", "/v1/health", "/metrics"] {
         let resp = claude_pool::http::router(s.app.clone())

@@ -23,36 +23,35 @@ fn model(id: &str, alias: bool) -> Model {
     }
 }
 
-/// `GET /v1/models`: the aliases and the Claude model names (those the key may use).
+/// `GET /v1/models`: the aliases and the Claude model names of the catalogue (those the key
+/// may use).
 pub(super) async fn list_models(
     State(AppState(app)): State<AppState>,
     Caller(caller): Caller,
 ) -> Json<ModelList> {
-    let mut data: Vec<Model> = app
+    let data: Vec<Model> = app
         .models
-        .iter()
-        .filter(|(alias, target)| caller.allows_model(alias, target))
-        .map(|(a, _)| model(a, true))
+        .entries()
+        .filter(|(name, target)| caller.allows_model(name, target))
+        .map(|(name, _)| model(name, app.models.is_alias(name)))
         .collect();
-    for name in ["opus", "sonnet", "haiku"] {
-        if !app.models.contains_key(name) && caller.allows_model(name, name) {
-            data.push(model(name, false));
-        }
-    }
     Json(ModelList {
         object: "list",
         data,
     })
 }
 
-/// `GET /v1/models/{id}`.
+/// `GET /v1/models/{id}`: agrees with the list (404 for a name the key may not use).
 pub(super) async fn get_model(
     State(AppState(app)): State<AppState>,
-    _caller: Caller,
+    Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Model>, ApiError> {
-    app.resolve_model(&id)?;
-    Ok(Json(model(&id, app.models.contains_key(&id))))
+    let target = app.resolve_model(&id)?;
+    if !caller.allows_model(&id, &target) {
+        return Err(ApiError::ModelNotFound(id));
+    }
+    Ok(Json(model(&id, app.models.is_alias(&id))))
 }
 
 /// How long readiness waits for the store's answer.

@@ -8,7 +8,6 @@ mod info;
 mod sessions;
 mod turn;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,7 +53,7 @@ pub struct App {
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Alias → Claude model.
-    pub models: BTreeMap<String, String>,
+    pub models: crate::models::Catalogue,
     /// The model workers start with by default (`worker.model`).
     pub default_model: String,
     /// Conversations and their owners.
@@ -75,16 +74,6 @@ impl FromRef<AppState> for Arc<App> {
     fn from_ref(s: &AppState) -> Self {
         s.0.clone()
     }
-}
-
-/// The Claude model a requested name resolves to: an alias from `[models]`, or a Claude name
-/// (`opus`, `sonnet`, `haiku`, `claude-*`) as is.
-pub fn resolve_model(aliases: &BTreeMap<String, String>, name: &str) -> Option<String> {
-    if let Some(m) = aliases.get(name) {
-        return Some(m.clone());
-    }
-    let claude = matches!(name, "opus" | "sonnet" | "haiku") || name.starts_with("claude-");
-    claude.then(|| name.to_owned())
 }
 
 /// A positive cap, or none (0 = no cap).
@@ -114,7 +103,7 @@ impl App {
             sessions: SessionRegistry::new(store.clone()),
             store,
             metrics: Arc::new(Metrics::new()),
-            models: config.models.clone(),
+            models: config.catalogue(),
             default_model: config.worker.model.clone(),
             fingerprints: FingerprintIndex::new(config.pool.session_idle_ttl, 100_000),
             sse_keepalive: config.server.sse_keepalive,
@@ -146,7 +135,9 @@ impl App {
 
     /// Resolves a requested model name to the Claude model (404 `model_not_found` if unknown).
     pub fn resolve_model(&self, name: &str) -> Result<String, ApiError> {
-        resolve_model(&self.models, name).ok_or_else(|| ApiError::ModelNotFound(name.to_owned()))
+        self.models
+            .resolve(name)
+            .ok_or_else(|| ApiError::ModelNotFound(name.chars().take(64).collect()))
     }
 }
 
