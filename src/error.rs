@@ -269,6 +269,27 @@ fn turn_parts(t: &TurnError) -> (StatusCode, &'static str, Option<&'static str>,
             Some("server_shutting_down"),
             "the server is shutting down".into(),
         ),
+        TurnError::Upstream { message, .. } if message.contains("Prompt is too long") => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("context_length_exceeded"),
+            "the conversation is too long for the model's context window: shorten the messages or start a new conversation".into(),
+        ),
+        TurnError::Upstream { message, .. } if message.contains("Not logged in") => (
+            StatusCode::BAD_GATEWAY,
+            "server_error",
+            Some("upstream_auth_failed"),
+            "the server has no usable Claude credential (the CLI says \"not logged in\"): set CLAUDE_CODE_OAUTH_TOKEN or ANTHROPIC_API_KEY (your API key was fine)".into(),
+        ),
+        TurnError::Upstream {
+            status: Some(400 | 413),
+            ..
+        } => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("upstream_rejected_request"),
+            "the model API rejected the request as invalid".into(),
+        ),
         TurnError::Upstream { status, .. } => match status {
             Some(429) => (
                 StatusCode::TOO_MANY_REQUESTS,

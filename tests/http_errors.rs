@@ -364,5 +364,13 @@ async fn silent_turn_is_504_and_upstream_errors_map_to_statuses() {
         assert_eq!(st, expected, "{status}: {v}");
         assert_envelope(&v, st, code);
     }
+    // Input over the context window is the client's to fix: 400, not "retry later".
+    let (st, v, _) = call(
+        &s,
+        chat(r#"{"model":"sonnet","messages":[{"role":"user","content":"[[too-long]]"}]}"#),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert_envelope(&v, st, "context_length_exceeded");
     s.stop().await;
 }

@@ -249,6 +249,16 @@ impl Fake {
             eprintln!("fake-claude: some diagnostics\nfake-claude: more diagnostics");
         }
         self.turns += 1;
+        if text.contains("[[too-long]]") {
+            // What the CLI answers for input over the model's context window.
+            let msg = "Prompt is too long";
+            emit(
+                &json!({"type": "assistant", "message": {"model": "<synthetic>", "role": "assistant",
+                "content": [{"type": "text", "text": msg}]}, "session_id": self.session_id}),
+            );
+            self.result("success", true, Some(400), msg, 0, 1, started);
+            return;
+        }
         if let Some(status) = magic_number::<u16>(text, "error") {
             emit(
                 &json!({"type": "assistant", "message": {"model": "<synthetic>", "role": "assistant",
