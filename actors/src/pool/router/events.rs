@@ -27,6 +27,9 @@ impl Router {
             }
             slot.pid = Some(pid);
             slot.last_used = now;
+            // A conversation resumed here holds the worker from now on: its residency starts
+            // when it can run, not when the (slow) cold start began.
+            slot.bound_at = now;
             let profile = slot.profile.clone();
             self.backoffs.started(&profile);
         }

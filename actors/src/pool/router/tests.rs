@@ -537,3 +537,41 @@ fn one_shot_conversations_make_way_for_newcomers_at_once() {
         "a finished one-shot conversation makes way: {out:?}"
     );
 }
+
+#[test]
+fn residency_counts_from_when_a_resumed_worker_is_ready() {
+    let mut l = limits(1, 1, 8);
+    l.min_residency = Duration::from_secs(2);
+    l.handoff_by_clear = false;
+    let (mut h, actions) = Harness::with(l);
+    h.ready_all(&actions);
+    h.run_turn("a");
+    h.run_turn("a");
+    let w = h.router.sessions["a"].worker.unwrap();
+    let mut out = Vec::new();
+    h.router.stop_worker(w, &mut out);
+    h.router.worker_gone(w, &mut out);
+    // "a" comes back: resumed on a new process whose cold start takes 5 s.
+    let (_, a) = h.submit("a");
+    h.now += Duration::from_secs(5);
+    h.ready_all(&a);
+    let running = assigned(&h.pump());
+    assert_eq!(running.len(), 1);
+    let mut out = Vec::new();
+    h.router
+        .turn_done(running[0].0, Some("cli-a".into()), false, h.now, &mut out);
+    // Another conversation with a transcript waits; "a" just got its worker back.
+    h.router.sessions.insert(
+        "b".into(),
+        SessionSlot {
+            worker: None,
+            cli_session_id: Some("cli-b".into()),
+            cwd: None,
+            running: false,
+            last_used: h.now,
+            ended: false,
+        },
+    );
+    let (_, a) = h.submit("b");
+    assert!(stopped(&a).is_empty(), "{a:?}");
+}
