@@ -251,6 +251,12 @@ fn turn_parts(t: &TurnError) -> (StatusCode, &'static str, Option<&'static str>,
             Some("worker_unavailable"),
             "no Claude worker could be started".into(),
         ),
+        TurnError::ConversationLost(_) => (
+            StatusCode::GONE,
+            "invalid_request_error",
+            Some("conversation_lost"),
+            "the conversation's saved state could not be restored; send the whole history (or continue the session: its next turn starts a new conversation)".into(),
+        ),
         TurnError::Interrupted => (
             StatusCode::BAD_GATEWAY,
             "server_error",

@@ -145,7 +145,7 @@ impl Metrics {
         let pool_events = Family::<Event, Counter>::default();
         registry.register(
             "pool_events",
-            "Pool events: turns, failures, rejections, timeouts, restarts, evictions, resumes, recycles, interrupts",
+            "Pool events: turns, failures, rejections, timeouts, restarts, evictions, resumes, conversations lost, recycles, interrupts",
             pool_events.clone(),
         );
         Self {
@@ -247,6 +247,11 @@ impl Metrics {
                 ("spawn_failures", snap.spawn_failures, last.spawn_failures),
                 ("evictions", snap.evictions, last.evictions),
                 ("resumes", snap.resumes, last.resumes),
+                (
+                    "conversations_lost",
+                    snap.conversations_lost,
+                    last.conversations_lost,
+                ),
                 ("recycles", snap.recycles, last.recycles),
                 ("interrupts", snap.interrupts, last.interrupts),
             ] {

@@ -52,7 +52,7 @@ impl Default for PoolConfig {
             turn_idle_timeout: Duration::from_secs(120),
             interrupt_timeout: Duration::from_secs(3),
             max_turns_per_worker: 1000,
-            max_worker_rss_mb: 1024,
+            max_worker_rss_mb: 640,
             session_idle_ttl: Duration::from_secs(30 * 60),
             worker_idle_ttl: Duration::from_secs(5 * 60),
             spare_workers: 1,

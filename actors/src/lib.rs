@@ -11,6 +11,7 @@
 //! | [`config`] | [`PoolConfig`] and [`WorkerConfig`]: pool sizing, timeouts, how a child is started |
 //! | [`turn`] | the public request/response types: [`Turn`], [`TurnEvent`], [`TurnStream`], [`SubmitError`] |
 //! | [`pricing`] | mid-turn cost estimates from streamed token counts (per-request cost caps) |
+//! | [`transcript`] | where the CLI keeps a conversation's transcript; waiting until a turn is saved in it |
 //! | [`child`] | one child process: spawn (own process group, allow-listed env), JSON-line framing, stop (SIGTERM → grace → SIGKILL → reap), drop guard |
 //! | [`worker`] | the worker actor: owns one child, runs one turn at a time, interrupt, `/clear` handoff, recycling |
 //! | [`pool`] | the pool actor: supervisor + router (affinity, bounded queue, eviction, restart with backoff, resize, shutdown) and its [`PoolHandle`] |
@@ -23,6 +24,7 @@ pub mod config;
 pub mod pool;
 pub mod pricing;
 pub mod protocol;
+pub mod transcript;
 pub mod turn;
 pub mod worker;
 

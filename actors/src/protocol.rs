@@ -126,6 +126,8 @@ pub enum CliEvent {
         text: String,
         /// The model named in the message.
         model: Option<String>,
+        /// The message's id in the CLI's transcript (the line's `uuid`).
+        uuid: Option<String>,
     },
     /// A `user` line echoed by the CLI (interrupt notice, tool results).
     User,
@@ -170,6 +172,9 @@ pub struct ResultLine {
     pub num_turns: u32,
     /// The model's stop reason.
     pub stop_reason: Option<String>,
+    /// Errors the CLI reports outside the model's answer (e.g. a `--resume` whose transcript
+    /// does not exist: "No conversation found with session ID: …").
+    pub errors: Vec<String>,
 }
 
 impl ResultLine {
@@ -257,6 +262,8 @@ struct Delta<'a> {
 #[derive(Deserialize)]
 struct AssistantLine {
     message: AssistantMessage,
+    #[serde(default)]
+    uuid: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -297,6 +304,8 @@ struct ResultWire {
     num_turns: u32,
     #[serde(default)]
     stop_reason: Option<String>,
+    #[serde(default)]
+    errors: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -403,6 +412,7 @@ pub fn parse_line(line: &str) -> Result<CliEvent, ProtocolError> {
             CliEvent::Assistant {
                 text,
                 model: a.message.model,
+                uuid: a.uuid,
             }
         }
         "user" => CliEvent::User,
@@ -419,6 +429,14 @@ pub fn parse_line(line: &str) -> Result<CliEvent, ProtocolError> {
                 duration_ms: r.duration_ms,
                 num_turns: r.num_turns,
                 stop_reason: r.stop_reason,
+                errors: r
+                    .errors
+                    .into_iter()
+                    .map(|e| match e {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    })
+                    .collect(),
             })
         }
         "control_response" => {

@@ -95,6 +95,34 @@ fn control_responses_and_init_are_understood() {
 }
 
 #[test]
+fn a_resume_without_transcript_is_reported_in_errors() {
+    // Printed by CLI 2.1.197 for `--resume <id>` when `<id>.jsonl` does not exist (then exit 1).
+    let line = r#"{"type":"result","subtype":"error_during_execution","duration_ms":0,"duration_api_ms":0,"is_error":true,"num_turns":0,"stop_reason":null,"session_id":"44d82446-5c4e-43d1-93d0-998e1ce91c4e","total_cost_usd":0,"usage":{"input_tokens":0,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":0,"server_tool_use":{"web_search_requests":0,"web_fetch_requests":0},"service_tier":"standard","cache_creation":{"ephemeral_1h_input_tokens":0,"ephemeral_5m_input_tokens":0},"inference_geo":"","iterations":[],"speed":"standard"},"modelUsage":{},"permission_denials":[],"uuid":"7190794b-3a57-4921-93b5-f28b7c9e90bc","errors":["No conversation found with session ID: 44d82446-5c4e-43d1-93d0-998e1ce91c4e"]}"#;
+    let CliEvent::Result(r) = parse_line(line).unwrap() else {
+        panic!("a result line");
+    };
+    assert!(r.is_error);
+    assert_eq!(
+        r.errors,
+        ["No conversation found with session ID: 44d82446-5c4e-43d1-93d0-998e1ce91c4e"]
+    );
+}
+
+#[test]
+fn assistant_messages_carry_their_transcript_id() {
+    // The id a worker waits for in the transcript before it reports a turn complete.
+    let ids: Vec<String> = events()
+        .into_iter()
+        .filter_map(|e| match e {
+            CliEvent::Assistant { uuid, .. } => uuid,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids.len(), 7);
+    assert!(ids.contains(&"8064cce5-b95a-4e8c-b094-5968a4c307a6".to_owned()));
+}
+
+#[test]
 fn api_retry_garbage_and_unknown_lines() {
     let retry = r#"{"type":"system","subtype":"api_retry","attempt":4,"max_retries":10,"retry_delay_ms":4953,"error_status":401,"error":"authentication_failed","session_id":"x"}"#;
     assert_eq!(

@@ -215,6 +215,10 @@ pub enum TurnError {
     /// The worker could not be started for this turn (→ 503).
     #[error("no worker could be started: {0}")]
     SpawnFailed(String),
+    /// The conversation's saved transcript could not be loaded (missing, or every attempt to
+    /// resume it failed); the session's next turn starts a new conversation (→ 410).
+    #[error("the conversation could not be restored: {0}")]
+    ConversationLost(String),
 }
 
 /// What a turn's stream yields, in order: `Started`, any number of `TextDelta`s, then exactly

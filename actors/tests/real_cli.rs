@@ -348,3 +348,42 @@ async fn real_cli_fresh_handoff_leaves_no_trace_of_the_previous_conversation() {
     eprintln!("real CLI: fresh handoff (stop + cold start, no spare) turn = {handoff:?}");
     pool.shutdown(Duration::from_secs(5)).await;
 }
+
+/// The CLI saves its transcript up to ~100 ms after it prints a turn's result; a process that
+/// dies in that window used to take the turn with it (`--resume` then lost context or found no
+/// conversation at all). A turn reported complete is in the transcript, so even a SIGKILL the
+/// instant it is reported leaves a conversation that resumes with every turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_cli_a_completed_turn_survives_a_kill_the_moment_it_is_reported() {
+    let Some(cli) = real_cli() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let api = FakeApi::start(dir.path());
+    let pool = PoolHandle::start(real_config(cli, dir.path(), &api, 1, 2))
+        .await
+        .unwrap();
+    assert!(pool.wait_ready(Duration::from_secs(60)).await);
+    let mut pids = Vec::new();
+    for round in 0..3u32 {
+        let (reply, pid, ..) = timed_turn(&pool, "K", &format!("kill round {round}")).await;
+        let status = Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "killed {pid}");
+        poll("the pool saw the kill", Duration::from_secs(10), || {
+            pool.snapshot().restarts == u64::from(round) + 1
+        })
+        .await;
+        assert_eq!(
+            n_of(&reply),
+            2 * round + 1,
+            "round {round}: every earlier turn is in the context: {reply}"
+        );
+        pids.push(pid);
+    }
+    pids.dedup();
+    assert_eq!(pids.len(), 3, "each round ran on a new process: {pids:?}");
+    let snap = pool.snapshot();
+    assert_eq!((snap.resumes, snap.conversations_lost), (2, 0));
+    pool.shutdown(Duration::from_secs(5)).await;
+}

@@ -33,6 +33,7 @@ pub(super) async fn chat_completions(
         None => req.session_id.clone(),
     };
     let last = msgs.last().map(|m| m.text.clone()).unwrap_or_default();
+    let mut claimed = None;
     let (session, content, history) = match explicit {
         Some(sid) => {
             let created = app.sessions.claim_or_create(&sid, &caller.key_id).await?;
@@ -42,8 +43,9 @@ pub(super) async fn chat_completions(
         }
         None => {
             let prefix = &msgs[..msgs.len() - 1];
+            let fp = fingerprint(&caller.key_id, prefix);
             let mut continued = (!prefix.is_empty())
-                .then(|| app.fingerprints.claim(&fingerprint(&caller.key_id, prefix)))
+                .then(|| app.fingerprints.claim(&fp))
                 .flatten();
             if let Some(sid) = &continued {
                 if !app.sessions.owned_by(sid, &caller.key_id).await? {
@@ -51,7 +53,10 @@ pub(super) async fn chat_completions(
                 }
             }
             match continued {
-                Some(sid) => (sid, last, Some(msgs)),
+                Some(sid) => {
+                    claimed = Some(fp);
+                    (sid, last, Some(msgs))
+                }
                 None => {
                     let sid = app.sessions.create(&caller.key_id).await?;
                     (sid, replay(&msgs), Some(msgs))
@@ -72,6 +77,7 @@ pub(super) async fn chat_completions(
             stream: req.stream,
             include_usage: req.include_usage(),
             history,
+            claimed,
             caller,
         },
     )

@@ -262,6 +262,7 @@ pub(super) async fn message(
             stream: body.stream,
             include_usage: true,
             history: None,
+            claimed: None,
             caller,
         },
     )

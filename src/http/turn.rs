@@ -20,7 +20,7 @@ use claude_pool_actors::{
 use futures_util::stream;
 
 use crate::auth::Identity;
-use crate::conversation::{Msg, extended, fingerprint};
+use crate::conversation::{Fingerprint, Msg, extended, fingerprint};
 use crate::error::ApiError;
 use crate::http::App;
 use crate::openai::{
@@ -48,6 +48,8 @@ pub(super) struct TurnRequest {
     pub include_usage: bool,
     /// For stateless clients: the history to fingerprint once the answer is known.
     pub history: Option<Vec<Msg>>,
+    /// For a stateless continuation: the fingerprint it claimed its conversation by.
+    pub claimed: Option<Fingerprint>,
     /// Who asked (spend, credential, metrics).
     pub caller: Identity,
 }
@@ -55,6 +57,11 @@ pub(super) struct TurnRequest {
 /// Submits the turn and answers it.
 pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response, ApiError> {
     let t0 = Instant::now();
+    let claim = Claim {
+        app: app.clone(),
+        claimed: req.claimed,
+        session: req.session.clone(),
+    };
     let profile = Profile {
         model: (req.claude_model != app.default_model).then(|| req.claude_model.clone()),
         oauth_token: req.caller.oauth_token.clone(),
@@ -78,9 +85,9 @@ pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response,
     }
     let session = req.session.clone();
     let mut resp = if req.stream {
-        sse(app, req, events, t0)
+        sse(app, req, events, t0, claim)
     } else {
-        json(app, req, events, t0).await?.into_response()
+        json(app, req, events, t0, claim).await?.into_response()
     };
     if let Ok(v) = HeaderValue::from_str(&session) {
         resp.headers_mut()
@@ -119,6 +126,38 @@ fn ledger(app: &Arc<App>, req: &TurnRequest) -> Ledger {
     })
 }
 
+/// A stateless continuation's hold on its conversation (the fingerprint index hands each
+/// conversation to one request at a time). Unless the turn completes, dropping it gives the
+/// conversation back, so the client's retry continues it rather than replaying the history into
+/// a new one; a conversation that is lost is not given back (the retry starts afresh).
+struct Claim {
+    app: Arc<App>,
+    claimed: Option<Fingerprint>,
+    session: String,
+}
+
+impl Claim {
+    /// The turn ended: completed (the answer's fingerprint replaces the claim) or lost.
+    fn settle(&mut self, event: &TurnEvent) {
+        if matches!(
+            event,
+            TurnEvent::Completed(_) | TurnEvent::Failed(TurnError::ConversationLost(_))
+        ) {
+            self.claimed = None;
+        }
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some(fp) = self.claimed.take() {
+            self.app
+                .fingerprints
+                .register(fp, std::mem::take(&mut self.session));
+        }
+    }
+}
+
 /// Bookkeeping after a completed turn: the fingerprint stateless clients will continue from.
 fn finished(app: &App, req: &TurnRequest, r: &TurnResult) {
     if let Some(history) = &req.history {
@@ -141,10 +180,15 @@ async fn json(
     req: TurnRequest,
     mut events: TurnStream,
     t0: Instant,
+    mut claim: Claim,
 ) -> Result<Json<ChatCompletion>, ApiError> {
     let mut first = true;
     let result = loop {
-        match events.recv().await {
+        let ev = events.recv().await;
+        if let Some(ev) = &ev {
+            claim.settle(ev);
+        }
+        match ev {
             Some(TurnEvent::TextDelta(_)) if first => {
                 first = false;
                 app.metrics.observe_ttft(t0.elapsed().as_secs_f64());
@@ -200,6 +244,7 @@ struct SseState {
     created: u64,
     t0: Instant,
     first_token: bool,
+    claim: Claim,
 }
 
 impl SseState {
@@ -216,6 +261,9 @@ impl SseState {
     }
 
     fn on_event(&mut self, ev: Option<TurnEvent>) {
+        if let Some(ev) = &ev {
+            self.claim.settle(ev);
+        }
         match ev {
             Some(TurnEvent::TextDelta(text)) => {
                 if !self.first_token {
@@ -257,7 +305,7 @@ impl SseState {
 /// The SSE response. Every event that is ready when the connection can take more is written
 /// in one frame (a burst of token deltas costs one write, not one per token); keep-alive
 /// comments are sent after `server.sse_keepalive` without an event.
-fn sse(app: Arc<App>, req: TurnRequest, events: TurnStream, t0: Instant) -> Response {
+fn sse(app: Arc<App>, req: TurnRequest, events: TurnStream, t0: Instant, claim: Claim) -> Response {
     let keepalive = app.sse_keepalive;
     let mut st = SseState {
         app,
@@ -269,6 +317,7 @@ fn sse(app: Arc<App>, req: TurnRequest, events: TurnStream, t0: Instant) -> Resp
         created: unix_now(),
         t0,
         first_token: false,
+        claim,
     };
     st.chunk(
         Delta {

@@ -41,7 +41,7 @@ def chaos_server(fake_api):
 host = "127.0.0.1"
 port = {port}
 shutdown_grace = "{GRACE}s"
-log_level = "warn"
+log_level = "{os.environ.get('CHAOS_LOG_LEVEL', 'info')}"
 [pool]
 min_workers = 2
 max_workers = {MAX_WORKERS}
@@ -84,6 +84,10 @@ database_url = "sqlite://{tmp}/db.sqlite"
             except ProcessLookupError:
                 pass
         log.close()
+        # The server's log outlives the run (for a failure's post-mortem).
+        keep = Path(os.environ.get("CHAOS_LOG_DIR", Path(__file__).resolve().parents[2] / ".cache"))
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy(tmp / "server.log", keep / "chaos-server.log")
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -16,7 +16,7 @@ use crate::config::{Handoff, PoolConfig};
 use crate::pool::router::{Action, Limits, Pending, Router, Timeouts};
 use crate::pool::{PoolSnapshot, WorkerState};
 use crate::turn::{Profile, SessionId, SubmitError, Turn, TurnError, TurnEvent};
-use crate::worker::exchange::ExchangeLimits;
+use crate::worker::exchange::{ExchangeLimits, NO_TRANSCRIPT};
 use crate::worker::{Assignment, Worker, WorkerArgs, WorkerId, WorkerMsg};
 
 /// How often queue timeouts, idle conversations and held-back spawns are looked at.
@@ -177,6 +177,7 @@ impl Actor for Pool {
                 events,
                 reply,
             } => {
+                tracing::debug!(session = %turn.session, queued = st.router.queue.len(), "submit");
                 if st.draining {
                     let _ = reply.send(Err(SubmitError::ShuttingDown));
                     return Ok(());
@@ -225,6 +226,14 @@ impl Actor for Pool {
                 ok,
                 interrupted,
             } => {
+                tracing::debug!(
+                    worker = id,
+                    ?cli_session_id,
+                    recycle,
+                    ok,
+                    interrupted,
+                    "turn done"
+                );
                 if !ok {
                     st.stats.turns_failed += 1;
                 }
@@ -382,10 +391,18 @@ impl PoolState {
         actions: &mut Vec<Action>,
     ) {
         if let Some(slot) = self.router.worker_gone(id, actions) {
+            // A conversation's own trouble (its transcript is gone) says nothing about whether
+            // processes of this profile start.
+            let lost = reason.contains(NO_TRANSCRIPT);
+            if let (WorkerState::Starting, true, Some(sid)) =
+                (slot.state, slot.resumed, &slot.session)
+            {
+                self.router.resume_failed(sid, lost, reason, actions);
+            }
             match slot.state {
                 WorkerState::Starting => {
                     self.stats.spawn_failures += 1;
-                    if !self.draining {
+                    if !self.draining && !lost {
                         let delay = self
                             .router
                             .backoffs
@@ -409,6 +426,22 @@ impl PoolState {
 
     fn execute(&mut self, myself: &ActorRef<PoolMsg>, actions: Vec<Action>) {
         for action in actions {
+            match &action {
+                Action::Assign {
+                    worker, pending, ..
+                } => tracing::debug!(worker, session = %pending.turn.session, "assign"),
+                Action::Spawn {
+                    worker,
+                    conversation,
+                    ..
+                } => tracing::debug!(worker, ?conversation, "spawn"),
+                Action::Clear { worker } => tracing::debug!(worker, "clear"),
+                Action::Stop { worker } => tracing::debug!(worker, "stop"),
+                Action::Fail { pending, error } => {
+                    tracing::debug!(session = %pending.turn.session, %error, "fail queued turn")
+                }
+                Action::RemoveDir(dir) => tracing::debug!(dir = %dir.display(), "remove dir"),
+            }
             match action {
                 Action::Assign {
                     worker,
@@ -538,6 +571,7 @@ impl PoolState {
             queue_timeouts: self.router.counters.queue_timeouts,
             evictions: self.router.counters.evictions,
             resumes: self.router.counters.resumes,
+            conversations_lost: self.router.counters.conversations_lost,
             recycles: self.router.counters.recycles,
             restart_backoff: self.router.backoffs.current(),
             spawn_troubles: self.router.backoffs.troubles(Instant::now()),

@@ -72,6 +72,8 @@ pub struct PoolSnapshot {
     pub evictions: u64,
     /// Conversations rebuilt on a fresh worker with `--resume`.
     pub resumes: u64,
+    /// Conversations whose transcript was missing when they were to be resumed.
+    pub conversations_lost: u64,
     /// Workers recycled after `max_turns_per_worker` or `max_worker_rss_mb`.
     pub recycles: u64,
     /// Interrupts sent (client cancel, idle timeout).

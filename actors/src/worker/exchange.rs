@@ -14,7 +14,20 @@ use tokio::time::{Instant, sleep_until};
 use crate::child::{ChildError, ChildIo, ExitInfo};
 use crate::pricing::CostMeter;
 use crate::protocol::{self, CliEvent, ControlRequest, ResultLine};
+use crate::transcript::{self, TranscriptDir};
 use crate::turn::TurnEvent;
+
+/// How long a completed turn may wait for the CLI to save it (it flushes every 100 ms).
+const SAVE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where the turn's conversation is saved, so a completed turn can be confirmed saved.
+#[derive(Debug, Clone)]
+pub(crate) struct SaveCheck {
+    pub(crate) dir: TranscriptDir,
+    /// The CLI session the process was in before this exchange (its file's length is where
+    /// this turn's entries start).
+    pub(crate) session: Option<String>,
+}
 
 /// Timing limits of one exchange.
 #[derive(Debug, Clone, Copy)]
@@ -65,20 +78,48 @@ pub(crate) struct ExchangeReport {
 
 const INTERRUPT_ID_PREFIX: &str = "interrupt-";
 
-/// Runs one exchange: writes `input` (a complete stdin line, see [`protocol::user_message_line`]
-/// and [`protocol::command_line`]). `sink` receives text deltas (none for internal exchanges
-/// like `/clear`).
+/// What one exchange sends and how it is run.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    /// A complete stdin line (see [`protocol::user_message_line`] and
+    /// [`protocol::command_line`]).
+    pub(crate) input: String,
+    /// Receives text deltas (none for internal exchanges like `/clear`).
+    pub(crate) sink: Option<mpsc::Sender<TurnEvent>>,
+    pub(crate) limits: ExchangeLimits,
+    /// Interrupt the turn once its estimated cost passes this.
+    pub(crate) max_cost_usd: Option<f64>,
+    /// Numbers this exchange's control requests.
+    pub(crate) seq: u64,
+    /// Confirm a completed turn saved before reporting it.
+    pub(crate) save: Option<SaveCheck>,
+}
+
+/// Runs one exchange on the child's I/O.
 pub(crate) async fn run_exchange(
     mut io: ChildIo,
     mut exit: watch::Receiver<Option<ExitInfo>>,
-    input: String,
-    sink: Option<mpsc::Sender<TurnEvent>>,
-    limits: ExchangeLimits,
-    max_cost_usd: Option<f64>,
-    seq: u64,
+    exchange: Exchange,
 ) -> ExchangeReport {
+    let Exchange {
+        input,
+        sink,
+        limits,
+        max_cost_usd,
+        seq,
+        save,
+    } = exchange;
     let mut interrupted = None;
     let mut cli_session_id = None;
+    // The transcript id of the turn's last assistant message.
+    let mut last_message: Option<String> = None;
+    let saved_before = match &save {
+        Some(SaveCheck {
+            dir,
+            session: Some(sid),
+        }) => Some((sid.clone(), transcript::file_len(&dir.file(sid)).await)),
+        _ => None,
+    };
     let mut text = String::new();
     let mut meter = CostMeter::default();
     macro_rules! broken {
@@ -135,6 +176,25 @@ pub(crate) async fn run_exchange(
                             if cli_session_id.is_none() {
                                 cli_session_id = result.session_id.clone();
                             }
+                            let completed = !result.is_error && interrupted.is_none();
+                            if let (true, Some(save), Some(sid), Some(uuid)) =
+                                (completed, &save, &cli_session_id, &last_message)
+                            {
+                                // Acknowledge the turn only once `--resume` would find it.
+                                let path = save.dir.file(sid);
+                                let from = match &saved_before {
+                                    Some((before, len)) if before == sid => *len,
+                                    _ => 0,
+                                };
+                                let started = Instant::now();
+                                tokio::select! {
+                                    r = transcript::wait_for_entry(&path, from, uuid, SAVE_TIMEOUT) => match r {
+                                        Ok(()) => tracing::trace!(waited = ?started.elapsed(), "turn saved"),
+                                        Err(e) => tracing::warn!(error = %e, "turn not confirmed saved"),
+                                    },
+                                    () = exited(&mut exit) => broken!("the child exited before its transcript recorded the turn".into()),
+                                }
+                            }
                             return ExchangeReport {
                                 end: ExchangeEnd::Finished { result, text },
                                 interrupted,
@@ -152,6 +212,10 @@ pub(crate) async fn run_exchange(
                         }
                         Ok(CliEvent::SystemInit { session_id, .. }) => {
                             cli_session_id = Some(session_id);
+                            None
+                        }
+                        Ok(CliEvent::Assistant { uuid: Some(uuid), .. }) => {
+                            last_message = Some(uuid);
                             None
                         }
                         Ok(CliEvent::ApiRetry { attempt, max_retries, error_status, .. }) => {
@@ -195,6 +259,10 @@ pub(crate) async fn run_exchange(
     }
 }
 
+/// Part of a start-up failure's reason when `--resume` found no transcript for its session
+/// (the CLI prints "No conversation found with session ID" and exits).
+pub(crate) const NO_TRANSCRIPT: &str = "no saved transcript to resume";
+
 /// Sends `initialize` and waits for its answer: proof that the process is up and speaking
 /// the protocol.
 pub(crate) async fn handshake(
@@ -214,22 +282,32 @@ pub(crate) async fn handshake(
             match io.next_line().await {
                 None => return Err("the child closed its output during start-up".to_owned()),
                 Some(Err(e)) => return Err(e.to_string()),
-                Some(Ok(line)) => {
-                    if let Ok(CliEvent::ControlResponse {
+                Some(Ok(line)) => match protocol::parse_line(&line) {
+                    Ok(CliEvent::ControlResponse {
                         request_id,
                         success,
                         error,
-                    }) = protocol::parse_line(&line)
-                    {
-                        if request_id == ID {
-                            return if success {
-                                Ok(())
-                            } else {
-                                Err(format!("initialize failed: {}", error.unwrap_or_default()))
-                            };
-                        }
+                    }) if request_id == ID => {
+                        return if success {
+                            Ok(())
+                        } else {
+                            Err(format!("initialize failed: {}", error.unwrap_or_default()))
+                        };
                     }
-                }
+                    // The CLI gave up before the handshake (it exits next).
+                    Ok(CliEvent::Result(r)) if r.is_error => {
+                        let errors = r.errors.join("; ");
+                        return Err(if errors.contains("No conversation found") {
+                            format!("{NO_TRANSCRIPT}: {errors}")
+                        } else {
+                            format!(
+                                "the CLI failed at start-up: {}",
+                                if errors.is_empty() { r.subtype } else { errors }
+                            )
+                        });
+                    }
+                    _ => {}
+                },
             }
         }
     };

@@ -19,8 +19,9 @@ use tokio::task::JoinHandle;
 use crate::child::{self, ChildControl, ChildIo, SpawnSpec};
 use crate::pool::PoolMsg;
 use crate::protocol;
+use crate::transcript::TranscriptDir;
 use crate::turn::{TurnBudget, TurnError, TurnEvent, TurnResult, TurnSpend, Usage};
-use exchange::{ExchangeEnd, ExchangeLimits, ExchangeReport, InterruptCause};
+use exchange::{Exchange, ExchangeEnd, ExchangeLimits, ExchangeReport, InterruptCause, SaveCheck};
 
 /// The pool's id for a worker (unique within one pool).
 pub type WorkerId = u64;
@@ -94,6 +95,10 @@ pub(crate) struct WorkerData {
     turn_started: Option<Instant>,
     /// When the process group's memory was last measured (a /proc scan, so not every turn).
     rss_checked: Option<Instant>,
+    /// Where the CLI saves this process's conversations (`None`: no HOME known).
+    transcripts: Option<TranscriptDir>,
+    /// The CLI session the process is in (from the last exchange).
+    cli_session_id: Option<String>,
 }
 
 /// How often a worker's resident memory is measured (after a turn, at most this often).
@@ -116,7 +121,6 @@ impl Actor for Worker {
             "worker child spawned"
         );
         Ok(WorkerData {
-            args,
             control: Some(control),
             io: Some(io),
             task: None,
@@ -128,6 +132,9 @@ impl Actor for Worker {
             seq: 0,
             turn_started: None,
             rss_checked: None,
+            transcripts: TranscriptDir::for_child(&args.spec.cwd, &args.spec.env),
+            cli_session_id: None,
+            args,
         })
     }
 
@@ -264,9 +271,21 @@ fn start_exchange(
         .then_some(st.budget.max_cost_usd)
         .flatten();
     let seq = st.seq;
+    let save = st.transcripts.clone().map(|dir| SaveCheck {
+        dir,
+        session: st.cli_session_id.clone(),
+    });
     let me = myself.clone();
     st.task = Some(tokio::spawn(async move {
-        let report = exchange::run_exchange(io, exit, input, sink, limits, max_cost, seq).await;
+        let exchange = Exchange {
+            input,
+            sink,
+            limits,
+            max_cost_usd: max_cost,
+            seq,
+            save,
+        };
+        let report = exchange::run_exchange(io, exit, exchange).await;
         let _ = me.cast(WorkerMsg::ExchangeDone(Box::new(report)));
     }));
     Ok(())
@@ -279,6 +298,9 @@ async fn finish_exchange(
     st.task = None;
     let kind = st.running.take();
     st.io = Some(report.io);
+    if report.cli_session_id.is_some() {
+        st.cli_session_id.clone_from(&report.cli_session_id);
+    }
     let current = st.current.take();
     let elapsed = st.turn_started.take().map(|t| t.elapsed());
     let budget = std::mem::take(&mut st.budget);

@@ -9,6 +9,10 @@ use crate::pool::WorkerState;
 use crate::turn::{SessionId, TurnError};
 use crate::worker::WorkerId;
 
+/// Failed starts in a row after which a conversation's queued turns stop waiting for it to
+/// be resumed.
+pub(crate) const MAX_RESUME_ATTEMPTS: u32 = 3;
+
 /// Timeouts the tick applies.
 #[derive(Debug, Clone)]
 pub(crate) struct Timeouts {
@@ -56,6 +60,7 @@ impl Router {
             if let Some(s) = self.sessions.get_mut(&sid) {
                 s.running = false;
                 s.last_used = now;
+                s.resume_failures = 0;
                 if cli_session_id.is_some() {
                     s.cli_session_id = cli_session_id;
                 }
@@ -113,6 +118,44 @@ impl Router {
             actions.push(Action::RemoveDir(slot.cwd.clone()));
         }
         Some(slot)
+    }
+
+    /// A process started to resume `sid` failed to start. `lost`: the CLI found no transcript,
+    /// so the conversation cannot be resumed at all. Its queued turns fail at once when it is
+    /// lost, or after [`MAX_RESUME_ATTEMPTS`] failed starts in a row (else they wait for the
+    /// next attempt); a lost conversation's next turn starts a new one.
+    pub(crate) fn resume_failed(
+        &mut self,
+        sid: &SessionId,
+        lost: bool,
+        reason: &str,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(s) = self.sessions.get_mut(sid) else {
+            return;
+        };
+        s.resume_failures += 1;
+        if !lost && s.resume_failures < MAX_RESUME_ATTEMPTS {
+            return;
+        }
+        s.resume_failures = 0;
+        let error = if lost {
+            s.cli_session_id = None;
+            self.counters.conversations_lost += 1;
+            TurnError::ConversationLost(reason.to_owned())
+        } else {
+            TurnError::SpawnFailed(reason.to_owned())
+        };
+        let (failed, kept): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut self.queue)
+            .into_iter()
+            .partition(|p| p.turn.session == *sid);
+        self.queue = kept;
+        for pending in failed {
+            actions.push(Action::Fail {
+                pending,
+                error: error.clone(),
+            });
+        }
     }
 
     /// Forgets a conversation; its worker is handed on once idle.

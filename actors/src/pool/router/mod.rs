@@ -85,6 +85,8 @@ pub(crate) struct SessionSlot {
     pub(crate) last_used: Instant,
     /// Forget the session once its running turn ends.
     pub(crate) ended: bool,
+    /// Starts of a `--resume` for it that failed in a row.
+    pub(crate) resume_failures: u32,
 }
 
 /// What the pool actor must do.
@@ -137,6 +139,7 @@ pub(crate) struct Counters {
     pub(crate) evictions: u64,
     pub(crate) resumes: u64,
     pub(crate) recycles: u64,
+    pub(crate) conversations_lost: u64,
 }
 
 /// Routing state; see the module docs.
@@ -390,6 +393,7 @@ impl Router {
                 running: false,
                 last_used: now,
                 ended: false,
+                resume_failures: 0,
             });
         if session.running {
             ps.blocked.insert(sid);

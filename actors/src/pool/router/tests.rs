@@ -319,6 +319,7 @@ fn a_conversation_keeps_its_worker_for_min_residency() {
             running: false,
             last_used: h.now,
             ended: false,
+            resume_failures: 0,
         },
     );
     let (_, a) = h.submit("c");
@@ -570,6 +571,7 @@ fn residency_counts_from_when_a_resumed_worker_is_ready() {
             running: false,
             last_used: h.now,
             ended: false,
+            resume_failures: 0,
         },
     );
     let (_, a) = h.submit("b");
