@@ -92,6 +92,10 @@ pub struct ServerConfig {
     /// How long in-flight turns may run on after SIGTERM/SIGINT.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Time a client has to send a request's headers, from the connection's start or the end
+    /// of its previous response (so also the longest idle keep-alive wait).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
     /// Log filter (`info`, `debug`, `claude_pool=debug,info`, ...).
     pub log_level: String,
 }
@@ -105,6 +109,7 @@ impl Default for ServerConfig {
             max_body_bytes: 4 * 1024 * 1024,
             sse_keepalive: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
             log_level: "info".into(),
         }
     }

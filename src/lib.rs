@@ -20,6 +20,7 @@
 //! | [`models`] | the model catalogue: aliases and known Claude names; unknown names are refused |
 //! | [`metrics`] | Prometheus registry: pool gauges, request and latency histograms |
 //! | [`http`] | axum routes: chat completions (JSON and SSE), models, sessions, health, metrics |
+//! | [`listener`] | the API port's connection loop: header-read timeout, HTTP/1 + HTTP/2, graceful close |
 //! | [`server`] | start-up check, serving, graceful shutdown |
 
 pub mod auth;
@@ -30,6 +31,7 @@ pub mod http;
 pub mod keys;
 pub mod keys_cli;
 pub mod limits;
+pub mod listener;
 pub mod metrics;
 pub mod models;
 pub mod openai;

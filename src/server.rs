@@ -8,7 +8,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use claude_pool_actors::{PoolError, PoolHandle, child};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -184,19 +183,18 @@ pub async fn serve(
         // Every turn has reported its spend by now; write what is queued.
         spend.close().await;
     });
-    // Token deltas are small writes: without TCP_NODELAY, Nagle's algorithm and delayed ACKs
-    // hold them back by ~40 ms.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let served = axum::serve(listener, router(app))
-        .with_graceful_shutdown(token.clone().cancelled_owned())
-        .await;
+    let limits = crate::listener::ConnectionLimits {
+        header_read_timeout: config.server.header_read_timeout,
+    };
+    crate::listener::serve(
+        listener,
+        router(app),
+        limits,
+        token.clone().cancelled_owned(),
+    )
+    .await;
     token.cancel();
     let _ = drain.await;
-    served.map_err(io)?;
     tracing::info!("shutdown complete");
     Ok(())
 }

@@ -133,9 +133,15 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let r = router(app.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, r).await;
-        });
+        let limits = claude_pool::listener::ConnectionLimits {
+            header_read_timeout: config.server.header_read_timeout,
+        };
+        tokio::spawn(claude_pool::listener::serve(
+            listener,
+            r,
+            limits,
+            std::future::pending(),
+        ));
         Some(Self {
             url: format!("http://{addr}"),
             pool,
