@@ -148,6 +148,12 @@ impl ApiError {
                 Some("budget_exceeded"),
                 self.to_string(),
             ),
+            Store(e) if e.is_unavailable() => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                Some("store_unavailable"),
+                "the database is unavailable; retry later".into(),
+            ),
             Store(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "server_error",
@@ -324,6 +330,9 @@ impl IntoResponse for ApiError {
         let (status, ..) = self.parts();
         match &self {
             ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
+            ApiError::Store(cause) if cause.is_unavailable() => {
+                tracing::warn!(%cause, "request failed: the database is unavailable")
+            }
             ApiError::Store(cause) => tracing::error!(%cause, "store error"),
             ApiError::Turn(t) => tracing::warn!(error = %t, "turn failed"),
             _ => tracing::debug!(error = %self, status = status.as_u16(), "request rejected"),
@@ -331,6 +340,9 @@ impl IntoResponse for ApiError {
         let mut resp = (status, Json(self.envelope())).into_response();
         let retry = match &self {
             ApiError::QueueFull(d) => Some(d.as_secs().max(1)),
+            ApiError::Store(e) if e.is_unavailable() => {
+                Some(crate::store::COOL_DOWN.as_secs().max(1))
+            }
             ApiError::RateLimited { retry_after, .. } => Some(retry_secs(*retry_after)),
             ApiError::Turn(TurnError::Upstream {
                 status: Some(429), ..

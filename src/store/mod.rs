@@ -4,12 +4,14 @@
 //! WAL) and PostgreSQL (shared by many replicas). Versioned migrations (`migrations/<backend>/`)
 //! run at open.
 
+mod breaker;
 mod seal;
 mod sql;
 
 use async_trait::async_trait;
 use serde::Serialize;
 
+pub use breaker::{Breaker, COOL_DOWN};
 pub use seal::{SealError, Sealer};
 pub use sql::SqlStore;
 
@@ -36,6 +38,33 @@ pub enum StoreError {
     /// A stored value could not be decoded (corrupt row).
     #[error("corrupt stored value in {0}")]
     Corrupt(&'static str),
+    /// The database was unreachable a moment ago; not tried again yet (see [`Breaker`]).
+    #[error("the database is unavailable")]
+    Unavailable,
+}
+
+impl StoreError {
+    /// True when the database could not be reached (down, refusing or dropping connections,
+    /// every pooled connection busy past the acquire timeout), as opposed to a failed query.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable => true,
+            StoreError::Database(e) => match e {
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::WorkerCrashed => true,
+                // PostgreSQL: connection exceptions (08…), shutting down or starting up (57P…),
+                // too many connections.
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
 }
 
 /// Where a key came from.
@@ -291,5 +320,7 @@ pub fn now_secs() -> i64 {
 /// Opens the store named by `url` (creating an SQLite file and its directory on first start)
 /// and runs the migrations.
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    Ok(std::sync::Arc::new(SqlStore::open(url).await?))
+    Ok(std::sync::Arc::new(Breaker::new(
+        SqlStore::open(url).await?,
+    )))
 }

@@ -75,7 +75,9 @@ impl SqlStore {
         let sqlite = backend == "sqlite";
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 4 } else { 8 })
-            .acquire_timeout(Duration::from_secs(10))
+            // Bounds how long a request waits for an unreachable database (then 503; the
+            // breaker makes the following ones fail at once).
+            .acquire_timeout(Duration::from_secs(3))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if sqlite {

@@ -1,0 +1,156 @@
+//! Failing fast while the database is unreachable.
+//!
+//! A request that needs an unreachable database would otherwise wait for the connection pool's
+//! acquire timeout (every new connection attempt is retried until then), and every request after
+//! it the same. [`Breaker`] wraps a [`Store`]: once a call fails because the database is
+//! unavailable ([`StoreError::is_unavailable`]), calls for the next [`COOL_DOWN`] fail at once
+//! with [`StoreError::Unavailable`] (HTTP 503 `store_unavailable` with `Retry-After`); the first
+//! call after that tries the database again, and a success closes the breaker.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::{
+    KeyRecord, KeySpend, KeyUpdate, NewKey, SessionRecord, SpendRecord, Store, StoreError,
+};
+
+/// How long calls fail fast after the database was found unavailable.
+pub const COOL_DOWN: Duration = Duration::from_secs(2);
+
+/// A [`Store`] that fails fast while its database is unavailable.
+#[derive(Debug)]
+pub struct Breaker<S> {
+    inner: S,
+    open_until: Mutex<Option<Instant>>,
+}
+
+impl<S: Store> Breaker<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            open_until: Mutex::new(None),
+        }
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        let open = self.open_until.lock().unwrap_or_else(|e| e.into_inner());
+        match *open {
+            Some(until) if Instant::now() < until => Err(StoreError::Unavailable),
+            _ => Ok(()),
+        }
+    }
+
+    fn note<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut open = self.open_until.lock().unwrap_or_else(|e| e.into_inner());
+        match &r {
+            Err(e) if e.is_unavailable() => {
+                if open.is_none() {
+                    tracing::error!(error = %e, "the database is unavailable");
+                }
+                *open = Some(Instant::now() + COOL_DOWN);
+            }
+            Ok(_) if open.is_some() => {
+                tracing::info!("the database is reachable again");
+                *open = None;
+            }
+            _ => {}
+        }
+        r
+    }
+}
+
+/// Runs one delegated call through the breaker.
+macro_rules! guarded {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {{
+        $self.check()?;
+        let r = $self.inner.$method($($arg),*).await;
+        $self.note(r)
+    }};
+}
+
+#[async_trait]
+impl<S: Store> Store for Breaker<S> {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        guarded!(self.ping())
+    }
+    async fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError> {
+        guarded!(self.insert_key(key))
+    }
+    async fn ensure_key(&self, key: &NewKey) -> Result<(), StoreError> {
+        guarded!(self.ensure_key(key))
+    }
+    async fn key(&self, id: &str) -> Result<Option<KeyRecord>, StoreError> {
+        guarded!(self.key(id))
+    }
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        guarded!(self.list_keys())
+    }
+    async fn update_key(
+        &self,
+        id: &str,
+        update: &KeyUpdate,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        guarded!(self.update_key(id, update))
+    }
+    async fn revoke_keys(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        guarded!(self.revoke_keys(ids))
+    }
+    async fn record_spend(&self, records: &[SpendRecord]) -> Result<(), StoreError> {
+        guarded!(self.record_spend(records))
+    }
+    async fn spend_by_key(&self) -> Result<Vec<KeySpend>, StoreError> {
+        guarded!(self.spend_by_key())
+    }
+    async fn spend_records(
+        &self,
+        key_id: &str,
+        limit: i64,
+    ) -> Result<Vec<SpendRecord>, StoreError> {
+        guarded!(self.spend_records(key_id, limit))
+    }
+    async fn claim_session(
+        &self,
+        id: &str,
+        owner: &str,
+    ) -> Result<(SessionRecord, bool), StoreError> {
+        guarded!(self.claim_session(id, owner))
+    }
+    async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        guarded!(self.session(id))
+    }
+    async fn list_sessions(&self, owner: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        guarded!(self.list_sessions(owner))
+    }
+    async fn delete_session(&self, id: &str, owner: &str) -> Result<bool, StoreError> {
+        guarded!(self.delete_session(id, owner))
+    }
+    async fn prune_sessions(&self, unused_since: i64) -> Result<u64, StoreError> {
+        guarded!(self.prune_sessions(unused_since))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unavailable_errors_are_the_connection_kind() {
+        assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(StoreError::Database(sqlx::Error::PoolClosed).is_unavailable());
+        assert!(
+            StoreError::Database(sqlx::Error::Io(std::io::Error::from(
+                std::io::ErrorKind::ConnectionRefused
+            )))
+            .is_unavailable()
+        );
+        assert!(StoreError::Unavailable.is_unavailable());
+        assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::Corrupt("keys").is_unavailable());
+    }
+}
