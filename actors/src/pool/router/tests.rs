@@ -1,6 +1,7 @@
 //! Unit tests of the routing rules, without actors or processes.
 
 use super::*;
+use crate::pool::router::events::MAX_RESUME_ATTEMPTS;
 
 fn limits(min: usize, max: usize, cap: usize) -> Limits {
     Limits {
@@ -576,4 +577,87 @@ fn residency_counts_from_when_a_resumed_worker_is_ready() {
     );
     let (_, a) = h.submit("b");
     assert!(stopped(&a).is_empty(), "{a:?}");
+}
+
+/// The resume worker started for `s` (its id), from a batch of actions.
+fn resume_spawn(actions: &[Action]) -> Option<WorkerId> {
+    actions.iter().find_map(|a| match a {
+        Action::Spawn {
+            worker,
+            conversation: Conversation::Resume(_),
+            ..
+        } => Some(*worker),
+        _ => None,
+    })
+}
+
+fn failed(actions: &[Action]) -> Vec<(String, TurnError)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Fail { pending, error } => {
+                Some((pending.turn.session.to_string(), error.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A released conversation `s` on a pool of one worker, with a turn of it queued; returns the
+/// id of the worker started to resume it.
+fn waiting_for_resume(h: &mut Harness) -> WorkerId {
+    let (_, a) = h.submit("s");
+    let w = assigned(&a)[0].0;
+    h.router
+        .turn_done(w, Some("cli-s".into()), false, h.now, &mut Vec::new());
+    h.router.stop_worker(w, &mut Vec::new());
+    h.router.worker_gone(w, &mut Vec::new());
+    let (_, a) = h.submit("s");
+    resume_spawn(&a).expect("a resume is started")
+}
+
+#[test]
+fn a_conversation_without_transcript_fails_its_turns_once_and_starts_afresh() {
+    let (mut h, actions) = Harness::new(1, 1, 8);
+    h.ready_all(&actions);
+    let w = waiting_for_resume(&mut h);
+    let mut actions = Vec::new();
+    h.router.worker_gone(w, &mut actions);
+    h.router
+        .resume_failed(&"s".into(), true, "no transcript", &mut actions);
+    let failed = failed(&actions);
+    assert_eq!(failed.len(), 1, "{actions:?}");
+    assert!(matches!(failed[0].1, TurnError::ConversationLost(_)));
+    assert!(h.router.queue.is_empty());
+    assert_eq!(h.router.sessions["s"].cli_session_id, None);
+    assert_eq!(h.router.counters.conversations_lost, 1);
+    // Its next turn is a new conversation: a fresh process, no resume.
+    let (_, a) = h.submit("s");
+    assert_eq!(resume_spawn(&a), None, "{a:?}");
+}
+
+#[test]
+fn a_resume_that_keeps_failing_to_start_fails_its_turns_after_three_attempts() {
+    let (mut h, actions) = Harness::new(1, 1, 8);
+    h.ready_all(&actions);
+    let mut w = waiting_for_resume(&mut h);
+    for attempt in 1..=MAX_RESUME_ATTEMPTS {
+        let mut actions = Vec::new();
+        h.router.worker_gone(w, &mut actions);
+        h.router
+            .resume_failed(&"s".into(), false, "killed", &mut actions);
+        if attempt < MAX_RESUME_ATTEMPTS {
+            assert!(failed(&actions).is_empty(), "attempt {attempt}: waits");
+            w = resume_spawn(&h.pump()).expect("tried again");
+        } else {
+            let failed = failed(&actions);
+            assert_eq!(failed.len(), 1);
+            assert!(matches!(failed[0].1, TurnError::SpawnFailed(_)));
+        }
+    }
+    // The transcript is kept: a later turn resumes it again.
+    assert_eq!(
+        h.router.sessions["s"].cli_session_id.as_deref(),
+        Some("cli-s")
+    );
 }
