@@ -307,3 +307,47 @@ async fn fresh_handoff_gives_each_conversation_its_own_process_and_directory() {
         "directories of forgotten conversations are removed: {left:?}"
     );
 }
+
+/// Readiness means "can take traffic": it stays true while every worker is busy and more are
+/// starting under load (it used to require `min_workers` idle or busy ones), and turns false
+/// when the pool drains.
+#[tokio::test]
+async fn the_pool_is_serving_under_load_while_workers_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = PoolHandle::start(fake_config(dir.path(), 2, 6))
+        .await
+        .unwrap();
+    assert!(pool.wait_ready(READY).await);
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            turn(&pool, &format!("load-{i}"), "[[slow:100]] busy").await
+        }));
+    }
+    let mut seen_starting = false;
+    let mut samples = 0;
+    while !tasks.iter().all(|t| t.is_finished()) {
+        let s = pool.snapshot();
+        seen_starting |= s.workers_starting > 0;
+        assert!(s.serving, "not serving under load: {s:?}");
+        samples += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(
+        seen_starting,
+        "workers were started for the load ({samples} samples)"
+    );
+    let draining = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.shutdown(Duration::from_secs(5)).await })
+    };
+    poll("not serving while draining", Duration::from_secs(5), || {
+        !pool.snapshot().serving
+    })
+    .await;
+    draining.await.unwrap();
+}
