@@ -17,8 +17,9 @@ use crate::protocol::{self, CliEvent, ControlRequest, ResultLine};
 use crate::transcript::{self, TranscriptDir};
 use crate::turn::TurnEvent;
 
-/// How long a completed turn may wait for the CLI to save it (it flushes every 100 ms).
-const SAVE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a completed turn may wait for the CLI to save it (it flushes every 100 ms); past
+/// it the turn fails and the process is replaced.
+const SAVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where the turn's conversation is saved, so a completed turn can be confirmed saved.
 #[derive(Debug, Clone)]
@@ -190,7 +191,9 @@ pub(crate) async fn run_exchange(
                                 tokio::select! {
                                     r = transcript::wait_for_entry(&path, from, uuid, SAVE_TIMEOUT) => match r {
                                         Ok(()) => tracing::trace!(waited = ?started.elapsed(), "turn saved"),
-                                        Err(e) => tracing::warn!(error = %e, "turn not confirmed saved"),
+                                        // A process that cannot save its turn in time (stopped,
+                                        // stuck on its disk) is not trusted with the next one.
+                                        Err(e) => broken!(e.to_string()),
                                     },
                                     () = exited(&mut exit) => broken!("the child exited before its transcript recorded the turn".into()),
                                 }

@@ -422,7 +422,10 @@ async fn finish_exchange(
             }
             st.args.pool.cast(PoolMsg::TurnDone {
                 id: st.args.id,
-                cli_session_id: report.cli_session_id,
+                // Only a completed turn is known to be in the transcript (it waited for the
+                // save): a failed one must not point a later `--resume` at a file the CLI may
+                // never have written.
+                cli_session_id: report.cli_session_id.filter(|_| ok),
                 recycle,
                 ok,
                 interrupted: report.interrupted.is_some(),
