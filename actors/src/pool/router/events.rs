@@ -236,15 +236,10 @@ impl Router {
         }
         self.queue = kept;
         let idle_sessions: Vec<WorkerId> = self
-            .workers
-            .iter()
-            .filter(|(_, w)| {
-                w.state == WorkerState::Idle
-                    && !w.clearing
-                    && w.session.is_some()
-                    && now.duration_since(w.last_used) >= t.session_idle_ttl
+            .idle_where(|w| {
+                w.session.is_some() && now.duration_since(w.last_used) >= t.session_idle_ttl
             })
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect();
         for w in idle_sessions {
             self.release(w, actions);
@@ -256,15 +251,10 @@ impl Router {
             .count()
             .saturating_sub(self.limits.min_workers.max(self.limits.spare_workers));
         let idle_spare: Vec<WorkerId> = self
-            .workers
-            .iter()
-            .filter(|(_, w)| {
-                w.state == WorkerState::Idle
-                    && !w.clearing
-                    && w.session.is_none()
-                    && now.duration_since(w.last_used) >= t.worker_idle_ttl
+            .idle_where(|w| {
+                w.session.is_none() && now.duration_since(w.last_used) >= t.worker_idle_ttl
             })
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect();
         for w in idle_spare {
             if spare == 0 {

@@ -263,13 +263,22 @@ impl Router {
         id
     }
 
-    /// Idle (not clearing) workers matching `filter`, least recently used first.
-    fn idle_lru(&self, filter: impl Fn(&WorkerSlot) -> bool) -> Option<WorkerId> {
+    /// Idle (not clearing) workers matching `filter`.
+    fn idle_where(
+        &self,
+        filter: impl Fn(&WorkerSlot) -> bool,
+    ) -> impl Iterator<Item = (WorkerId, &WorkerSlot)> {
         self.workers
             .iter()
-            .filter(|(_, w)| w.state == WorkerState::Idle && !w.clearing && filter(w))
+            .filter(move |(_, w)| w.state == WorkerState::Idle && !w.clearing && filter(w))
+            .map(|(id, w)| (*id, w))
+    }
+
+    /// The least recently used idle (not clearing) worker matching `filter`.
+    fn idle_lru(&self, filter: impl Fn(&WorkerSlot) -> bool) -> Option<WorkerId> {
+        self.idle_where(filter)
             .min_by_key(|(_, w)| w.last_used)
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
     }
 
     /// Releases a worker's conversation (the session keeps its transcript id for `--resume`)

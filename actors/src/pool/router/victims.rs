@@ -28,8 +28,8 @@ impl Router {
         now: Instant,
         queued: &HashSet<SessionId>,
     ) -> Option<WorkerId> {
-        self.idle_lru(|w| w.session.is_none())
-            .or_else(|| self.idle_lru(|w| self.displaceable(w, now, queued, false)))
+        // Whoever a newcomer could displace, else a conversation that has a turn queued too.
+        self.victim_for_newcomer(now, queued)
             .or_else(|| self.idle_lru(|w| self.displaceable(w, now, queued, true)))
     }
 
