@@ -82,14 +82,6 @@ fn base36(mut n: u32) -> String {
     String::from_utf8(out).expect("ASCII digits")
 }
 
-/// The length of a file, 0 when it does not exist.
-pub(crate) async fn file_len(path: &Path) -> u64 {
-    tokio::fs::metadata(path)
-        .await
-        .map(|m| m.len())
-        .unwrap_or(0)
-}
-
 /// Why waiting for a transcript entry ended without it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum WaitError {
@@ -98,14 +90,15 @@ pub(crate) enum WaitError {
 }
 
 /// Waits until the entry with message id `uuid` is in the transcript at `path`, looking only
-/// at what was appended after `from` (its length when the turn began). The id is searched as
-/// `"uuid":"<id>"`, which only the entry's own line carries.
+/// at what was appended after `from` (where the previous confirmed save was read to). The id is
+/// searched as `"uuid":"<id>"`, which only the entry's own line carries. Returns the position
+/// read to: the next turn's entries come after it.
 pub(crate) async fn wait_for_entry(
     path: &Path,
     from: u64,
     uuid: &str,
     timeout: Duration,
-) -> Result<(), WaitError> {
+) -> Result<u64, WaitError> {
     let needle = format!("\"uuid\":\"{uuid}\"").into_bytes();
     let deadline = Instant::now() + timeout;
     let mut pos = from;
@@ -125,7 +118,7 @@ pub(crate) async fn wait_for_entry(
                     pos += fresh.len() as u64;
                     carry.extend_from_slice(&fresh);
                     if contains(&carry, &needle) {
-                        return Ok(());
+                        return Ok(pos);
                     }
                     let keep = carry.len().saturating_sub(needle.len());
                     carry.drain(..keep);
@@ -187,7 +180,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.jsonl");
         std::fs::write(&path, "{\"type\":\"user\",\"uuid\":\"old\"}\n").unwrap();
-        let from = file_len(&path).await;
+        let from = std::fs::metadata(&path).unwrap().len();
         let writer = {
             let path = path.clone();
             tokio::spawn(async move {
@@ -197,19 +190,18 @@ mod tests {
                 std::fs::write(&path, text).unwrap();
             })
         };
-        wait_for_entry(&path, from, "new", Duration::from_secs(5))
+        let read_to = wait_for_entry(&path, from, "new", Duration::from_secs(5))
             .await
             .unwrap();
         writer.await.unwrap();
+        assert_eq!(
+            read_to,
+            std::fs::metadata(&path).unwrap().len(),
+            "read to the end"
+        );
         // An entry written before the turn began does not count.
         assert_eq!(
-            wait_for_entry(
-                &path,
-                file_len(&path).await,
-                "old",
-                Duration::from_millis(20)
-            )
-            .await,
+            wait_for_entry(&path, read_to, "old", Duration::from_millis(20)).await,
             Err(WaitError::TimedOut(Duration::from_millis(20)))
         );
         // A missing file is waited for, not an error.

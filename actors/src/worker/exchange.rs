@@ -25,9 +25,9 @@ const SAVE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub(crate) struct SaveCheck {
     pub(crate) dir: TranscriptDir,
-    /// The CLI session the process was in before this exchange (its file's length is where
-    /// this turn's entries start).
-    pub(crate) session: Option<String>,
+    /// Where the last confirmed save ended: (CLI session, position in its file). This turn's
+    /// entries come after it when the session is the same.
+    pub(crate) saved: Option<(String, u64)>,
 }
 
 /// Timing limits of one exchange.
@@ -73,6 +73,8 @@ pub(crate) struct ExchangeReport {
     pub(crate) cli_session_id: Option<String>,
     /// Tokens and estimated cost seen in the stream (what is known if no result arrives).
     pub(crate) meter: CostMeter,
+    /// Set when the turn was confirmed saved: (CLI session, position its file was read to).
+    pub(crate) saved: Option<(String, u64)>,
     /// The I/O, handed back for the next exchange.
     pub(crate) io: ChildIo,
 }
@@ -114,13 +116,6 @@ pub(crate) async fn run_exchange(
     let mut cli_session_id = None;
     // The transcript id of the turn's last assistant message.
     let mut last_message: Option<String> = None;
-    let saved_before = match &save {
-        Some(SaveCheck {
-            dir,
-            session: Some(sid),
-        }) => Some((sid.clone(), transcript::file_len(&dir.file(sid)).await)),
-        _ => None,
-    };
     let mut text = String::new();
     let mut meter = CostMeter::default();
     macro_rules! broken {
@@ -130,6 +125,7 @@ pub(crate) async fn run_exchange(
                 interrupted,
                 cli_session_id,
                 meter,
+                saved: None,
                 io,
             }
         };
@@ -178,19 +174,23 @@ pub(crate) async fn run_exchange(
                                 cli_session_id = result.session_id.clone();
                             }
                             let completed = !result.is_error && interrupted.is_none();
+                            let mut saved = None;
                             if let (true, Some(save), Some(sid), Some(uuid)) =
                                 (completed, &save, &cli_session_id, &last_message)
                             {
                                 // Acknowledge the turn only once `--resume` would find it.
                                 let path = save.dir.file(sid);
-                                let from = match &saved_before {
-                                    Some((before, len)) if before == sid => *len,
+                                let from = match &save.saved {
+                                    Some((before, pos)) if before == sid => *pos,
                                     _ => 0,
                                 };
                                 let started = Instant::now();
                                 tokio::select! {
                                     r = transcript::wait_for_entry(&path, from, uuid, SAVE_TIMEOUT) => match r {
-                                        Ok(()) => tracing::trace!(waited = ?started.elapsed(), "turn saved"),
+                                        Ok(pos) => {
+                                            tracing::trace!(waited = ?started.elapsed(), "turn saved");
+                                            saved = Some((sid.clone(), pos));
+                                        }
                                         // A process that cannot save its turn in time (stopped,
                                         // stuck on its disk) is not trusted with the next one.
                                         Err(e) => broken!(e.to_string()),
@@ -203,6 +203,7 @@ pub(crate) async fn run_exchange(
                                 interrupted,
                                 cli_session_id,
                                 meter,
+                                saved,
                                 io,
                             };
                         }

@@ -97,8 +97,8 @@ pub(crate) struct WorkerData {
     rss_checked: Option<Instant>,
     /// Where the CLI saves this process's conversations (`None`: no HOME known).
     transcripts: Option<TranscriptDir>,
-    /// The CLI session the process is in (from the last exchange).
-    cli_session_id: Option<String>,
+    /// Where the last confirmed save of a turn ended (CLI session, position in its file).
+    saved: Option<(String, u64)>,
 }
 
 /// How often a worker's resident memory is measured (after a turn, at most this often).
@@ -133,7 +133,7 @@ impl Actor for Worker {
             turn_started: None,
             rss_checked: None,
             transcripts: TranscriptDir::for_child(&args.spec.cwd, &args.spec.env),
-            cli_session_id: None,
+            saved: None,
             args,
         })
     }
@@ -273,7 +273,7 @@ fn start_exchange(
     let seq = st.seq;
     let save = st.transcripts.clone().map(|dir| SaveCheck {
         dir,
-        session: st.cli_session_id.clone(),
+        saved: st.saved.clone(),
     });
     let me = myself.clone();
     st.task = Some(tokio::spawn(async move {
@@ -298,8 +298,8 @@ async fn finish_exchange(
     st.task = None;
     let kind = st.running.take();
     st.io = Some(report.io);
-    if report.cli_session_id.is_some() {
-        st.cli_session_id.clone_from(&report.cli_session_id);
+    if report.saved.is_some() {
+        st.saved.clone_from(&report.saved);
     }
     let current = st.current.take();
     let elapsed = st.turn_started.take().map(|t| t.elapsed());
