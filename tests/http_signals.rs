@@ -27,11 +27,7 @@ impl Drop for Server {
 
 async fn start_server(workers: usize) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_claude-pool"))
         .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
         .current_dir(dir.path())
@@ -131,11 +127,7 @@ async fn sigkill_of_the_server_leaves_no_worker_behind() {
 #[tokio::test]
 async fn sighup_reloads_the_pool_configuration_live() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = dir.path().join("claude-pool.toml");
     let (home, work) = (dir.path().join("home"), dir.path().join("work"));
     let write = |min: usize, max: usize| {

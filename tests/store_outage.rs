@@ -27,11 +27,7 @@ fn script() -> PathBuf {
 
 impl OwnPostgres {
     fn start(dir: &Path) -> Option<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut pg = Self {
             port,
             dir: dir.join("pg"),

@@ -33,6 +33,14 @@ pub fn fake_cli() -> PathBuf {
     p
 }
 
+/// A loopback port free at the moment of asking (for servers started as separate processes).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
 /// A config for the fake CLI rooted in `dir`.
 pub fn test_config(dir: &Path, min: usize, max: usize) -> Config {
     let mut c = Config::default();

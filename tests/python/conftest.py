@@ -22,6 +22,20 @@ FAKE_ANTHROPIC = Path(os.environ.get("FAKE_ANTHROPIC", ROOT.parent / "shared/fak
 REAL_CLI = Path(os.environ.get("CLAUDE_CLI_PATH", ROOT / ".cache/claude-cli/node_modules/.bin/claude"))
 
 
+def worker_toml(command, tmp, fake_api, extra=""):
+    """The `[worker]` sections of a test server: `command` against the fake API on port
+    `fake_api`, HOME and working directories under `tmp`; `extra` adds `[worker]` lines."""
+    return f"""[worker]
+{extra}command = "{command}"
+home = "{tmp / 'home'}"
+work_root = "{tmp / 'work'}"
+[worker.env]
+ANTHROPIC_BASE_URL = "http://127.0.0.1:{fake_api}"
+ANTHROPIC_API_KEY = "dummy"
+CLAUDE_CODE_MAX_RETRIES = "0"
+"""
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -82,15 +96,7 @@ log_level = "warn"
 [pool]
 min_workers = 2
 max_workers = 4
-[worker]
-command = "{command}"
-home = "{tmp / 'home'}"
-work_root = "{tmp / 'work'}"
-[worker.env]
-ANTHROPIC_BASE_URL = "http://127.0.0.1:{fake_api}"
-ANTHROPIC_API_KEY = "dummy"
-CLAUDE_CODE_MAX_RETRIES = "0"
-[auth]
+{worker_toml(command, tmp, fake_api)}[auth]
 api_keys = ["{KEY}"]
 master_key = "{MASTER}"
 [limits]

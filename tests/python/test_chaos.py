@@ -18,13 +18,14 @@ from pathlib import Path
 import pytest
 
 import chaos
-from conftest import KEY, REAL_CLI, TARGET, _ready, free_port, wait_until
+from conftest import KEY, REAL_CLI, TARGET, _ready, free_port, wait_until, worker_toml
 
 SECONDS = float(os.environ.get("CHAOS_SECONDS", "30"))
 CLIENTS = int(os.environ.get("CHAOS_CLIENTS", "12"))
 KILL_EVERY = float(os.environ.get("CHAOS_KILL_EVERY", "1.5"))
 MAX_WORKERS = int(os.environ.get("CHAOS_MAX_WORKERS", "4"))
 GRACE = 10
+STARTUP = 'startup_timeout = "20s"\n'
 
 
 @pytest.fixture(scope="module")
@@ -50,16 +51,7 @@ queue_timeout = "120s"
 turn_idle_timeout = "5s"
 interrupt_timeout = "2s"
 stop_grace = "1s"
-[worker]
-startup_timeout = "20s"
-command = "{REAL_CLI}"
-home = "{tmp / 'home'}"
-work_root = "{tmp / 'work'}"
-[worker.env]
-ANTHROPIC_BASE_URL = "http://127.0.0.1:{fake_api}"
-ANTHROPIC_API_KEY = "dummy"
-CLAUDE_CODE_MAX_RETRIES = "0"
-[auth]
+{worker_toml(REAL_CLI, tmp, fake_api, extra=STARTUP)}[auth]
 api_keys = ["{KEY}"]
 [limits]
 rate_limit_requests = 0
