@@ -56,7 +56,12 @@ impl Router {
         }
         slot.last_used = now;
         let mut ended = false;
+        let cwd = slot.cwd.clone();
         if let Some(sid) = slot.session.clone() {
+            if cli_session_id.is_some() {
+                // Saved where this process runs: a resume must run there.
+                self.set_session_cwd(&sid, &cwd, actions);
+            }
             if let Some(s) = self.sessions.get_mut(&sid) {
                 s.running = false;
                 s.last_used = now;

@@ -26,7 +26,7 @@ mod tests;
 mod victims;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -329,12 +329,27 @@ impl Router {
         }
     }
 
-    /// Gives a conversation its directory (held until the conversation is forgotten).
-    fn set_session_cwd(&mut self, sid: &SessionId, cwd: PathBuf) {
-        if let Some(s) = self.sessions.get_mut(sid) {
-            if s.cwd.is_none() {
-                self.dirs.acquire(&cwd);
-                s.cwd = Some(cwd);
+    /// Gives a conversation the directory of the process that runs it (held until the
+    /// conversation is forgotten). The CLI keeps a conversation's transcript under its
+    /// directory, so the directory changes only while nothing was saved yet: a new conversation
+    /// whose first attempt died on one worker and was answered on another lives where it was
+    /// answered.
+    pub(super) fn set_session_cwd(
+        &mut self,
+        sid: &SessionId,
+        cwd: &Path,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(s) = self.sessions.get_mut(sid) else {
+            return;
+        };
+        if s.cwd.as_deref() == Some(cwd) {
+            return;
+        }
+        self.dirs.acquire(cwd);
+        if let Some(old) = s.cwd.replace(cwd.to_path_buf()) {
+            if self.dirs.release(&old) {
+                actions.push(Action::RemoveDir(old));
             }
         }
     }
@@ -459,7 +474,7 @@ impl Router {
             if let Some(s) = self.sessions.get_mut(&sid) {
                 s.worker = Some(w);
             }
-            self.set_session_cwd(&sid, cwd);
+            self.set_session_cwd(&sid, &cwd, actions);
             ps.blocked.remove(&sid);
             self.assign(index, w, now, actions);
             return true;

@@ -77,6 +77,45 @@ fn a_conversation_directory_outlives_its_processes() {
 }
 
 #[test]
+fn a_conversation_lives_where_its_first_turn_was_answered() {
+    let mut l = limits(2, 2, 8);
+    l.handoff_by_clear = false;
+    let (mut h, actions) = Harness::with(l);
+    h.ready_all(&actions);
+    // The first attempt dies with its worker before anything is saved.
+    let (_, a) = h.submit("s");
+    let first = assigned(&a)[0].0;
+    let first_dir = h.router.workers[&first].cwd.clone();
+    let mut out = Vec::new();
+    h.router.worker_gone(first, &mut out);
+    // The retry is answered on another worker: the transcript is in that worker's directory.
+    let (_, a) = h.submit("s");
+    let second = assigned(&a)[0].0;
+    let second_dir = h.router.workers[&second].cwd.clone();
+    assert_ne!(first_dir, second_dir);
+    let mut out = a;
+    h.router
+        .turn_done(second, Some("cli-s".into()), false, h.now, &mut out);
+    assert!(
+        out.iter()
+            .any(|a| matches!(a, Action::RemoveDir(d) if *d == first_dir)),
+        "the dead attempt's directory is no one's any more: {out:?}"
+    );
+    assert_eq!(h.router.sessions["s"].cwd.as_ref(), Some(&second_dir));
+    h.release(second);
+    let (_, a) = h.submit("s");
+    let resumed_in = a.iter().find_map(|a| match a {
+        Action::Spawn {
+            cwd,
+            conversation: Conversation::Resume(_),
+            ..
+        } => Some(cwd.clone()),
+        _ => None,
+    });
+    assert_eq!(resumed_in, Some(second_dir));
+}
+
+#[test]
 fn a_conversation_without_transcript_fails_its_turns_once_and_starts_afresh() {
     let (mut h, actions) = Harness::new(1, 1, 8);
     h.ready_all(&actions);
