@@ -137,24 +137,32 @@ struct Claim {
 }
 
 impl Claim {
-    /// The turn ended: completed (the answer's fingerprint replaces the claim) or lost.
-    fn settle(&mut self, event: &TurnEvent) {
-        if matches!(
-            event,
-            TurnEvent::Completed(_) | TurnEvent::Failed(TurnError::ConversationLost(_))
-        ) {
-            self.claimed = None;
+    /// Follows the turn's events (`None`: the stream ended). A completed turn's answer
+    /// fingerprint replaces the claim and a lost conversation is not given back; any other
+    /// failure gives the conversation back at once, before the client can read the error and
+    /// retry (a streamed error reaches the client before the response body is dropped).
+    fn settle(&mut self, event: Option<&TurnEvent>) {
+        match event {
+            Some(TurnEvent::Completed(_) | TurnEvent::Failed(TurnError::ConversationLost(_))) => {
+                self.claimed = None;
+            }
+            Some(TurnEvent::Failed(_)) | None => self.give_back(),
+            Some(_) => {}
+        }
+    }
+
+    fn give_back(&mut self) {
+        if let Some(fp) = self.claimed.take() {
+            self.app
+                .fingerprints
+                .register(fp, std::mem::take(&mut self.session));
         }
     }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        if let Some(fp) = self.claimed.take() {
-            self.app
-                .fingerprints
-                .register(fp, std::mem::take(&mut self.session));
-        }
+        self.give_back();
     }
 }
 
@@ -185,9 +193,7 @@ async fn json(
     let mut first = true;
     let result = loop {
         let ev = events.recv().await;
-        if let Some(ev) = &ev {
-            claim.settle(ev);
-        }
+        claim.settle(ev.as_ref());
         match ev {
             Some(TurnEvent::TextDelta(_)) if first => {
                 first = false;
@@ -261,9 +267,7 @@ impl SseState {
     }
 
     fn on_event(&mut self, ev: Option<TurnEvent>) {
-        if let Some(ev) = &ev {
-            self.claim.settle(ev);
-        }
+        self.claim.settle(ev.as_ref());
         match ev {
             Some(TurnEvent::TextDelta(text)) => {
                 if !self.first_token {
