@@ -27,6 +27,7 @@ class Tally:
     ok: int = 0
     failed_clean: int = 0
     hung: int = 0
+    lost: int = 0
     context_errors: list = field(default_factory=list)
     failures: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -38,11 +39,23 @@ class Tally:
             elif what == "failed":
                 self.failed_clean += 1
                 self.failures.append(detail)
+            elif what == "lost":
+                self.lost += 1
+                self.failures.append(detail)
             elif what == "hung":
                 self.hung += 1
                 self.failures.append(detail)
             elif what == "context":
                 self.context_errors.append(detail)
+
+    def context_report(self):
+        """The context errors, each with the failed attempts of its conversation before it."""
+        out = []
+        for e in self.context_errors[:10]:
+            name = e.split("/", 1)[0]
+            out.append(e)
+            out += ["  after " + f for f in self.failures if f.startswith(name + "/")]
+        return out
 
 
 class Hung(Exception):
@@ -83,7 +96,15 @@ def conversation(client, tally, rng, stop_at, name, turns):
             except openai.APITimeoutError as e:
                 tally.add("hung", f"{name}/{t}: {e}")
                 return
-            except (openai.APIStatusError, openai.APIError) as e:
+            except openai.APIStatusError as e:
+                if e.status_code == 410:
+                    # The gateway lost a conversation it had confirmed: never acceptable.
+                    tally.add("lost", f"{name}/{t}: {str(e)[:120]}")
+                    return
+                tally.add("failed", f"{name}/{t}: {type(e).__name__}: {str(e)[:120]}")
+                failures += 1
+                continue
+            except openai.APIError as e:
                 tally.add("failed", f"{name}/{t}: {type(e).__name__}: {str(e)[:120]}")
                 failures += 1
                 continue
@@ -92,7 +113,9 @@ def conversation(client, tally, rng, stop_at, name, turns):
             n = int(m.group(1)) if m else -1
             # Context kept: at least every earlier turn; a failed attempt may add its message.
             if not (want <= n <= want + 2 * failures):
-                tally.add("context", f"{name}/{t}: n={n}, want {want} (+{2 * failures})")
+                kind = f"session {session}" if by_session else "history"
+                tally.add("context", f"{name}/{t} ({kind}, {'stream' if stream else 'json'}): "
+                                     f"n={n}, want {want} (+{2 * failures})")
             tally.add("ok")
             done += 1
             history += [msg, {"role": "assistant", "content": text}]

@@ -87,7 +87,7 @@ def report(name, tally, sab, seconds):
     rec = sorted(sab.recoveries)
     warm = [w for _, w, _, _ in sab.samples]
     print(f"\n[{name}] {seconds:.0f}s: ok={tally.ok} failed_clean={tally.failed_clean} "
-          f"hung={tally.hung} context_errors={len(tally.context_errors)} "
+          f"hung={tally.hung} lost={tally.lost} context_errors={len(tally.context_errors)} "
           f"turns/s={tally.ok / seconds:.1f} kills={sab.kills} stops={sab.stops} "
           f"recovery max={max(rec, default=0):.2f}s p50={rec[len(rec) // 2] if rec else 0:.2f}s "
           f"warm workers min={min(warm, default=0)} max={max(warm, default=0)}")
@@ -100,7 +100,8 @@ def test_no_faults_loses_no_turn(chaos_server):
     assert tally.ok > 0
     assert tally.failed_clean == 0, tally.failures[:10]
     assert tally.hung == 0, tally.failures[:10]
-    assert tally.context_errors == [], tally.context_errors[:10]
+    assert tally.lost == 0, tally.failures[:10]
+    assert tally.context_errors == [], tally.context_report()
 
 
 def test_kills_cost_only_the_turns_they_hit_then_sigterm_leaves_nothing(chaos_server):
@@ -109,7 +110,8 @@ def test_kills_cost_only_the_turns_they_hit_then_sigterm_leaves_nothing(chaos_se
     report("kills", tally, sab, SECONDS)
     assert sab.kills + sab.stops > 0, "the saboteur found workers to hit"
     assert tally.hung == 0, tally.failures[:10]
-    assert tally.context_errors == [], tally.context_errors[:10]
+    assert tally.lost == 0, tally.failures[:10]
+    assert tally.context_errors == [], tally.context_report()
     # A worker serves one turn at a time: each kill or stop fails at most the turn it hit.
     assert tally.failed_clean <= sab.kills + sab.stops, tally.failures[:20]
     assert tally.ok > 10 * tally.failed_clean
