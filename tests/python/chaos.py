@@ -91,10 +91,13 @@ def conversation(client, tally, rng, stop_at, name, turns):
         msg = {"role": "user", "content": f"{name} turn {t}"}
         for attempt in range(2):
             messages = [msg] if by_session else history + [msg]
+            started = time.monotonic()
             try:
                 text = ask(client, messages, session, stream)
             except openai.APITimeoutError as e:
-                tally.add("hung", f"{name}/{t}: {e}")
+                kind = f"session {session}" if by_session else "history"
+                tally.add("hung", f"{name}/{t} ({kind}, {'stream' if stream else 'json'}, "
+                                  f"attempt {attempt + 1}, after {time.monotonic() - started:.0f}s): {e}")
                 return
             except openai.APIStatusError as e:
                 if e.status_code == 410:

@@ -128,6 +128,9 @@ pub(crate) struct Limits {
     pub(crate) spare_workers: usize,
     /// A conversation keeps its worker at least this long (eviction hysteresis).
     pub(crate) min_residency: Duration,
+    /// A turn queued this long is starving: turns behind it may not take room ahead of it, and
+    /// it may displace a conversation that has a turn queued (see `victims`).
+    pub(crate) starving_after: Duration,
 }
 
 /// Counters reported in snapshots.
@@ -170,6 +173,8 @@ struct PumpState {
     incoming: HashMap<Profile, usize>,
     /// Workers being stopped: each frees a place once gone.
     room_on_the_way: usize,
+    /// A starving turn is waiting for room: turns behind it may only use their own workers.
+    reserved: bool,
 }
 
 impl Router {
@@ -361,6 +366,7 @@ impl Router {
             blocked: HashSet::new(),
             incoming: HashMap::new(),
             room_on_the_way: 0,
+            reserved: false,
         };
         for w in self.workers.values() {
             let on_the_way = w.state == WorkerState::Starting || w.clearing;
@@ -440,7 +446,11 @@ impl Router {
         let session_cwd = session.cwd.clone();
         ps.blocked.insert(sid.clone());
         let room = self.live() < self.limits.max_workers;
+        let starving = now.duration_since(self.queue[index].enqueued) >= self.limits.starving_after;
         if let Some(cli_id) = resume {
+            if ps.reserved {
+                return false; // room goes to the starving turn ahead first
+            }
             if room {
                 if self.can_spawn(may_spawn, &profile, now) {
                     let w = self.new_worker(
@@ -462,6 +472,7 @@ impl Router {
                 // Once gone, the victim's place is this turn's.
                 self.evict(victim, actions);
             }
+            ps.reserved |= starving;
             return false;
         }
         // A new conversation.
@@ -479,6 +490,10 @@ impl Router {
             self.assign(index, w, now, actions);
             return true;
         }
+        if ps.reserved {
+            return false;
+        }
+        ps.reserved |= starving;
         if let Some(n) = ps.incoming.get_mut(&profile).filter(|n| **n > 0) {
             *n -= 1;
         } else if room {
@@ -487,7 +502,11 @@ impl Router {
             }
         } else if ps.room_on_the_way > 0 {
             ps.room_on_the_way -= 1;
-        } else if let Some(victim) = self.victim_for_newcomer(now, &ps.queued) {
+        } else if let Some(victim) = if starving {
+            self.victim_for_resume(now, &ps.queued)
+        } else {
+            self.victim_for_newcomer(now, &ps.queued)
+        } {
             self.counters.evictions += 1;
             let same_profile = self.workers[&victim].profile == profile;
             if self.limits.handoff_by_clear && same_profile {

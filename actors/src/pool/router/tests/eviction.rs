@@ -149,3 +149,46 @@ fn residency_counts_from_when_a_resumed_worker_is_ready() {
     let (_, a) = h.submit("b");
     assert!(stopped(&a).is_empty(), "{a:?}");
 }
+
+/// A conversation sending turns back to back on a full pool: a new conversation queued behind
+/// it waits (activity rule) until it has waited `starving_after`; then the busy conversation
+/// makes way at its next turn boundary, and its own next turn waits for a resume behind it.
+#[test]
+fn a_starving_newcomer_displaces_a_conversation_that_keeps_sending() {
+    for starving in [false, true] {
+        let mut l = limits(1, 1, 8);
+        l.handoff_by_clear = false;
+        let (mut h, actions) = Harness::with(l);
+        h.ready_all(&actions);
+        let w = h.run_turn("a");
+        h.run_turn("a");
+        let (_, a) = h.submit("a");
+        assert_eq!(
+            assigned(&a),
+            vec![(w, "a".to_owned())],
+            "a's third turn runs"
+        );
+        h.submit("n").0.expect("queued");
+        h.submit("a").0.expect("queued");
+        if starving {
+            h.now += Duration::from_secs(10);
+        }
+        let mut out = Vec::new();
+        h.router
+            .turn_done(w, Some("cli-a".into()), false, h.now, &mut out);
+        h.router.pump(h.now, true, &mut out);
+        if starving {
+            assert_eq!(stopped(&out), vec![w], "{out:?}");
+            assert!(assigned(&out).is_empty(), "{out:?}");
+            // Once the worker is gone, the room is the newcomer's, not the resume's behind it.
+            let mut out = Vec::new();
+            h.router.worker_gone(w, &mut out);
+            h.router.pump(h.now, true, &mut out);
+            assert_eq!(spawns(&out), 1, "{out:?}");
+            assert_eq!(resume_spawn(&out), None, "{out:?}");
+        } else {
+            assert!(stopped(&out).is_empty(), "{out:?}");
+            assert_eq!(assigned(&out), vec![(w, "a".to_owned())]);
+        }
+    }
+}
