@@ -22,11 +22,13 @@
 //! | [`http`] | axum routes: chat completions (JSON and SSE), models, sessions, health, metrics |
 //! | [`listener`] | the API port's connection loop: header-read timeout, HTTP/1 + HTTP/2, graceful close |
 //! | [`server`] | start-up check, serving, graceful shutdown |
+//! | [`healthcheck`] | `claude-pool healthcheck`: a running server's `/readyz` as an exit code (container probes) |
 
 pub mod auth;
 pub mod config;
 pub mod conversation;
 pub mod error;
+pub mod healthcheck;
 pub mod http;
 pub mod keys;
 pub mod keys_cli;

@@ -1,6 +1,6 @@
-//! The `claude-pool` binary: `serve` and `check-config`. Everything else lives in the library.
+//! The `claude-pool` binary: `serve`, `check-config`, `healthcheck` and `keys`. Everything else lives in the library.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +35,22 @@ enum Command {
         /// Config file (default: config/claude-pool.toml when present).
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Ask the running server's `/readyz`: exit 0 when ready, 1 otherwise (container health
+    /// checks; the image has no curl).
+    Healthcheck {
+        /// Config file (default: config/claude-pool.toml when present); gives the port.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Port to ask (overrides server.port).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Path to ask.
+        #[arg(long, default_value = "/readyz")]
+        path: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 5)]
+        timeout: u64,
     },
     /// Manage API keys directly in the store (`store.database_url`).
     Keys {
@@ -84,6 +100,35 @@ fn run_keys(config: &Config, command: KeysCommand) -> ExitCode {
     }
 }
 
+/// `claude-pool healthcheck`: the server's own address (a wildcard bind is asked on loopback).
+fn healthcheck(config: Option<&Path>, port: Option<u16>, path: &str, timeout: u64) -> ExitCode {
+    // Only the address matters here: no API key is required to ask.
+    let config = match Config::load_for_key_admin(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("claude-pool: bad configuration: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let host = match config.server.host.as_str() {
+        "0.0.0.0" | "" => "127.0.0.1",
+        "::" | "[::]" => "::1",
+        h => h,
+    };
+    let port = port.unwrap_or(config.server.port);
+    let timeout = std::time::Duration::from_secs(timeout.max(1));
+    match claude_pool::healthcheck::check(host, port, path, timeout) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("claude-pool healthcheck: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `EX_USAGE`: bad configuration.
 const EXIT_CONFIG: u8 = 64;
 
@@ -99,6 +144,12 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Healthcheck {
+            config,
+            port,
+            path,
+            timeout,
+        } => return healthcheck(config.as_deref(), port, &path, timeout),
         Command::Serve { config, host, port } => (config, FlagOverrides { host, port }, false),
         Command::CheckConfig { config } => (config, FlagOverrides::default(), true),
     };

@@ -403,3 +403,33 @@ async fn silent_streams_get_keep_alive_comments() {
     assert!(body.ends_with("data: [DONE]\n\n"));
     s.stop().await;
 }
+
+/// `claude-pool healthcheck` (the container's probe): exit 0 while the server is ready, 1 when
+/// nothing answers, with the reason on stderr.
+#[tokio::test]
+async fn the_healthcheck_subcommand_reports_readiness_as_its_exit_code() {
+    let server = TestServer::start(1, 1, |_| {}).await;
+    let port = server.url.rsplit(':').next().unwrap().to_owned();
+    let probe = |port: String| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_claude-pool"))
+            .args(["healthcheck", "--port", &port, "--timeout", "5"])
+            .env_remove("API_KEYS")
+            .output()
+            .expect("run claude-pool healthcheck")
+    };
+    let ok = tokio::task::spawn_blocking({
+        let port = port.clone();
+        move || probe(port)
+    })
+    .await
+    .unwrap();
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("200"));
+    let closed = free_port().to_string();
+    let down = tokio::task::spawn_blocking(move || probe(closed))
+        .await
+        .unwrap();
+    assert_eq!(down.status.code(), Some(1), "{down:?}");
+    assert!(String::from_utf8_lossy(&down.stderr).contains("cannot reach"));
+    server.stop().await;
+}
