@@ -88,7 +88,8 @@ KEY="sk-smoke-0123456789abcdef"
 "${PODMAN[@]}" run -d --name "$NAME" --network=host "${ULIMITS[@]}" --health-interval=disable \
   -e PORT="$PORT" -e API_KEYS="$KEY" -e ANTHROPIC_BASE_URL="$API" -e ANTHROPIC_API_KEY=dummy \
   -e CLAUDE_CODE_MAX_RETRIES=0 -e CLAUDE_POOL_POOL__MIN_WORKERS=1 -e CLAUDE_POOL_POOL__MAX_WORKERS=2 \
-  -e CLAUDE_POOL_SERVER__SHUTDOWN_GRACE="${GRACE}s" "$IMAGE" >/dev/null
+  -e CLAUDE_POOL_SERVER__SHUTDOWN_GRACE="${GRACE}s" "$IMAGE" >/dev/null 2>"$WORK/run.err" ||
+  { cat "$WORK/run.err" >&2; exit 1; }  # (podman's complaints about a missing systemd stay in run.err)
 URL="http://127.0.0.1:$PORT"
 fail() { echo "image smoke test failed: $*" >&2; "${PODMAN[@]}" logs "$NAME" 2>&1 | tail -30 >&2; exit 1; }
 for _ in $(seq 1 600); do curl -sf "$URL/readyz" >/dev/null && break; sleep 0.2; done
