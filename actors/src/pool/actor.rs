@@ -129,7 +129,6 @@ impl Actor for Pool {
                 && c.worker.allowed_tools.is_empty(),
             spare_workers: c.spare_workers,
             min_residency: c.min_residency,
-            starving_after: starving_after(c),
         };
         let default_profile = Profile {
             model: None,
@@ -351,10 +350,4 @@ fn retry_after_hint(cfg: &PoolConfig) -> Duration {
     // A full queue drains at roughly one turn per worker per turn time; one second is a
     // polite floor that keeps clients from hammering.
     Duration::from_secs(1).max(cfg.queue_timeout / 30)
-}
-
-/// A quarter of the queue timeout: a turn waiting that long is served before the turns behind
-/// it, so that none reaches the timeout while later ones keep getting room.
-fn starving_after(cfg: &PoolConfig) -> Duration {
-    (cfg.queue_timeout / 4).max(Duration::from_secs(1))
 }

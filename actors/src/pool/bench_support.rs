@@ -30,7 +30,6 @@ impl RoutingFixture {
             handoff_by_clear: true,
             spare_workers: 0,
             min_residency: Duration::ZERO,
-            starving_after: Duration::from_secs(3600),
         };
         let mut router = Router::new(
             limits,

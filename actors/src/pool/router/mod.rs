@@ -18,8 +18,6 @@
 //!   `/clear` handoff, or stop and start fresh;
 //! * processes are started ahead of need: `min_workers` always, plus `spare_workers` fresh
 //!   ones while there is room;
-//! * a turn queued for `starving_after` may displace active conversations too, and the turns
-//!   behind it take no room (nor do spare starts) before it has its own;
 //! * starts are held back per profile while that profile's starts fail (`ProfileBackoffs`).
 //!
 //! The walk itself is in `pump`, the choice of a victim in [`victims`], the reactions to
@@ -134,9 +132,6 @@ pub(crate) struct Limits {
     pub(crate) spare_workers: usize,
     /// A conversation keeps its worker at least this long (eviction hysteresis).
     pub(crate) min_residency: Duration,
-    /// A turn queued this long is starving: turns behind it may not take room ahead of it, and
-    /// it may displace a conversation that has a turn queued (see `victims`).
-    pub(crate) starving_after: Duration,
 }
 
 /// Counters reported in snapshots.

@@ -21,8 +21,6 @@ struct PumpState {
     incoming: HashMap<Profile, usize>,
     /// Workers being stopped: each frees a place once gone.
     room_on_the_way: usize,
-    /// A starving turn is waiting for room: turns behind it may only use their own workers.
-    reserved: bool,
 }
 impl Router {
     /// Routes queued turns; see the module docs for the rules.
@@ -32,7 +30,6 @@ impl Router {
             blocked: HashSet::new(),
             incoming: HashMap::new(),
             room_on_the_way: 0,
-            reserved: false,
         };
         for w in self.workers.values() {
             let on_the_way = w.state == WorkerState::Starting || w.clearing;
@@ -62,13 +59,7 @@ impl Router {
             }
             i += 1;
         }
-        // Spares wait while a starving turn waits for room.
-        let spares = if ps.reserved {
-            0
-        } else {
-            self.limits.spare_workers
-        };
-        self.replenish(now, may_spawn, spares, actions);
+        self.replenish(now, may_spawn, actions);
     }
 
     /// Routes the queued turn at `index`; true when it was assigned (removed from the queue).
@@ -118,11 +109,7 @@ impl Router {
         let session_cwd = session.cwd.clone();
         ps.blocked.insert(sid.clone());
         let room = self.live() < self.limits.max_workers;
-        let starving = now.duration_since(self.queue[index].enqueued) >= self.limits.starving_after;
         if let Some(cli_id) = resume {
-            if ps.reserved {
-                return false; // room goes to the starving turn ahead first
-            }
             if room {
                 if self.can_spawn(may_spawn, &profile, now) {
                     let w = self.new_worker(
@@ -144,7 +131,6 @@ impl Router {
                 // Once gone, the victim's place is this turn's.
                 self.evict(victim, actions);
             }
-            ps.reserved |= starving;
             return false;
         }
         // A new conversation.
@@ -162,10 +148,6 @@ impl Router {
             self.assign(index, w, now, actions);
             return true;
         }
-        if ps.reserved {
-            return false;
-        }
-        ps.reserved |= starving;
         if let Some(n) = ps.incoming.get_mut(&profile).filter(|n| **n > 0) {
             *n -= 1;
         } else if room {
@@ -174,11 +156,7 @@ impl Router {
             }
         } else if ps.room_on_the_way > 0 {
             ps.room_on_the_way -= 1;
-        } else if let Some(victim) = if starving {
-            self.victim_for_resume(now, &ps.queued)
-        } else {
-            self.victim_for_newcomer(now, &ps.queued)
-        } {
+        } else if let Some(victim) = self.victim_for_newcomer(now, &ps.queued) {
             self.counters.evictions += 1;
             let same_profile = self.workers[&victim].profile == profile;
             if self.limits.handoff_by_clear && same_profile {
@@ -202,13 +180,7 @@ impl Router {
 
     /// Keeps at least `min_workers` live workers, plus `spare_workers` fresh ones while there
     /// is room (not while draining).
-    fn replenish(
-        &mut self,
-        now: Instant,
-        may_spawn: bool,
-        spare_workers: usize,
-        actions: &mut Vec<Action>,
-    ) {
+    fn replenish(&mut self, now: Instant, may_spawn: bool, actions: &mut Vec<Action>) {
         if self.draining {
             return;
         }
@@ -231,7 +203,7 @@ impl Router {
             .count();
         let wanted = floor
             .saturating_sub(active)
-            .max(spare_workers.saturating_sub(spare));
+            .max(self.limits.spare_workers.saturating_sub(spare));
         for _ in 0..wanted {
             if self.live() >= self.limits.max_workers || !self.can_spawn(may_spawn, &profile, now) {
                 break;

@@ -9,11 +9,7 @@
 //!   protected: keeping it would hold a worker for nothing;
 //! * **activity**: a newcomer (a new conversation) never displaces a conversation that is
 //!   active (running, or with a turn queued); a waiting conversation may displace another one,
-//!   preferring one with nothing queued, then the least recently used;
-//! * **no starvation**: a turn queued for `starving_after` (a quarter of the queue timeout)
-//!   may displace active conversations too (at a turn boundary, past their residency), and the
-//!   turns behind it take no room before it has its own, so a conversation that sends turns
-//!   back to back cannot keep a newcomer out until its queue timeout.
+//!   preferring one with nothing queued, then the least recently used.
 //!
 //! Idle workers without a conversation (fresh spares, other profiles) always go first.
 

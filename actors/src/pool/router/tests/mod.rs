@@ -15,7 +15,6 @@ fn limits(min: usize, max: usize, cap: usize) -> Limits {
         handoff_by_clear: true,
         spare_workers: 0,
         min_residency: Duration::ZERO,
-        starving_after: Duration::from_secs(10),
     }
 }
 
