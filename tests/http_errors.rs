@@ -374,3 +374,43 @@ async fn silent_turn_is_504_and_upstream_errors_map_to_statuses() {
     assert_envelope(&v, st, "context_length_exceeded");
     s.stop().await;
 }
+
+/// Streaming: an upstream failure before any content is a real HTTP error with the same status
+/// (and `Retry-After`) as without streaming — nothing was sent yet, and SDKs retry on statuses,
+/// not on in-band events.
+#[tokio::test]
+async fn a_stream_that_fails_before_content_gets_the_same_status_as_json() {
+    let s = TestServer::start(1, 1, |_| {}).await;
+    for (status, expected, code) in [
+        (429, StatusCode::TOO_MANY_REQUESTS, "upstream_rate_limited"),
+        (529, StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable"),
+        (401, StatusCode::BAD_GATEWAY, "upstream_auth_failed"),
+    ] {
+        let body = format!(
+            r#"{{"model":"sonnet","stream":true,"messages":[{{"role":"user","content":"[[error:{status}]]"}}]}}"#
+        );
+        let (st, v, headers) = call(&s, chat(&body)).await;
+        assert_eq!(st, expected, "{status}: {v}");
+        assert_envelope(&v, st, code);
+        assert_eq!(
+            headers.get(header::RETRY_AFTER).is_some(),
+            status == 429,
+            "{status}: {headers:?}"
+        );
+        assert_ne!(
+            headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some("text/event-stream")
+        );
+    }
+    // A stream with content answers 200 as an event stream.
+    let (st, _, headers) = call(
+        &s,
+        chat(r#"{"model":"sonnet","stream":true,"messages":[{"role":"user","content":"hi"}]}"#),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "text/event-stream");
+    s.stop().await;
+}

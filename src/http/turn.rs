@@ -1,10 +1,11 @@
 //! Running one turn for an HTTP request and answering it as an OpenAI completion, either as one
 //! JSON body or as Server-Sent Events (`chat.completion.chunk`s, then `data: [DONE]`).
 //!
-//! The handler waits for the turn's first event before answering, so a turn that cannot start
-//! (queue timeout, shutdown) gets a real HTTP status. After that, failures are sent in-band as
-//! an OpenAI error event followed by `[DONE]`. Dropping the response body (client gone) drops
-//! the turn's stream, which makes the pool interrupt the turn.
+//! The handler waits for the turn's start (JSON) or its first content (SSE) before answering,
+//! so a turn that cannot start (queue timeout, shutdown) or fails before any content (upstream
+//! 429/5xx, credential) gets a real HTTP status. After content started, failures are sent
+//! in-band as an OpenAI error event followed by `[DONE]`. Dropping the response body (client
+//! gone) drops the turn's stream, which makes the pool interrupt the turn.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -57,7 +58,7 @@ pub(super) struct TurnRequest {
 /// Submits the turn and answers it.
 pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response, ApiError> {
     let t0 = Instant::now();
-    let claim = Claim {
+    let mut claim = Claim {
         app: app.clone(),
         claimed: req.claimed,
         session: req.session.clone(),
@@ -85,7 +86,22 @@ pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response,
     }
     let session = req.session.clone();
     let mut resp = if req.stream {
-        sse(app, req, events, t0, claim)
+        // The response head waits for the first content: a turn that fails before any
+        // (upstream rate limit, overload, credential) gets the same HTTP status as without
+        // streaming, which SDKs know how to retry. A turn still silent after one keep-alive
+        // interval gets its head and keep-alive comments, so proxies do not cut it.
+        let first = match tokio::time::timeout(app.sse_keepalive, events.recv()).await {
+            Ok(ev) => {
+                claim.settle(ev.as_ref());
+                match ev {
+                    Some(TurnEvent::Failed(e)) => return Err(e.into()),
+                    None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
+                    Some(ev) => Some(ev),
+                }
+            }
+            Err(_) => None,
+        };
+        sse(app, req, events, t0, claim, first)
     } else {
         json(app, req, events, t0, claim).await?.into_response()
     };
@@ -306,10 +322,18 @@ impl SseState {
     }
 }
 
-/// The SSE response. Every event that is ready when the connection can take more is written
+/// The SSE response, opened with the turn's `first` event when it came before the head was
+/// sent. Every event that is ready when the connection can take more is written
 /// in one frame (a burst of token deltas costs one write, not one per token); keep-alive
 /// comments are sent after `server.sse_keepalive` without an event.
-fn sse(app: Arc<App>, req: TurnRequest, events: TurnStream, t0: Instant, claim: Claim) -> Response {
+fn sse(
+    app: Arc<App>,
+    req: TurnRequest,
+    events: TurnStream,
+    t0: Instant,
+    claim: Claim,
+    first: Option<TurnEvent>,
+) -> Response {
     let keepalive = app.sse_keepalive;
     let mut st = SseState {
         app,
@@ -330,6 +354,9 @@ fn sse(app: Arc<App>, req: TurnRequest, events: TurnStream, t0: Instant, claim: 
         },
         None,
     );
+    if let Some(ev) = first {
+        st.on_event(Some(ev));
+    }
     let body = stream::unfold(st, move |mut st| async move {
         loop {
             if !st.pending.is_empty() {
