@@ -15,7 +15,9 @@ pub fn completion_id() -> String {
     format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
 }
 
-/// Token usage.
+/// Token usage, counted the way OpenAI counts it: `prompt_tokens` is every input token
+/// (plain, written to and read from the prompt cache); the cache reads are also reported as
+/// `prompt_tokens_details.cached_tokens`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Usage {
     /// Input tokens (including cache reads and writes).
@@ -24,6 +26,30 @@ pub struct Usage {
     pub completion_tokens: u64,
     /// Their sum.
     pub total_tokens: u64,
+    /// The part of the input read from the prompt cache.
+    pub prompt_tokens_details: PromptTokensDetails,
+    /// Breakdown of the output (Claude reports none: predictions and audio are not offered).
+    pub completion_tokens_details: CompletionTokensDetails,
+}
+
+/// `usage.prompt_tokens_details`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PromptTokensDetails {
+    /// Input tokens read from the prompt cache (the CLI's `cache_read_input_tokens`).
+    pub cached_tokens: u64,
+    /// Always 0.
+    pub audio_tokens: u64,
+}
+
+/// `usage.completion_tokens_details`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CompletionTokensDetails {
+    /// Always 0.
+    pub audio_tokens: u64,
+    /// Always 0.
+    pub accepted_prediction_tokens: u64,
+    /// Always 0.
+    pub rejected_prediction_tokens: u64,
 }
 
 impl From<claude_pool_actors::Usage> for Usage {
@@ -33,6 +59,11 @@ impl From<claude_pool_actors::Usage> for Usage {
             prompt_tokens: prompt,
             completion_tokens: u.output_tokens,
             total_tokens: prompt + u.output_tokens,
+            prompt_tokens_details: PromptTokensDetails {
+                cached_tokens: u.cache_read_input_tokens,
+                audio_tokens: 0,
+            },
+            completion_tokens_details: CompletionTokensDetails::default(),
         }
     }
 }
@@ -232,6 +263,25 @@ mod tests {
         let v = serde_json::to_value(&u).unwrap();
         assert_eq!(v["choices"].as_array().unwrap().len(), 0);
         assert_eq!(v["usage"]["total_tokens"], 0);
+    }
+
+    #[test]
+    fn usage_counts_every_input_token_and_reports_cache_reads() {
+        let u = Usage::from(claude_pool_actors::Usage {
+            input_tokens: 3,
+            output_tokens: 12,
+            cache_creation_input_tokens: 100,
+            cache_read_input_tokens: 2000,
+        });
+        let v = serde_json::to_value(u).unwrap();
+        assert_eq!(v["prompt_tokens"], 2103);
+        assert_eq!(v["completion_tokens"], 12);
+        assert_eq!(v["total_tokens"], 2115);
+        assert_eq!(v["prompt_tokens_details"]["cached_tokens"], 2000);
+        assert_eq!(
+            v["completion_tokens_details"]["accepted_prediction_tokens"],
+            0
+        );
     }
 
     #[test]

@@ -41,6 +41,9 @@ def test_non_streaming_completion(server):
     assert "hello there" in r.choices[0].message.content
     assert r.choices[0].finish_reason == "stop"
     assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    # Cache reads are part of prompt_tokens, as OpenAI counts them, and reported apart too.
+    assert 0 <= r.usage.prompt_tokens_details.cached_tokens <= r.usage.prompt_tokens
+    assert r.usage.completion_tokens_details.accepted_prediction_tokens == 0
 
 
 def test_streaming_with_usage(server):
