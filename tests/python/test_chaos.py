@@ -25,6 +25,11 @@ CLIENTS = int(os.environ.get("CHAOS_CLIENTS", "12"))
 KILL_EVERY = float(os.environ.get("CHAOS_KILL_EVERY", "1.5"))
 MAX_WORKERS = int(os.environ.get("CHAOS_MAX_WORKERS", "4"))
 GRACE = 10
+# The server answers every turn within its own bounds: a turn waiting longer than the queue
+# timeout gets a clean 503. The clients wait longer than that, so a request they give up on
+# ("hung") is one the server never answered, not one still waiting its turn.
+QUEUE_TIMEOUT = 120
+TURN_TIMEOUT = QUEUE_TIMEOUT + 30
 STARTUP = 'startup_timeout = "20s"\n'
 
 
@@ -47,7 +52,7 @@ log_level = "{os.environ.get('CHAOS_LOG_LEVEL', 'info')}"
 min_workers = 2
 max_workers = {MAX_WORKERS}
 queue_capacity = 1024
-queue_timeout = "120s"
+queue_timeout = "{QUEUE_TIMEOUT}s"
 turn_idle_timeout = "5s"
 interrupt_timeout = "2s"
 stop_grace = "1s"
@@ -95,7 +100,7 @@ def report(name, tally, sab, seconds):
 
 def test_no_faults_loses_no_turn(chaos_server):
     seconds = max(10.0, SECONDS / 2)
-    tally, sab = chaos.run(chaos_server, KEY, CLIENTS, seconds)
+    tally, sab = chaos.run(chaos_server, KEY, CLIENTS, seconds, turn_timeout=TURN_TIMEOUT)
     report("no faults", tally, sab, seconds)
     assert tally.ok > 0
     assert tally.failed_clean == 0, tally.failures[:10]
@@ -106,7 +111,7 @@ def test_no_faults_loses_no_turn(chaos_server):
 
 def test_kills_cost_only_the_turns_they_hit_then_sigterm_leaves_nothing(chaos_server):
     tally, sab = chaos.run(chaos_server, KEY, CLIENTS, SECONDS, kill_every=KILL_EVERY,
-                           turn_timeout=90)
+                           turn_timeout=TURN_TIMEOUT)
     report("kills", tally, sab, SECONDS)
     assert sab.kills + sab.stops > 0, "the saboteur found workers to hit"
     assert tally.hung == 0, [f for f in tally.failures if "after" in f and "attempt" in f]
