@@ -33,14 +33,14 @@ for handoff in fresh clear; do
     port=$(free_port)
     dir="$OUT/$handoff-$n"
     mkdir -p "$dir"
-    (cd "$dir" && env API_KEYS="$KEY" LOG_LEVEL=warn RATE_LIMIT_REQUESTS=0 CLAUDE_MAX_COST_PER_USER=0 \
+    (cd "$dir" && exec env API_KEYS="$KEY" LOG_LEVEL=warn RATE_LIMIT_REQUESTS=0 CLAUDE_MAX_COST_PER_USER=0 \
       CLAUDE_POOL_WORKER__COMMAND="$CLI" CLAUDE_POOL_WORKER__HANDOFF="$handoff" \
       CLAUDE_POOL_WORKER__HOME="$dir/home" CLAUDE_POOL_WORKER__WORK_ROOT="$dir/work" \
       CLAUDE_POOL_POOL__MIN_WORKERS=2 CLAUDE_POOL_POOL__MAX_WORKERS=6 \
       CLAUDE_POOL_POOL__QUEUE_CAPACITY=1024 CLAUDE_POOL_POOL__QUEUE_TIMEOUT=600s \
       ANTHROPIC_BASE_URL="$API" ANTHROPIC_API_KEY=dummy CLAUDE_CODE_MAX_RETRIES=0 \
       "$BIN/claude-pool" serve --host 127.0.0.1 --port "$port" >"$dir/server.log" 2>&1) &
-    server=$!
+    server=$!  # the server itself (exec), so that kill stops it and its workers
     PIDS+=($server)
     url="http://127.0.0.1:$port"
     for _ in $(seq 1 600); do curl -sf "$url/readyz" >/dev/null && break; sleep 0.2; done
