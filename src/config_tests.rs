@@ -75,6 +75,27 @@ fn missing_keys_without_open_mode_is_an_error() {
 }
 
 #[test]
+fn the_placeholder_admin_password_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        dir.path(),
+        "[auth]\napi_keys = [\"sk-test-key-123\"]\nadmin_password = \"changeme\"\n",
+    );
+    let e = Config::load(Some(&p), &FlagOverrides::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("auth.admin_password") && e.contains("ADMIN_PASSWORD"),
+        "{e}"
+    );
+    let p = write(
+        dir.path(),
+        "[auth]\napi_keys = [\"sk-test-key-123\"]\nadmin_password = \"a-real-one\"\n",
+    );
+    assert!(Config::load(Some(&p), &FlagOverrides::default()).is_ok());
+}
+
+#[test]
 fn secrets_do_not_show_in_debug_output() {
     let mut c = Config::default();
     c.auth.master_key = "sk-master-secret".into();

@@ -139,6 +139,12 @@ impl Config {
         if !self.auth.master_key.is_empty() && self.auth.master_key.len() < 8 {
             return bad("auth.master_key", "must have at least 8 characters");
         }
+        if self.auth.admin_password == "changeme" {
+            return bad(
+                "auth.admin_password",
+                "is the placeholder \"changeme\" (env ADMIN_PASSWORD): set a real password",
+            );
+        }
         Ok(())
     }
 
