@@ -1,7 +1,9 @@
 # claude-pool: the gateway and the Claude Code CLI it runs, in one image.
 #
 #   docker build -t claude-pool .
-#   docker run -p 8000:8000 -e API_KEYS=sk-... -e CLAUDE_CODE_OAUTH_TOKEN=sk-ant-oat01-... claude-pool
+#   docker run -p 8000:8000 -v claude-pool-data:/data -e API_KEYS=sk-... \
+#     -e CLAUDE_CODE_OAUTH_TOKEN=sk-ant-oat01-... -e CLAUDE_POOL_WORKER__BARE=false claude-pool
+# (an OAuth token is read only outside the CLI's bare mode; ANTHROPIC_API_KEY works in both)
 #
 # Base images are build arguments, so the image can be built from locally made bases where
 # public registries are out of reach (scripts/image-smoke.sh does that).
