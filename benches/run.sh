@@ -17,47 +17,9 @@ else
 fi
 BIN="$ROOT/target/$PROFILE"
 LOAD="$BIN/claude-pool-load"
-OUT="$(mktemp -d)"
-KEY="sk-bench-key-0123456789"
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$OUT"
-}
-trap cleanup EXIT
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# start_server NAME COMMAND WORKERS QUEUE [ENV...]: starts claude-pool, waits for /readyz.
-start_server() {
-  local name=$1 command=$2 workers=$3 queue=$4; shift 4
-  local port dir
-  port=$(free_port)
-  dir="$OUT/$name"
-  mkdir -p "$dir"
-  (cd "$dir" && env API_KEYS="$KEY" LOG_LEVEL=warn RATE_LIMIT_REQUESTS=0 CLAUDE_MAX_COST_PER_USER=0 \
-    CLAUDE_POOL_WORKER__COMMAND="$command" \
-    CLAUDE_POOL_WORKER__HOME="$dir/home" CLAUDE_POOL_WORKER__WORK_ROOT="$dir/work" \
-    CLAUDE_POOL_POOL__MIN_WORKERS="$workers" CLAUDE_POOL_POOL__MAX_WORKERS="$workers" \
-    CLAUDE_POOL_POOL__QUEUE_CAPACITY="$queue" CLAUDE_POOL_POOL__QUEUE_TIMEOUT=600s \
-    "$@" "$BIN/claude-pool" serve --host 127.0.0.1 --port "$port" >"$dir/server.log" 2>&1) &
-  PIDS+=($!)
-  for _ in $(seq 1 600); do
-    if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; then
-      SERVER_URL="http://127.0.0.1:$port"
-      SERVER_PID=$(pgrep -n -x claude-pool)
-      return 0
-    fi
-    sleep 0.2
-  done
-  echo "server $name did not become ready" >&2
-  cat "$dir/server.log" >&2
-  return 1
-}
-
-stop_server() { kill "$SERVER_PID" 2>/dev/null || true; while kill -0 "$SERVER_PID" 2>/dev/null; do sleep 0.1; done; }
 
 run() { # run LABEL ARGS... : one load run, JSON into $OUT/results
   local label=$1; shift
@@ -101,11 +63,7 @@ stop_server
 
 # 2. Real CLI against the fake Anthropic API: pool vs direct vs spawn at 1 and 16.
 CLI="$(scripts/install-cli.sh 2>/dev/null)"
-API_PORT_FILE="$OUT/api.port"
-python3 "$ROOT/../shared/fake-anthropic/fake_anthropic.py" --port 0 --port-file "$API_PORT_FILE" 2>/dev/null &
-PIDS+=($!)
-for _ in $(seq 1 100); do [ -s "$API_PORT_FILE" ] && break; sleep 0.1; done
-API="http://127.0.0.1:$(cat "$API_PORT_FILE")"
+start_fake_api
 CLI_ENV=(--cli-env "ANTHROPIC_BASE_URL=$API" --cli-env ANTHROPIC_API_KEY=dummy
   --cli-env CLAUDE_CODE_MAX_RETRIES=0 --cli-env DISABLE_AUTOUPDATER=1
   --cli-env CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 --cli-env "HOME=$OUT/real-home"

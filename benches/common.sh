@@ -1,0 +1,53 @@
+# Shared by the benchmark scripts (source it after setting ROOT and BIN): a scratch directory
+# and key, every started process stopped on exit, free ports, the fake Anthropic API, and
+# claude-pool servers started and stopped.
+OUT="$(mktemp -d)"
+KEY="sk-bench-key-0123456789"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$OUT"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_fake_api: the fake Anthropic API on a free port; sets API to its URL.
+start_fake_api() {
+  python3 "$ROOT/../shared/fake-anthropic/fake_anthropic.py" --port 0 --port-file "$OUT/api.port" 2>/dev/null &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do [ -s "$OUT/api.port" ] && break; sleep 0.1; done
+  API="http://127.0.0.1:$(cat "$OUT/api.port")"
+}
+
+# start_server NAME COMMAND WORKERS QUEUE [ENV...]: starts claude-pool with WORKERS warm
+# workers (ENV, K=V, is applied last and may override any setting), waits for /readyz; sets
+# SERVER_URL and SERVER_PID (the server itself: it is exec'd, so stopping it stops its workers).
+start_server() {
+  local name=$1 command=$2 workers=$3 queue=$4; shift 4
+  local port dir
+  port=$(free_port)
+  dir="$OUT/$name"
+  mkdir -p "$dir"
+  (cd "$dir" && exec env API_KEYS="$KEY" LOG_LEVEL=warn RATE_LIMIT_REQUESTS=0 CLAUDE_MAX_COST_PER_USER=0 \
+    CLAUDE_POOL_WORKER__COMMAND="$command" \
+    CLAUDE_POOL_WORKER__HOME="$dir/home" CLAUDE_POOL_WORKER__WORK_ROOT="$dir/work" \
+    CLAUDE_POOL_POOL__MIN_WORKERS="$workers" CLAUDE_POOL_POOL__MAX_WORKERS="$workers" \
+    CLAUDE_POOL_POOL__QUEUE_CAPACITY="$queue" CLAUDE_POOL_POOL__QUEUE_TIMEOUT=600s \
+    "$@" "$BIN/claude-pool" serve --host 127.0.0.1 --port "$port" >"$dir/server.log" 2>&1) &
+  SERVER_PID=$!
+  PIDS+=($SERVER_PID)
+  for _ in $(seq 1 600); do
+    if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; then
+      SERVER_URL="http://127.0.0.1:$port"
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "server $name did not become ready" >&2
+  cat "$dir/server.log" >&2
+  return 1
+}
+
+stop_server() { kill "$SERVER_PID" 2>/dev/null || true; while kill -0 "$SERVER_PID" 2>/dev/null; do sleep 0.1; done; }
