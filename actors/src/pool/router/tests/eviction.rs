@@ -73,10 +73,7 @@ fn a_newcomer_never_displaces_an_active_conversation() {
     let (_, a) = h.submit("new");
     assert!(assigned(&a).is_empty());
     h.now += Duration::from_secs(5);
-    let mut out = Vec::new();
-    h.router
-        .turn_done(w, Some("cli-s".into()), false, h.now, &mut out);
-    h.router.pump(h.now, true, &mut out);
+    let out = h.finish_turn(w, "cli-s");
     assert_eq!(
         assigned(&out),
         vec![(w, "s".to_owned())],
@@ -87,10 +84,7 @@ fn a_newcomer_never_displaces_an_active_conversation() {
             .any(|a| matches!(a, Action::Clear { .. } | Action::Stop { .. }))
     );
     // Once "s" is idle with nothing queued, the newcomer may take its place.
-    let mut out = Vec::new();
-    h.router
-        .turn_done(w, Some("cli-s".into()), false, h.now, &mut out);
-    h.router.pump(h.now, true, &mut out);
+    let out = h.finish_turn(w, "cli-s");
     assert!(
         out.iter()
             .any(|a| matches!(a, Action::Clear { worker } if *worker == w)),
@@ -113,10 +107,7 @@ fn one_shot_conversations_make_way_for_newcomers_at_once() {
     assert_eq!(two.len(), 1, "both workers busy now");
     let (_, a) = h.submit("three");
     assert!(assigned(&a).is_empty());
-    let mut out = Vec::new();
-    h.router
-        .turn_done(two[0].0, Some("cli".into()), false, h.now, &mut out);
-    h.router.pump(h.now, true, &mut out);
+    let out = h.finish_turn(two[0].0, "cli");
     assert_eq!(
         stopped(&out).len(),
         1,

@@ -99,6 +99,16 @@ impl Harness {
         w
     }
 
+    /// Worker `w` finishes its turn (saved as `cli_id`) and the queue is walked; returns the
+    /// actions of both.
+    fn finish_turn(&mut self, w: WorkerId, cli_id: &str) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.router
+            .turn_done(w, Some(cli_id.into()), false, self.now, &mut out);
+        self.router.pump(self.now, true, &mut out);
+        out
+    }
+
     /// Stops worker `w` and lets it go (its conversation is released); returns the actions.
     fn release(&mut self, w: WorkerId) -> Vec<Action> {
         let mut out = Vec::new();

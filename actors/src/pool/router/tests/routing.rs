@@ -182,10 +182,7 @@ fn draining_serves_queued_turns_then_stops_idle_workers() {
         vec![2],
         "the idle worker nobody waits for stops"
     );
-    let mut out = Vec::new();
-    h.router
-        .turn_done(w, Some("cli-s".into()), false, h.now, &mut out);
-    h.router.pump(h.now, true, &mut out);
+    let out = h.finish_turn(w, "cli-s");
     assert_eq!(
         assigned(&out),
         vec![(w, "s".to_owned())],
