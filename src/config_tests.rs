@@ -8,6 +8,14 @@ fn write(dir: &Path, body: &str) -> PathBuf {
     p
 }
 
+/// The error `Config::load` gives for a file with `body`.
+fn load_error(dir: &Path, body: &str) -> String {
+    let p = write(dir, body);
+    Config::load(Some(&p), &FlagOverrides::default())
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn file_values_flags_and_defaults_layer() {
     let dir = tempfile::tempdir().unwrap();
@@ -37,33 +45,21 @@ fn file_values_flags_and_defaults_layer() {
 #[test]
 fn unknown_keys_and_bad_types_name_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "[pool]\nmax_wrkers = 3\n");
-    let e = Config::load(Some(&p), &FlagOverrides::default())
-        .unwrap_err()
-        .to_string();
+    let e = load_error(dir.path(), "[pool]\nmax_wrkers = 3\n");
     assert!(e.contains("max_wrkers"), "{e}");
-    let p = write(dir.path(), "[server]\nport = \"eighty\"\n");
-    let e = Config::load(Some(&p), &FlagOverrides::default())
-        .unwrap_err()
-        .to_string();
+    let e = load_error(dir.path(), "[server]\nport = \"eighty\"\n");
     assert!(e.contains("port"), "{e}");
-    let p = write(
+    let e = load_error(
         dir.path(),
         "[pool]\nmin_workers = 5\nmax_workers = 2\n[auth]\nallow_open = true\n",
     );
-    let e = Config::load(Some(&p), &FlagOverrides::default())
-        .unwrap_err()
-        .to_string();
     assert!(e.contains("pool.min_workers"), "{e}");
 }
 
 #[test]
 fn missing_keys_without_open_mode_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(dir.path(), "");
-    let e = Config::load(Some(&p), &FlagOverrides::default())
-        .unwrap_err()
-        .to_string();
+    let e = load_error(dir.path(), "");
     assert!(e.contains("auth.api_keys"), "{e}");
     assert!(
         Config::load(
@@ -77,13 +73,10 @@ fn missing_keys_without_open_mode_is_an_error() {
 #[test]
 fn the_placeholder_admin_password_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let p = write(
+    let e = load_error(
         dir.path(),
         "[auth]\napi_keys = [\"sk-test-key-123\"]\nadmin_password = \"changeme\"\n",
     );
-    let e = Config::load(Some(&p), &FlagOverrides::default())
-        .unwrap_err()
-        .to_string();
     assert!(
         e.contains("auth.admin_password") && e.contains("ADMIN_PASSWORD"),
         "{e}"
