@@ -82,6 +82,8 @@ def conversation(client, tally, rng, stop_at, name, turns):
     by_session = rng.random() < 0.5
     stream = rng.random() < 0.5
     session = f"{name}-{rng.randrange(1 << 30)}" if by_session else None
+    kind = f"session {session}, " if by_session else "history, "
+    kind += "stream" if stream else "json"
     history = []
     done = 0  # successful turns so far
     failures = 0  # failed attempts so far (each may leave one message in the transcript)
@@ -95,9 +97,8 @@ def conversation(client, tally, rng, stop_at, name, turns):
             try:
                 text = ask(client, messages, session, stream)
             except openai.APITimeoutError as e:
-                kind = f"session {session}" if by_session else "history"
-                tally.add("hung", f"{name}/{t} ({kind}, {'stream' if stream else 'json'}, "
-                                  f"attempt {attempt + 1}, after {time.monotonic() - started:.0f}s): {e}")
+                tally.add("hung", f"{name}/{t} ({kind}, attempt {attempt + 1}, "
+                                  f"after {time.monotonic() - started:.0f}s): {e}")
                 return
             except openai.APIStatusError as e:
                 if e.status_code == 410:
@@ -116,9 +117,7 @@ def conversation(client, tally, rng, stop_at, name, turns):
             n = int(m.group(1)) if m else -1
             # Context kept: at least every earlier turn; a failed attempt may add its message.
             if not (want <= n <= want + 2 * failures):
-                kind = f"session {session}" if by_session else "history"
-                tally.add("context", f"{name}/{t} ({kind}, {'stream' if stream else 'json'}): "
-                                     f"n={n}, want {want} (+{2 * failures})")
+                tally.add("context", f"{name}/{t} ({kind}): n={n}, want {want} (+{2 * failures})")
             tally.add("ok")
             done += 1
             history += [msg, {"role": "assistant", "content": text}]
