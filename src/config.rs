@@ -300,8 +300,12 @@ fn redacted(s: &str) -> &'static str {
 pub struct LimitsConfig {
     /// Requests per window and key (0 = no default limit; a key's `rpm_limit` still applies).
     pub rate_limit_requests: u32,
-    /// The rate-limit window.
-    #[serde(with = "humantime_serde")]
+    /// The rate-limit window: a duration (`60s`, `1m`) or plain seconds (`60`, as
+    /// `RATE_LIMIT_WINDOW=60` writes it).
+    #[serde(
+        serialize_with = "humantime_serde::serialize",
+        deserialize_with = "seconds_or_duration"
+    )]
     pub rate_limit_window: Duration,
     /// Largest cost of one request, USD (0 = no cap).
     pub max_cost_per_request: f64,
@@ -326,12 +330,15 @@ impl Default for LimitsConfig {
 pub struct StoreConfig {
     /// `sqlite://path` or `postgres://...`.
     pub database_url: String,
+    /// Connections in the store's pool (0 = the backend's default: SQLite 4, PostgreSQL 8).
+    pub max_connections: u32,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             database_url: "sqlite://data/claude-pool.db".into(),
+            max_connections: 0,
         }
     }
 }
@@ -341,7 +348,29 @@ impl std::fmt::Debug for StoreConfig {
         let scheme = self.database_url.split("://").next().unwrap_or_default();
         f.debug_struct("StoreConfig")
             .field("database_url", &format!("{scheme}://***"))
+            .field("max_connections", &self.max_connections)
             .finish()
+    }
+}
+
+/// A duration written as plain seconds (a number, or a string of digits) or in humantime form.
+fn seconds_or_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum SecondsOrText {
+        Seconds(u64),
+        Text(String),
+    }
+    match SecondsOrText::deserialize(d)? {
+        SecondsOrText::Seconds(s) => Ok(Duration::from_secs(s)),
+        SecondsOrText::Text(t) => match t.trim().parse::<u64>() {
+            Ok(s) => Ok(Duration::from_secs(s)),
+            Err(_) => humantime::parse_duration(t.trim()).map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "expected seconds (60) or a duration (60s, 1m): {e}"
+                ))
+            }),
+        },
     }
 }
 

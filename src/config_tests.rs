@@ -99,3 +99,43 @@ fn secrets_do_not_show_in_debug_output() {
         assert!(!dbg.contains(s), "{s} leaked in {dbg}");
     }
 }
+
+#[test]
+#[allow(clippy::result_large_err)] // figment::Jail's closure type, not ours
+fn the_rate_limit_window_takes_plain_seconds_or_a_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    for (written, secs) in [
+        ("60", 60),
+        ("\"60\"", 60),
+        ("\"60s\"", 60),
+        ("\"1m\"", 60),
+        ("90", 90),
+    ] {
+        let p = write(
+            dir.path(),
+            &format!("[auth]\nallow_open = true\n[limits]\nrate_limit_window = {written}\n"),
+        );
+        let c = Config::load(Some(&p), &FlagOverrides::default()).unwrap();
+        assert_eq!(
+            c.limits.rate_limit_window,
+            Duration::from_secs(secs),
+            "{written}"
+        );
+    }
+    let e = load_error(dir.path(), "[limits]\nrate_limit_window = \"soon\"\n");
+    assert!(
+        e.contains("rate_limit_window") && e.contains("seconds"),
+        "{e}"
+    );
+    // The seed's environment form: RATE_LIMIT_WINDOW=60.
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("RATE_LIMIT_WINDOW", "60");
+        jail.set_env("API_KEYS", "sk-test-key-123");
+        let c = Config::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+        assert_eq!(c.limits.rate_limit_window, Duration::from_secs(60));
+        jail.set_env("RATE_LIMIT_WINDOW", "2m");
+        let c = Config::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+        assert_eq!(c.limits.rate_limit_window, Duration::from_secs(120));
+        Ok(())
+    });
+}

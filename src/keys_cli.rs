@@ -66,7 +66,7 @@ pub enum KeysError {
 
 /// Runs a key command and returns what to print.
 pub async fn run(config: &Config, command: KeysCommand) -> Result<Value, KeysError> {
-    let store: Arc<dyn Store> = store::open(&config.store.database_url).await?;
+    let store: Arc<dyn Store> = store::open(&config.store).await?;
     // The store's own errors keep their cause; refusals become the message to print.
     let invalid = |e: crate::error::ApiError| match e {
         crate::error::ApiError::Store(e) => KeysError::Store(e),

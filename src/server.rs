@@ -132,7 +132,7 @@ pub async fn serve(
         backend: backend.clone(),
         source,
     };
-    let store = crate::store::open(&config.store.database_url)
+    let store = crate::store::open(&config.store)
         .await
         .map_err(store_error)?;
     tracing::info!(backend = store.backend(), "store open, migrations applied");

@@ -158,7 +158,7 @@ async fn only_hashes_are_stored(backend: Backend) {
     assert_eq!(s.chat_as(&key, "sonnet", "use it once").await.status(), 200);
     s.spend_rows(&key, 1).await;
     // Every value in every table, as text.
-    let store = claude_pool::store::SqlStore::open(&s.database_url)
+    let store = claude_pool::store::SqlStore::open(&s.database_url, 1)
         .await
         .unwrap();
     let mut dump = String::new();

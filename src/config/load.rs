@@ -20,6 +20,7 @@ const SEED_ENV: &[(&str, &str)] = &[
     ("CLAUDE_MAX_COST_PER_REQUEST", "limits.max_cost_per_request"),
     ("CLAUDE_MAX_COST_PER_USER", "limits.max_cost_per_key"),
     ("DATABASE_URL", "store.database_url"),
+    ("DATABASE_MAX_CONNECTIONS", "store.max_connections"),
 ];
 
 /// Overrides given on the command line (highest precedence).

@@ -317,10 +317,12 @@ pub fn now_secs() -> i64 {
         .unwrap_or_default()
 }
 
-/// Opens the store named by `url` (creating an SQLite file and its directory on first start)
-/// and runs the migrations.
-pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+/// Opens the configured store (creating an SQLite file and its directory on first start) and
+/// runs the migrations.
+pub async fn open(
+    config: &crate::config::StoreConfig,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     Ok(std::sync::Arc::new(Breaker::new(
-        SqlStore::open(url).await?,
+        SqlStore::open(&config.database_url, config.max_connections).await?,
     )))
 }

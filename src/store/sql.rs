@@ -56,8 +56,8 @@ fn sqlite_url(url: &str) -> Result<String, StoreError> {
 }
 
 impl SqlStore {
-    /// Connects and migrates.
-    pub async fn open(url: &str) -> Result<Self, StoreError> {
+    /// Connects and migrates; `max_connections` 0 takes the backend's default.
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let scheme = url.split(':').next().unwrap_or_default();
         let (backend, url) = match scheme {
@@ -74,7 +74,11 @@ impl SqlStore {
             .await?;
         let sqlite = backend == "sqlite";
         let pool = AnyPoolOptions::new()
-            .max_connections(if sqlite { 4 } else { 8 })
+            .max_connections(match max_connections {
+                0 if sqlite => 4,
+                0 => 8,
+                n => n,
+            })
             // Bounds how long a request waits for an unreachable database (then 503; the
             // breaker makes the following ones fail at once).
             .acquire_timeout(Duration::from_secs(3))
@@ -145,6 +149,14 @@ fn session_from_row(row: &AnyRow) -> Result<SessionRecord, StoreError> {
     })
 }
 
+/// A nullable float as a parameter: text, cast in SQL (`CAST($n AS DOUBLE PRECISION)`).
+/// sqlx's `Any` driver binds a NULL `f64` as PostgreSQL `float4`; the prepared statement is
+/// cached per connection with that type, and the next non-NULL `f64` on the same connection
+/// fails with "incorrect binary data format". Text has one type whatever the value.
+fn float_param(v: Option<f64>) -> Option<String> {
+    v.map(|x| x.to_string())
+}
+
 fn json_text<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
@@ -169,7 +181,7 @@ impl Store for SqlStore {
         let now = now_secs();
         let sql = format!(
             "INSERT INTO keys ({KEY_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $9, NULL, $10, $11) \
+             VALUES ($1, $2, $3, $4, $5, CAST($6 AS DOUBLE PRECISION), $7, 0, $8, $9, $9, NULL, $10, $11) \
              RETURNING {KEY_COLUMNS}"
         );
         let row = sqlx::query(&sql)
@@ -178,7 +190,7 @@ impl Store for SqlStore {
             .bind(k.alias.clone())
             .bind(json_text(&k.models))
             .bind(json_text(&k.metadata))
-            .bind(k.max_budget)
+            .bind(float_param(k.max_budget))
             .bind(k.rpm_limit.map(i64::from))
             .bind(k.expires_at)
             .bind(now)
@@ -251,7 +263,8 @@ impl Store for SqlStore {
         }
         // `spend` is not written here: concurrent turns add to it.
         let sql = format!(
-            "UPDATE keys SET key_alias = $2, models = $3, metadata = $4, max_budget = $5, \
+            "UPDATE keys SET key_alias = $2, models = $3, metadata = $4, \
+             max_budget = CAST($5 AS DOUBLE PRECISION), \
              rpm_limit = $6, expires_at = $7, oauth_token = $8, updated_at = $9 \
              WHERE id = $1 RETURNING {KEY_COLUMNS}"
         );
@@ -260,7 +273,7 @@ impl Store for SqlStore {
             .bind(k.alias.clone())
             .bind(json_text(&k.models))
             .bind(json_text(&k.metadata))
-            .bind(k.max_budget)
+            .bind(float_param(k.max_budget))
             .bind(k.rpm_limit.map(i64::from))
             .bind(k.expires_at)
             .bind(k.sealed_oauth_token.clone())

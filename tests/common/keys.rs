@@ -31,6 +31,8 @@ pub async fn server(
     TestServer::start_on(backend, 1, 4, |c| {
         c.auth.master_key = MASTER.into();
         c.pool.queue_capacity = 64;
+        // Few connections, so differently typed statements share them as in production.
+        c.store.max_connections = 2;
         tweak(c);
     })
     .await

@@ -132,7 +132,7 @@ impl TestServer {
         config.store.database_url = database_url.clone();
         tweak(&mut config);
         config.validate().expect("valid test config");
-        let store = claude_pool::store::open(&config.store.database_url)
+        let store = claude_pool::store::open(&config.store)
             .await
             .expect("store");
         let pool = PoolHandle::start(config.pool_config()).await.expect("pool");
