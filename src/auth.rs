@@ -105,6 +105,7 @@ impl Authenticator {
                     expires_at: None,
                     source: KeySource::Config,
                     sealed_oauth_token: None,
+                    policy: Default::default(),
                 })
                 .await?;
         }
@@ -149,11 +150,24 @@ impl Authenticator {
         let id = keys::hash(presented);
         let (record, oauth_token) = self.lookup(&id).await?.ok_or(ApiError::Unauthorized)?;
         let now = now_secs();
+        // LiteLLM's wording for expired and blocked keys, which scripts look for.
         if record.revoked_at.is_some() {
-            return Err(ApiError::KeyRejected("this API key has been revoked"));
+            return Err(ApiError::KeyRejected(
+                "this API key has been revoked".into(),
+            ));
         }
-        if record.expires_at.is_some_and(|t| now >= t) {
-            return Err(ApiError::KeyRejected("this API key has expired"));
+        if let Some(t) = record.expires_at.filter(|t| now >= *t) {
+            return Err(ApiError::KeyRejected(format!(
+                "Authentication Error - Expired Key. Key Expiry time {} and current time {}",
+                keys::rfc3339(t),
+                keys::rfc3339(now)
+            )));
+        }
+        if record.blocked_at.is_some() {
+            return Err(ApiError::KeyRejected(
+                "Authentication Error, Key is blocked. Update via `/key/unblock` if you're admin."
+                    .into(),
+            ));
         }
         Ok(Identity {
             label: keys::label(&id).into(),
@@ -298,6 +312,8 @@ mod tests {
             revoked_at: None,
             source: KeySource::Api,
             sealed_oauth_token: None,
+            policy: Default::default(),
+            blocked_at: None,
         }));
         assert!(id.allows_model("gpt-4", "opus"));
         assert!(id.allows_model("gpt-3.5-turbo", "haiku"));

@@ -311,6 +311,8 @@ pub struct LimitsConfig {
     pub max_cost_per_request: f64,
     /// Budget of a key without its own `max_budget`, USD (0 = no cap).
     pub max_cost_per_key: f64,
+    /// What a running turn holds of its key's budget when `max_cost_per_request` is 0, USD.
+    pub turn_cost_estimate: f64,
 }
 
 impl Default for LimitsConfig {
@@ -320,6 +322,7 @@ impl Default for LimitsConfig {
             rate_limit_window: Duration::from_secs(60),
             max_cost_per_request: 5.0,
             max_cost_per_key: 50.0,
+            turn_cost_estimate: 0.5,
         }
     }
 }

@@ -24,9 +24,9 @@ pub enum ApiError {
     /// 401: no or wrong API key.
     #[error("invalid API key")]
     Unauthorized,
-    /// 401: a known key that can no longer be used (revoked, expired).
+    /// 401: a known key that can no longer be used (revoked, expired, blocked).
     #[error("{0}")]
-    KeyRejected(&'static str),
+    KeyRejected(String),
     /// 403: the key may not do this (`code` says what: `model_not_allowed`, `admin_only`).
     #[error("{message}")]
     Forbidden {
@@ -45,11 +45,45 @@ pub enum ApiError {
         /// When a request will be accepted again.
         retry_after: Duration,
     },
-    /// 429: the key has spent its budget.
-    #[error("budget exceeded: this key has spent ${spend:.4} of its ${budget:.4} budget")]
+    /// 429: the key's tokens per minute are used up.
+    #[error("tokens per minute limit exceeded: this key may use {limit} tokens per minute; retry after {}s", retry_secs(*retry_after))]
+    TokensLimited {
+        /// The limit.
+        limit: u64,
+        /// When the window ends.
+        retry_after: Duration,
+    },
+    /// 429: the key already runs its `max_parallel_requests`.
+    #[error(
+        "Max parallel request limit reached: this key may run {max} requests at once and runs {running}"
+    )]
+    TooManyParallel {
+        /// The limit.
+        max: u32,
+        /// Running now.
+        running: u32,
+    },
+    /// 429: the key has spent its budget (LiteLLM's wording, which scripts look for).
+    #[error("Budget has been exceeded! Current cost: {spend}, Max budget: {budget}")]
     BudgetExceeded {
         /// Spend so far (USD).
         spend: f64,
+        /// The budget (USD).
+        budget: f64,
+        /// Until the budget period resets, if the key has one.
+        resets_in: Option<Duration>,
+    },
+    /// 429: what is left of the budget is held by the key's running turns.
+    #[error(
+        "the rest of this key's budget is held by its {turns} running requests (spend {spend:.4} + held {held:.4} of {budget:.4} USD); retry when they finish"
+    )]
+    BudgetHeld {
+        /// Spend so far (USD).
+        spend: f64,
+        /// Held by running turns (USD).
+        held: f64,
+        /// Running turns.
+        turns: u32,
         /// The budget (USD).
         budget: f64,
     },
@@ -84,6 +118,10 @@ pub enum ApiError {
     #[error("internal error")]
     Internal(String),
 }
+
+/// `Retry-After` of a key over a budget that has no period: an admin must raise it, so
+/// clients are told not to retry soon.
+const BUDGET_RETRY_AFTER: u64 = 3600;
 
 /// `Retry-After` of a rate-limited request: rounded up, at least 1 s.
 fn retry_secs(d: Duration) -> u64 {
@@ -142,10 +180,28 @@ impl ApiError {
                 Some("rate_limit_exceeded"),
                 self.to_string(),
             ),
+            TokensLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                Some("rate_limit_exceeded"),
+                self.to_string(),
+            ),
+            TooManyParallel { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                Some("max_parallel_requests_exceeded"),
+                self.to_string(),
+            ),
             BudgetExceeded { .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "insufficient_quota",
                 Some("budget_exceeded"),
+                self.to_string(),
+            ),
+            BudgetHeld { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                Some("budget_reserved"),
                 self.to_string(),
             ),
             Store(e) if e.is_unavailable() => (
@@ -343,10 +399,13 @@ impl IntoResponse for ApiError {
             ApiError::Store(e) if e.is_unavailable() => {
                 Some(crate::store::COOL_DOWN.as_secs().max(1))
             }
-            ApiError::RateLimited { retry_after, .. } => Some(retry_secs(*retry_after)),
-            ApiError::Turn(TurnError::Upstream {
-                status: Some(429), ..
-            }) => Some(1),
+            ApiError::RateLimited { retry_after, .. }
+            | ApiError::TokensLimited { retry_after, .. } => Some(retry_secs(*retry_after)),
+            ApiError::BudgetExceeded { resets_in, .. } => {
+                Some(resets_in.map_or(BUDGET_RETRY_AFTER, retry_secs))
+            }
+            // Every other 429 (upstream rate limit, parallel limit, held budget): soon.
+            _ if status == StatusCode::TOO_MANY_REQUESTS => Some(1),
             _ => None,
         };
         if let Some(secs) = retry {

@@ -105,7 +105,8 @@ pub async fn run(config: &Config, command: KeysCommand) -> Result<Value, KeysErr
             let catalogue = config.catalogue();
             let known = |m: &str| catalogue.resolve(m).is_some();
             let sealer = Sealer::new(config.auth.sealing_secret());
-            let (key, row) = prepare_key(req, &known, &sealer).map_err(invalid)?;
+            let (key, row) =
+                prepare_key(req, &known, &sealer, store::now_secs()).map_err(invalid)?;
             let record = store.insert_key(&row).await?;
             let mut out = record.public_json();
             out["key"] = Value::String(key);

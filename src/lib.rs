@@ -11,20 +11,22 @@
 //! | [`openai`] | OpenAI wire types: requests, responses, stream chunks, error envelope (pure) |
 //! | [`conversation`] | OpenAI message lists → pool turns; history fingerprints for stateless clients |
 //! | [`auth`] | API keys (`Authorization: Bearer` / `X-API-Key`): master key, stored keys through a cache |
-//! | [`keys`] | key material: generation, hashing, display form, `duration` syntax |
+//! | [`keys`] | key material: generation, hashing, display form, `duration` and `budget_duration` syntax |
+//! | [`clock`] | the wall clock budget periods run on (tests move it forward) |
 //! | [`keys_cli`] | `claude-pool keys create|list|info|revoke`, directly on the store |
-//! | [`limits`] | per-key rate limits (`governor`) and the `X-RateLimit-*` numbers |
+//! | [`limits`] | per-key limits: requests (`governor`), tokens per minute, running turns, budget reservations |
 //! | [`store`] | the durable store (SQLite or PostgreSQL): keys, spend, sessions, sealed credentials |
 //! | [`spend`] | the spend writer: per-turn records, batched, written also after disconnects |
 //! | [`error`] | [`error::ApiError`]: every failure as an OpenAI error envelope with its status |
 //! | [`models`] | the model catalogue: aliases and known Claude names; unknown names are refused |
 //! | [`metrics`] | Prometheus registry: pool gauges, request and latency histograms |
-//! | [`http`] | axum routes: chat completions (JSON and SSE), models, sessions, health, metrics |
+//! | [`http`] | axum routes: chat completions (JSON and SSE), models, sessions, health, metrics, the LiteLLM key and spend API (`http::admin`) |
 //! | [`listener`] | the API port's connection loop: header-read timeout, HTTP/1 + HTTP/2, graceful close |
 //! | [`server`] | start-up check, serving, graceful shutdown |
 //! | [`healthcheck`] | `claude-pool healthcheck`: a running server's `/readyz` as an exit code (container probes) |
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod conversation;
 pub mod error;

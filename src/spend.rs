@@ -10,7 +10,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::limits::Reservation;
 use crate::store::{SpendRecord, Store};
+
+/// A record and the budget reservation it settles (released once the record is written).
+type Entry = (SpendRecord, Option<Reservation>);
 
 /// Largest batch written in one transaction.
 const MAX_BATCH: usize = 512;
@@ -20,7 +24,7 @@ const ATTEMPTS: u32 = 6;
 /// Hands spend records to the writer task.
 #[derive(Debug, Clone)]
 pub struct SpendLog {
-    tx: mpsc::UnboundedSender<SpendRecord>,
+    tx: mpsc::UnboundedSender<Entry>,
     closing: CancellationToken,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
@@ -38,10 +42,10 @@ impl SpendLog {
         }
     }
 
-    /// Queues a record (never blocks).
-    pub fn record(&self, r: SpendRecord) {
-        if let Err(e) = self.tx.send(r) {
-            let r = e.0;
+    /// Queues a record (never blocks); `settles` is released once it is written.
+    pub fn record(&self, r: SpendRecord, settles: Option<Reservation>) {
+        if let Err(e) = self.tx.send((r, settles)) {
+            let (r, _) = e.0;
             tracing::error!(key = %r.key_id, cost_usd = r.cost_usd, "spend record after shutdown; not written");
         }
     }
@@ -58,7 +62,7 @@ impl SpendLog {
 
 async fn writer(
     store: Arc<dyn Store>,
-    mut rx: mpsc::UnboundedReceiver<SpendRecord>,
+    mut rx: mpsc::UnboundedReceiver<Entry>,
     closing: CancellationToken,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -85,13 +89,16 @@ async fn writer(
     }
 }
 
-async fn write(store: &dyn Store, batch: &mut Vec<SpendRecord>) {
+/// Writes a batch; its reservations are released when it is written or given up (the cached
+/// spend already counts the turns either way).
+async fn write(store: &dyn Store, batch: &mut Vec<Entry>) {
     if batch.is_empty() {
         return;
     }
+    let records: Vec<SpendRecord> = batch.iter().map(|(r, _)| r.clone()).collect();
     let mut delay = Duration::from_millis(50);
     for attempt in 1..=ATTEMPTS {
-        match store.record_spend(batch).await {
+        match store.record_spend(&records).await {
             Ok(()) => {
                 batch.clear();
                 return;
@@ -102,7 +109,7 @@ async fn write(store: &dyn Store, batch: &mut Vec<SpendRecord>) {
                 delay *= 2;
             }
             Err(e) => {
-                let cost: f64 = batch.iter().map(|r| r.cost_usd).sum();
+                let cost: f64 = records.iter().map(|r| r.cost_usd).sum();
                 tracing::error!(error = %e, records = batch.len(), cost_usd = cost, "spend records lost");
             }
         }

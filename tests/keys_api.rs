@@ -100,7 +100,10 @@ async fn expired_keys_are_rejected(backend: Backend) {
         if r.status() == 401 {
             let v: Value = r.json().await.unwrap();
             assert!(
-                v["error"]["message"].as_str().unwrap().contains("expired"),
+                v["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Expired Key"),
                 "{v}"
             );
             break;
@@ -344,7 +347,50 @@ async fn bad_admin_inputs_are_4xx_with_a_message(backend: Backend) {
             400,
             "key_alias",
         ),
-        (M::GET, "/key/info".into(), None, 400, "key"),
+        (M::GET, "/key/info?key=not-a-key".into(), None, 400, "key"),
+        (M::GET, "/key/list?size=0".into(), None, 400, "size"),
+        (
+            M::GET,
+            "/spend/logs?start_date=soon".into(),
+            None,
+            400,
+            "start_date",
+        ),
+        (
+            M::POST,
+            "/key/block".into(),
+            Some(json!({"key": "sk-unknown-key-0000"})),
+            404,
+            "not found",
+        ),
+        (
+            M::POST,
+            "/key/regenerate".into(),
+            Some(json!({})),
+            400,
+            "key",
+        ),
+        (
+            M::POST,
+            "/key/generate".into(),
+            Some(json!({"budget_duration": "sometimes"})),
+            400,
+            "budget_duration",
+        ),
+        (
+            M::POST,
+            "/key/generate".into(),
+            Some(json!({"tpm_limit": 1.5})),
+            400,
+            "whole",
+        ),
+        (
+            M::POST,
+            "/key/generate".into(),
+            Some(json!({"tags": [""]})),
+            400,
+            "tags",
+        ),
         (
             M::GET,
             "/key/info?key=sk-unknown-key-0000".into(),

@@ -37,7 +37,14 @@ async fn rate_limit_headers_and_429(backend: Backend) {
     assert_eq!(r1.status(), 200);
     assert_eq!(header(&r1, "x-ratelimit-limit"), "2");
     assert_eq!(header(&r1, "x-ratelimit-remaining"), "1");
-    assert_eq!(header(&r1, "x-ratelimit-reset"), "30");
+    // X-RateLimit-Reset is a Unix time (the allowance is full again in 30 s); OpenAI's
+    // relative form is in x-ratelimit-reset-requests.
+    let reset: i64 = header(&r1, "x-ratelimit-reset").parse().unwrap();
+    let now = claude_pool::store::now_secs();
+    assert!((now + 28..=now + 31).contains(&reset), "{reset} vs {now}");
+    assert_eq!(header(&r1, "x-ratelimit-reset-requests"), "30s");
+    assert_eq!(header(&r1, "x-ratelimit-limit-requests"), "2");
+    assert_eq!(header(&r1, "x-ratelimit-remaining-requests"), "1");
     // Errors count and carry the headers too.
     let r2 = s.chat_as(&key, "no-such-model", "two").await;
     assert_eq!(
@@ -83,10 +90,19 @@ async fn budgets_stop_a_key_before_any_worker_is_used(backend: Backend) {
     let turns_before = s.pool.snapshot().turns_started;
     let r = s.chat_as(&key, "sonnet", "one more").await;
     assert_eq!(r.status(), 429);
+    assert_eq!(
+        r.headers()["retry-after"],
+        "3600",
+        "no budget period: not soon"
+    );
     let v: Value = r.json().await.unwrap();
     assert_eq!(error_code(&v), "budget_exceeded");
+    // LiteLLM's wording, which scripts look for; Retry-After on this 429 too.
     assert!(
-        v["error"]["message"].as_str().unwrap().contains("0.0100"),
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Budget has been exceeded! Current cost: 0.02, Max budget: 0.01"),
         "{v}"
     );
     assert_eq!(

@@ -115,8 +115,15 @@ impl Config {
         if self.worker.command.as_os_str().is_empty() {
             return bad("worker.command", "must name the claude executable");
         }
-        if self.limits.max_cost_per_request < 0.0 || self.limits.max_cost_per_key < 0.0 {
-            return bad("limits.max_cost_per_request", "costs must not be negative");
+        if self.limits.max_cost_per_request < 0.0
+            || self.limits.max_cost_per_key < 0.0
+            || self.limits.turn_cost_estimate.is_nan()
+            || self.limits.turn_cost_estimate <= 0.0
+        {
+            return bad(
+                "limits.max_cost_per_request",
+                "costs must not be negative (and limits.turn_cost_estimate must be positive)",
+            );
         }
         if self.limits.rate_limit_requests > 0 && self.limits.rate_limit_window.is_zero() {
             return bad(

@@ -7,9 +7,10 @@ use axum::response::Response;
 use crate::auth::Caller;
 use crate::conversation::{fingerprint, normalize, replay};
 use crate::error::ApiError;
+use crate::http::admin::check_tags;
 use crate::http::turn::{SESSION_HEADER, TurnRequest, respond};
 use crate::http::{ApiJson, AppState};
-use crate::openai::ChatRequest;
+use crate::openai::{ChatRequest, completion_id};
 
 /// Maps the request onto a conversation (see `crate::conversation`) and runs the turn.
 pub(super) async fn chat_completions(
@@ -22,8 +23,10 @@ pub(super) async fn chat_completions(
         return Err(ApiError::bad(param, message));
     }
     let msgs = normalize(&req.messages)?;
+    let tags = req.tags().map_err(|m| ApiError::bad("metadata", m))?;
+    check_tags("metadata.tags", &tags)?;
     let claude_model = app.resolve_model(&req.model)?;
-    app.admit(&caller, &req.model, &claude_model)?;
+    let admission = app.admit(&caller, &req.model, &claude_model)?;
     let explicit = match headers.get(SESSION_HEADER) {
         Some(v) => Some(
             v.to_str()
@@ -79,6 +82,9 @@ pub(super) async fn chat_completions(
             history,
             claimed,
             caller,
+            id: completion_id(),
+            tags,
+            admission,
         },
     )
     .await

@@ -1,7 +1,18 @@
 //! The API gate: every request to an API-key route is authenticated here and counted against
-//! its key's rate limit. The caller's [`Identity`] goes into the request's extensions (read by
-//! the [`crate::auth::Caller`] extractor), and every response of a limited key carries
-//! `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`.
+//! its key's rate limit. A key whose budget period is over has its spend reset first. The
+//! caller's [`Identity`](crate::auth::Identity) goes into the request's extensions (read by
+//! the [`crate::auth::Caller`] extractor), and every response of a limited key carries the
+//! limit headers:
+//!
+//! | header | value |
+//! |---|---|
+//! | `X-RateLimit-Limit`, `X-RateLimit-Remaining` | requests per window, and left now |
+//! | `X-RateLimit-Reset` | Unix time when the allowance is full again |
+//! | `x-ratelimit-{limit,remaining}-requests` | as above (OpenAI's names) |
+//! | `x-ratelimit-reset-requests` | time until then, OpenAI's form (`12s`, `1m30s`) |
+//! | `x-ratelimit-{limit,remaining,reset}-tokens` | the same for `tpm_limit`, when the key has one |
+
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -9,21 +20,53 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
-use crate::http::AppState;
-use crate::limits::Decision;
+use crate::http::{App, AppState};
+use crate::limits::{Decision, TokenState};
+use crate::store::now_secs;
 
-const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
-const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
-const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
-
-fn set_headers(headers: &mut HeaderMap, d: &Decision) {
-    for (name, value) in [
-        (LIMIT, u64::from(d.limit)),
-        (REMAINING, u64::from(d.remaining)),
-        (RESET, d.reset_secs),
-    ] {
-        headers.insert(name, HeaderValue::from(value));
+fn put(headers: &mut HeaderMap, name: &'static str, value: impl ToString) {
+    if let Ok(v) = HeaderValue::from_str(&value.to_string()) {
+        headers.insert(HeaderName::from_static(name), v);
     }
+}
+
+/// OpenAI's relative form: `1s`, `12s`, `1m30s`.
+fn relative(d: Duration) -> String {
+    let secs = crate::limits::ceil_secs(d);
+    humantime::format_duration(Duration::from_secs(secs))
+        .to_string()
+        .replace(' ', "")
+}
+
+fn set_request_headers(headers: &mut HeaderMap, d: &Decision) {
+    let reset = Duration::from_secs(d.reset_secs);
+    put(headers, "x-ratelimit-limit", d.limit);
+    put(headers, "x-ratelimit-remaining", d.remaining);
+    put(
+        headers,
+        "x-ratelimit-reset",
+        now_secs().saturating_add(d.reset_secs as i64),
+    );
+    put(headers, "x-ratelimit-limit-requests", d.limit);
+    put(headers, "x-ratelimit-remaining-requests", d.remaining);
+    put(headers, "x-ratelimit-reset-requests", relative(reset));
+}
+
+fn set_token_headers(headers: &mut HeaderMap, t: &TokenState) {
+    put(headers, "x-ratelimit-limit-tokens", t.limit);
+    put(headers, "x-ratelimit-remaining-tokens", t.remaining);
+    put(headers, "x-ratelimit-reset-tokens", relative(t.reset));
+}
+
+/// Resets the budgets whose period is over (this key's among them) and forgets their cached
+/// state, so the key is read again with its spend at 0.
+async fn reset_due_budgets(app: &App, key_id: &str) -> Result<(), ApiError> {
+    for id in app.store.reset_due_budgets(app.clock.now()).await? {
+        app.auth.invalidate(&id);
+        tracing::info!(key = %crate::keys::label(&id), "budget period over: spend reset");
+    }
+    app.auth.invalidate(key_id);
+    Ok(())
 }
 
 /// Authenticates, rate-limits, and runs the route.
@@ -32,10 +75,21 @@ pub(super) async fn api_gate(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let identity = match app.auth.authenticate(req.headers()).await {
+    let mut identity = match app.auth.authenticate(req.headers()).await {
         Ok(i) => i,
         Err(e) => return e.into_response(),
     };
+    let due = identity.key.as_ref().and_then(|k| k.policy.budget_reset_at);
+    if due.is_some_and(|at| at <= app.clock.now()) {
+        let reset = reset_due_budgets(&app, &identity.key_id).await;
+        match reset.map(|()| app.auth.authenticate(req.headers())) {
+            Ok(again) => match again.await {
+                Ok(i) => identity = i,
+                Err(e) => return e.into_response(),
+            },
+            Err(e) => return e.into_response(),
+        }
+    }
     let decision = if identity.is_master {
         None
     } else {
@@ -44,6 +98,8 @@ pub(super) async fn api_gate(
             .rate_for(identity.key.as_ref().and_then(|k| k.rpm_limit));
         app.limits.check(&identity.key_id, rate)
     };
+    let tpm = identity.key.as_ref().and_then(|k| k.policy.tpm_limit);
+    let key_id = identity.key_id.clone();
     let mut resp = match &decision {
         Some(Decision {
             retry_after: Some(retry_after),
@@ -62,7 +118,23 @@ pub(super) async fn api_gate(
         }
     };
     if let Some(d) = &decision {
-        set_headers(resp.headers_mut(), d);
+        set_request_headers(resp.headers_mut(), d);
+    }
+    if let Some(limit) = tpm {
+        set_token_headers(resp.headers_mut(), &app.tokens.state(&key_id, limit));
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_resets_are_in_openai_form() {
+        assert_eq!(relative(Duration::from_millis(200)), "1s");
+        assert_eq!(relative(Duration::from_secs(12)), "12s");
+        assert_eq!(relative(Duration::from_secs(90)), "1m30s");
+        assert_eq!(relative(Duration::ZERO), "0s");
+    }
 }

@@ -2,6 +2,7 @@
 //! that turns every body rejection into an OpenAI error.
 
 pub mod admin;
+mod admission;
 mod chat;
 mod gate;
 mod info;
@@ -21,11 +22,12 @@ use axum::{Json, Router};
 use claude_pool_actors::PoolHandle;
 use serde::de::DeserializeOwned;
 
-use crate::auth::{Authenticator, Identity};
+use crate::auth::Authenticator;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::conversation::FingerprintIndex;
 use crate::error::ApiError;
-use crate::limits::{Rate, RateLimits};
+use crate::limits::{InFlight, Rate, RateLimits, Reservations, TokenWindows};
 use crate::metrics::Metrics;
 use crate::spend::SpendLog;
 use crate::store::{Sealer, Store, StoreError};
@@ -44,6 +46,17 @@ pub struct App {
     pub sealer: Sealer,
     /// Per-key request rates.
     pub limits: RateLimits,
+    /// Per-key tokens per minute.
+    pub tokens: TokenWindows,
+    /// Per-key running turns.
+    pub in_flight: InFlight,
+    /// Budget held by running turns.
+    pub reservations: Reservations,
+    /// What one turn reserves of its key's budget (USD): the per-request cap, else
+    /// `limits.turn_cost_estimate`.
+    pub turn_reserve_usd: f64,
+    /// The clock budget periods run on.
+    pub clock: Arc<Clock>,
     /// Durable spend records.
     pub spend: SpendLog,
     /// Cap of one turn's cost (USD).
@@ -97,6 +110,11 @@ impl App {
             auth,
             sealer,
             limits: RateLimits::new(Rate::new(l.rate_limit_requests, l.rate_limit_window)),
+            tokens: TokenWindows::default(),
+            in_flight: InFlight::default(),
+            reservations: Reservations::default(),
+            turn_reserve_usd: cap(l.max_cost_per_request).unwrap_or(l.turn_cost_estimate),
+            clock: Arc::new(Clock::default()),
             spend: SpendLog::start(store.clone()),
             max_cost_per_request: cap(l.max_cost_per_request),
             max_cost_per_key: cap(l.max_cost_per_key),
@@ -109,28 +127,6 @@ impl App {
             sse_keepalive: config.server.sse_keepalive,
             max_body_bytes: config.server.max_body_bytes,
         })
-    }
-
-    /// Checks, before any worker is used, that the caller may run a turn on this model: the
-    /// key's model scope (403) and its budget (429).
-    pub fn admit(&self, caller: &Identity, requested: &str, claude: &str) -> Result<(), ApiError> {
-        if !caller.allows_model(requested, claude) {
-            return Err(ApiError::Forbidden {
-                code: "model_not_allowed",
-                message: format!("this API key may not use the model `{requested}`"),
-            });
-        }
-        if let Some(key) = &caller.key {
-            if let Some(budget) = key.max_budget.or(self.max_cost_per_key) {
-                if key.spend >= budget {
-                    return Err(ApiError::BudgetExceeded {
-                        spend: key.spend,
-                        budget,
-                    });
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Resolves a requested model name to the Claude model (404 `model_not_found` if unknown).
@@ -173,8 +169,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/key/info", get(admin::info))
         .route("/key/list", get(admin::list))
         .route("/key/update", post(admin::update))
-        .route("/key/delete", post(admin::delete))
+        .route("/key/delete", post(admin::delete).delete(admin::delete))
+        .route("/key/regenerate", post(admin::regenerate))
+        .route("/key/{key}/regenerate", post(admin::regenerate_path))
+        .route("/key/block", post(admin::block))
+        .route("/key/unblock", post(admin::unblock))
         .route("/spend/keys", get(admin::spend_keys))
+        .route("/spend/tags", get(admin::spend_tags))
+        .route("/spend/logs", get(admin::spend_logs))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

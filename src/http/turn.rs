@@ -24,9 +24,8 @@ use crate::auth::Identity;
 use crate::conversation::{Fingerprint, Msg, extended, fingerprint};
 use crate::error::ApiError;
 use crate::http::App;
-use crate::openai::{
-    ChatChunk, ChatCompletion, Choice, Delta, ResponseMessage, Usage, completion_id, unix_now,
-};
+use crate::limits::Admission;
+use crate::openai::{ChatChunk, ChatCompletion, Choice, Delta, ResponseMessage, Usage, unix_now};
 use crate::store::{SpendRecord, now_secs};
 
 /// The session header, on requests and every response.
@@ -53,11 +52,18 @@ pub(super) struct TurnRequest {
     pub claimed: Option<Fingerprint>,
     /// Who asked (spend, credential, metrics).
     pub caller: Identity,
+    /// The response's id (`chatcmpl-...`), also the spend record's `request_id`.
+    pub id: String,
+    /// The request's `metadata.tags` (the key's own tags are added to the spend record).
+    pub tags: Vec<String>,
+    /// What the admitted turn holds (in-flight slot, budget reservation) until it ends.
+    pub admission: Admission,
 }
 
 /// Submits the turn and answers it.
-pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response, ApiError> {
+pub(super) async fn respond(app: Arc<App>, mut req: TurnRequest) -> Result<Response, ApiError> {
     let t0 = Instant::now();
+    let admission = std::mem::take(&mut req.admission);
     let mut claim = Claim {
         app: app.clone(),
         claimed: req.claimed,
@@ -73,7 +79,7 @@ pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response,
         profile,
         budget: TurnBudget {
             max_cost_usd: app.max_cost_per_request,
-            ledger: Some(ledger(&app, &req)),
+            ledger: Some(ledger(&app, &req, admission)),
         },
     };
     let mut events = app.pool.submit(turn).await?;
@@ -113,9 +119,25 @@ pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response,
 }
 
 /// The turn's spend report: called by the worker however the turn ends (also after the client
-/// went away). It updates the key's cached spend and the metrics at once and queues the
-/// durable record.
-fn ledger(app: &Arc<App>, req: &TurnRequest) -> Ledger {
+/// went away). It updates the key's cached spend, its token count and the metrics at once,
+/// frees its in-flight slot, and queues the durable record, which releases the budget
+/// reservation once written. A turn that never reached a worker drops the ledger unused, which
+/// releases both.
+fn ledger(app: &Arc<App>, req: &TurnRequest, admission: Admission) -> Ledger {
+    let held = std::sync::Mutex::new(Some(admission));
+    let tokens = app.clone();
+    let request_id = req.id.clone();
+    let mut tags = req
+        .caller
+        .key
+        .as_ref()
+        .map(|k| k.policy.tags.clone())
+        .unwrap_or_default();
+    for t in &req.tags {
+        if !tags.contains(t) {
+            tags.push(t.clone());
+        }
+    }
     let auth = app.auth.clone();
     let metrics = app.metrics.clone();
     let spend = app.spend.clone();
@@ -127,18 +149,28 @@ fn ledger(app: &Arc<App>, req: &TurnRequest) -> Ledger {
     Ledger::new(move |s: TurnSpend| {
         let input = s.usage.prompt_tokens();
         auth.add_spend(&key_id, s.cost_usd);
+        tokens
+            .tokens
+            .add(&key_id, input.saturating_add(s.usage.output_tokens));
+        let admission = held.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let reservation = admission.and_then(|a| a.reservation);
         metrics.observe_turn(&label, input, s.usage.output_tokens, s.cost_usd);
-        spend.record(SpendRecord {
-            key_id: key_id.to_string(),
-            session_id: Some(session.clone()),
-            model: model.clone(),
-            input_tokens: input,
-            output_tokens: s.usage.output_tokens,
-            cost_usd: s.cost_usd,
-            duration_ms: s.duration.as_millis() as u64,
-            status: s.status,
-            created_at: now_secs(),
-        });
+        spend.record(
+            SpendRecord {
+                key_id: key_id.to_string(),
+                session_id: Some(session.clone()),
+                model: model.clone(),
+                input_tokens: input,
+                output_tokens: s.usage.output_tokens,
+                cost_usd: s.cost_usd,
+                duration_ms: s.duration.as_millis() as u64,
+                status: s.status,
+                created_at: now_secs(),
+                request_id: Some(request_id.clone()),
+                tags: tags.clone(),
+            },
+            reservation,
+        );
     })
 }
 
@@ -223,7 +255,7 @@ async fn json(
     };
     finished(&app, &req, &result);
     Ok(Json(ChatCompletion {
-        id: completion_id(),
+        id: req.id.clone(),
         object: "chat.completion",
         created: unix_now(),
         model: req.model_name.clone(),
@@ -337,11 +369,11 @@ fn sse(
     let keepalive = app.sse_keepalive;
     let mut st = SseState {
         app,
+        id: req.id.clone(),
         req,
         events,
         pending: Vec::with_capacity(1024),
         done: false,
-        id: completion_id(),
         created: unix_now(),
         t0,
         first_token: false,

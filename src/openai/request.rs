@@ -27,7 +27,8 @@ pub struct ChatRequest {
     /// End-user id (logged, not used for routing).
     #[serde(default)]
     pub user: Option<String>,
-    /// Free-form metadata (accepted, not stored).
+    /// Free-form metadata; `metadata.tags` (a list of strings, LiteLLM's form) is recorded
+    /// with the request's spend.
     #[serde(default)]
     pub metadata: Option<serde_json::Value>,
     /// The conversation to continue (same as the `X-Session-Id` header).
@@ -45,6 +46,25 @@ pub struct ChatRequest {
     /// Log probabilities; not supported.
     #[serde(default)]
     pub logprobs: Option<bool>,
+}
+
+impl ChatRequest {
+    /// `metadata.tags` (empty when absent); `Err` when it is not a list of strings.
+    pub fn tags(&self) -> Result<Vec<String>, &'static str> {
+        let Some(tags) = self.metadata.as_ref().and_then(|m| m.get("tags")) else {
+            return Ok(Vec::new());
+        };
+        let list = tags
+            .as_array()
+            .ok_or("`metadata.tags` must be a list of strings")?;
+        list.iter()
+            .map(|t| {
+                t.as_str()
+                    .map(str::to_owned)
+                    .ok_or("`metadata.tags` must be a list of strings")
+            })
+            .collect()
+    }
 }
 
 /// `stream_options`.

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{
-    KeyRecord, KeySpend, KeyUpdate, NewKey, SessionRecord, SpendRecord, Store, StoreError,
+    KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, SessionRecord, SpendFilter, SpendRecord,
+    Store, StoreError, TagSpend,
 };
 
 /// How long calls fail fast after the database was found unavailable.
@@ -100,6 +101,42 @@ impl<S: Store> Store for Breaker<S> {
     }
     async fn revoke_keys(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
         guarded!(self.revoke_keys(ids))
+    }
+    async fn list_keys_page(
+        &self,
+        filter: &KeyFilter,
+    ) -> Result<(Vec<KeyRecord>, i64), StoreError> {
+        guarded!(self.list_keys_page(filter))
+    }
+    async fn set_blocked(
+        &self,
+        id: &str,
+        blocked: bool,
+        now: i64,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        guarded!(self.set_blocked(id, blocked, now))
+    }
+    async fn regenerate_key(
+        &self,
+        old_id: &str,
+        new_id: &str,
+        new_prefix: &str,
+        now: i64,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        guarded!(self.regenerate_key(old_id, new_id, new_prefix, now))
+    }
+    async fn reset_due_budgets(&self, now: i64) -> Result<Vec<String>, StoreError> {
+        guarded!(self.reset_due_budgets(now))
+    }
+    async fn spend_by_tag(
+        &self,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> Result<Vec<TagSpend>, StoreError> {
+        guarded!(self.spend_by_tag(since, until))
+    }
+    async fn spend_log(&self, filter: &SpendFilter) -> Result<(Vec<SpendRecord>, i64), StoreError> {
+        guarded!(self.spend_log(filter))
     }
     async fn record_spend(&self, records: &[SpendRecord]) -> Result<(), StoreError> {
         guarded!(self.record_spend(records))

@@ -5,13 +5,17 @@
 //! run at open.
 
 mod breaker;
+mod records;
 mod seal;
 mod sql;
 
 use async_trait::async_trait;
-use serde::Serialize;
 
 pub use breaker::{Breaker, COOL_DOWN};
+pub use records::{
+    KeyFilter, KeyPolicy, KeyRecord, KeySource, KeySpend, KeyUpdate, NewKey, SessionRecord,
+    SpendFilter, SpendRecord, TagSpend,
+};
 pub use seal::{SealError, Sealer};
 pub use sql::SqlStore;
 
@@ -67,200 +71,6 @@ impl StoreError {
     }
 }
 
-/// Where a key came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeySource {
-    /// `POST /key/generate` or `claude-pool keys create`.
-    Api,
-    /// `auth.api_keys` / `API_KEYS` (registered at start so their spend is tracked).
-    Config,
-}
-
-impl KeySource {
-    fn as_str(self) -> &'static str {
-        match self {
-            KeySource::Api => "api",
-            KeySource::Config => "config",
-        }
-    }
-    fn parse(s: &str) -> Self {
-        if s == "config" {
-            KeySource::Config
-        } else {
-            KeySource::Api
-        }
-    }
-}
-
-/// A stored key. The plaintext key is never stored; `id` is the hex SHA-256 of it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KeyRecord {
-    /// Hex SHA-256 of the key (LiteLLM's `token`).
-    pub id: String,
-    /// A display form: `sk-AbC…wXyZ`.
-    pub key_prefix: String,
-    /// Human name.
-    pub alias: Option<String>,
-    /// Models (as the client names them) this key may use; empty = all.
-    pub models: Vec<String>,
-    /// Free-form JSON object.
-    pub metadata: serde_json::Value,
-    /// Total spend allowed (USD); `None` = the server default (`limits.max_cost_per_key`).
-    pub max_budget: Option<f64>,
-    /// Requests per minute; `None` = the server default (`limits.rate_limit_*`).
-    pub rpm_limit: Option<u32>,
-    /// Spend so far (USD).
-    pub spend: f64,
-    /// Expiry (Unix seconds).
-    pub expires_at: Option<i64>,
-    /// Creation (Unix seconds).
-    pub created_at: i64,
-    /// Last change (Unix seconds).
-    pub updated_at: i64,
-    /// Revocation (Unix seconds).
-    pub revoked_at: Option<i64>,
-    /// Where it came from.
-    pub source: KeySource,
-    /// The key's own Claude OAuth token, sealed ([`Sealer`]); never returned.
-    pub sealed_oauth_token: Option<Vec<u8>>,
-}
-
-impl KeyRecord {
-    /// The public view of a key, as the admin API and the CLI show it (no secrets; LiteLLM's
-    /// field names where they exist).
-    pub fn public_json(&self) -> serde_json::Value {
-        use crate::keys::rfc3339;
-        serde_json::json!({
-            "token": self.id,
-            "key_name": self.key_prefix,
-            "key_alias": self.alias,
-            "models": self.models,
-            "metadata": self.metadata,
-            "max_budget": self.max_budget,
-            "rpm_limit": self.rpm_limit,
-            "spend": self.spend,
-            "expires": self.expires_at.map(rfc3339),
-            "created_at": rfc3339(self.created_at),
-            "updated_at": rfc3339(self.updated_at),
-            "revoked": self.revoked_at.is_some(),
-            "revoked_at": self.revoked_at.map(rfc3339),
-            "active": self.is_active(now_secs()),
-            "source": self.source,
-            "has_claude_credential": self.sealed_oauth_token.is_some(),
-        })
-    }
-
-    /// True when the key may be used at `now`.
-    pub fn is_active(&self, now: i64) -> bool {
-        self.revoked_at.is_none() && self.expires_at.is_none_or(|t| now < t)
-    }
-}
-
-/// A key to insert.
-#[derive(Debug, Clone)]
-pub struct NewKey {
-    /// Hex SHA-256 of the key.
-    pub id: String,
-    /// Display form.
-    pub key_prefix: String,
-    /// See [`KeyRecord`].
-    pub alias: Option<String>,
-    /// See [`KeyRecord`].
-    pub models: Vec<String>,
-    /// See [`KeyRecord`].
-    pub metadata: serde_json::Value,
-    /// See [`KeyRecord`].
-    pub max_budget: Option<f64>,
-    /// See [`KeyRecord`].
-    pub rpm_limit: Option<u32>,
-    /// See [`KeyRecord`].
-    pub expires_at: Option<i64>,
-    /// See [`KeyRecord`].
-    pub source: KeySource,
-    /// See [`KeyRecord`].
-    pub sealed_oauth_token: Option<Vec<u8>>,
-}
-
-/// Changes to a key; `None` leaves a field as it is, `Some(None)` clears it.
-#[derive(Debug, Clone, Default)]
-pub struct KeyUpdate {
-    /// New alias.
-    pub alias: Option<Option<String>>,
-    /// New model scope.
-    pub models: Option<Vec<String>>,
-    /// New metadata.
-    pub metadata: Option<serde_json::Value>,
-    /// New budget.
-    pub max_budget: Option<Option<f64>>,
-    /// New rate limit.
-    pub rpm_limit: Option<Option<u32>>,
-    /// New expiry.
-    pub expires_at: Option<Option<i64>>,
-    /// New sealed Claude credential.
-    pub sealed_oauth_token: Option<Option<Vec<u8>>>,
-}
-
-/// What one turn cost, recorded once per turn.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SpendRecord {
-    /// The key's id (`master` for the master key, `open` in open mode).
-    pub key_id: String,
-    /// The gateway session.
-    pub session_id: Option<String>,
-    /// The model the client asked for.
-    pub model: String,
-    /// Input tokens (including cache reads and writes).
-    pub input_tokens: u64,
-    /// Output tokens.
-    pub output_tokens: u64,
-    /// Cost in USD as the CLI reported it.
-    pub cost_usd: f64,
-    /// Wall time of the turn.
-    pub duration_ms: u64,
-    /// `completed`, `failed`, `interrupted` or `cost_limit`.
-    pub status: &'static str,
-    /// Unix seconds.
-    pub created_at: i64,
-}
-
-/// Spend totals of one key.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct KeySpend {
-    /// The key's id.
-    pub token: String,
-    /// Its display form (`sk-AbCd…wXyZ`).
-    pub key_name: String,
-    /// Its alias.
-    pub key_alias: Option<String>,
-    /// Total spend (USD).
-    pub spend: f64,
-    /// Its budget, if any.
-    pub max_budget: Option<f64>,
-    /// Turns recorded.
-    pub requests: i64,
-    /// Input tokens recorded.
-    pub prompt_tokens: i64,
-    /// Output tokens recorded.
-    pub completion_tokens: i64,
-}
-
-/// A stored session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SessionRecord {
-    /// The session id.
-    pub id: String,
-    /// The owning key's id.
-    #[serde(skip)]
-    pub owner: String,
-    /// Creation (Unix seconds).
-    pub created_at: i64,
-    /// Last turn (Unix seconds).
-    pub last_used_at: i64,
-    /// Turns recorded.
-    pub turns: i64,
-}
-
 /// The store's operations. Every method is one short transaction or less.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
@@ -284,6 +94,36 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<KeyRecord>, StoreError>;
     /// Revokes keys; returns the ids that existed and were active.
     async fn revoke_keys(&self, ids: &[String]) -> Result<Vec<String>, StoreError>;
+    /// A page of keys (newest first) and how many match in all.
+    async fn list_keys_page(&self, filter: &KeyFilter)
+    -> Result<(Vec<KeyRecord>, i64), StoreError>;
+    /// Blocks or unblocks a key; `None` if it does not exist.
+    async fn set_blocked(
+        &self,
+        id: &str,
+        blocked: bool,
+        now: i64,
+    ) -> Result<Option<KeyRecord>, StoreError>;
+    /// Gives an active key a new secret in one transaction: a row under `new_id` with the old
+    /// one's settings and spend, and the old row revoked. `None` if the old key is not active.
+    async fn regenerate_key(
+        &self,
+        old_id: &str,
+        new_id: &str,
+        new_prefix: &str,
+        now: i64,
+    ) -> Result<Option<KeyRecord>, StoreError>;
+    /// Sets the spend of every key whose budget reset is due at `now` back to 0 and moves its
+    /// reset to the next period; returns their ids.
+    async fn reset_due_budgets(&self, now: i64) -> Result<Vec<String>, StoreError>;
+    /// Spend per tag in a time range, highest first.
+    async fn spend_by_tag(
+        &self,
+        since: Option<i64>,
+        until: Option<i64>,
+    ) -> Result<Vec<TagSpend>, StoreError>;
+    /// A page of spend records (newest first) and how many match in all.
+    async fn spend_log(&self, filter: &SpendFilter) -> Result<(Vec<SpendRecord>, i64), StoreError>;
     /// Records turns and adds their cost to their keys' spend and their sessions' counters,
     /// all in one transaction.
     async fn record_spend(&self, records: &[SpendRecord]) -> Result<(), StoreError>;

@@ -1,0 +1,90 @@
+//! Admission of a turn, before any worker is used: the key's model scope (403, in LiteLLM's
+//! wording), its tokens per minute, its running turns and its budget (429 each). An admitted
+//! turn holds an [`Admission`] until it ends.
+
+use std::time::Duration;
+
+use crate::auth::Identity;
+use crate::error::ApiError;
+use crate::http::App;
+use crate::limits::{Admission, Refusal};
+
+/// `['a', 'b']`: the model list as LiteLLM prints it in its scope error.
+fn python_list(models: &[String]) -> String {
+    let quoted: Vec<String> = models.iter().map(|m| format!("'{m}'")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+impl App {
+    /// Admits a turn of `caller` on `requested` (the client's name), resolving to `claude`.
+    pub fn admit(
+        &self,
+        caller: &Identity,
+        requested: &str,
+        claude: &str,
+    ) -> Result<Admission, ApiError> {
+        let Some(key) = &caller.key else {
+            return Ok(Admission::default());
+        };
+        if !caller.allows_model(requested, claude) {
+            return Err(ApiError::Forbidden {
+                code: "model_not_allowed",
+                message: format!(
+                    "key not allowed to access model. This key can only access models={}. Tried to access {requested}",
+                    python_list(&key.models)
+                ),
+            });
+        }
+        let id = &caller.key_id;
+        if let Some(limit) = key.policy.tpm_limit {
+            let state = self.tokens.state(id, limit);
+            if state.remaining == 0 {
+                return Err(ApiError::TokensLimited {
+                    limit,
+                    retry_after: state.reset,
+                });
+            }
+        }
+        let max = key.policy.max_parallel_requests;
+        let slot = self
+            .in_flight
+            .enter(id, max)
+            .map_err(|running| ApiError::TooManyParallel {
+                max: max.unwrap_or_default(),
+                running,
+            })?;
+        let reservation = match key.max_budget.or(self.max_cost_per_key) {
+            None => None,
+            Some(budget) => Some(
+                self.reservations
+                    .reserve(id, key.spend, budget, self.turn_reserve_usd)
+                    .map_err(|refusal| match refusal {
+                        Refusal::Spent { spend, budget } => ApiError::BudgetExceeded {
+                            spend,
+                            budget,
+                            resets_in: key.policy.budget_reset_at.map(|at| {
+                                Duration::from_secs(
+                                    u64::try_from(at - self.clock.now()).unwrap_or_default(),
+                                )
+                            }),
+                        },
+                        Refusal::Held {
+                            spend,
+                            held,
+                            turns,
+                            budget,
+                        } => ApiError::BudgetHeld {
+                            spend,
+                            held,
+                            turns,
+                            budget,
+                        },
+                    })?,
+            ),
+        };
+        Ok(Admission {
+            slot: Some(slot),
+            reservation,
+        })
+    }
+}

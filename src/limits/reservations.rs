@@ -1,0 +1,135 @@
+//! [`Reservations`]: budget held by a key's running turns. Each admitted turn reserves its
+//! worst case (the per-request cap, or a configured estimate); a turn is admitted only while
+//! the key's spend plus what running turns hold is under its budget. So N concurrent turns on
+//! a key with $B left spend at most $B plus one turn's cap, not N caps. A reservation is
+//! released once the turn's real cost is durably recorded (and counted in the key's spend).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Held {
+    usd: f64,
+    turns: u32,
+}
+
+type Table = Arc<Mutex<HashMap<Arc<str>, Held>>>;
+
+/// Reserved budget per key.
+#[derive(Debug, Default)]
+pub struct Reservations {
+    held: Table,
+}
+
+/// One turn's reservation; dropping it releases it.
+#[derive(Debug)]
+pub struct Reservation {
+    held: Table,
+    key: Arc<str>,
+    usd: f64,
+}
+
+/// Why a turn was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Refusal {
+    /// The key has spent its budget.
+    Spent {
+        /// Spend so far.
+        spend: f64,
+        /// The budget.
+        budget: f64,
+    },
+    /// What is left is held by running turns; retry when they end.
+    Held {
+        /// Spend so far.
+        spend: f64,
+        /// Held by running turns.
+        held: f64,
+        /// How many turns hold it.
+        turns: u32,
+        /// The budget.
+        budget: f64,
+    },
+}
+
+fn lock(t: &Table) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Held>> {
+    t.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Reservations {
+    /// Reserves `usd` for a turn of `key`, which has spent `spend` of `budget`.
+    pub fn reserve(
+        &self,
+        key: &Arc<str>,
+        spend: f64,
+        budget: f64,
+        usd: f64,
+    ) -> Result<Reservation, Refusal> {
+        if spend >= budget {
+            return Err(Refusal::Spent { spend, budget });
+        }
+        let mut held = lock(&self.held);
+        let h = held.entry(key.clone()).or_default();
+        if h.turns > 0 && spend + h.usd >= budget {
+            return Err(Refusal::Held {
+                spend,
+                held: h.usd,
+                turns: h.turns,
+                budget,
+            });
+        }
+        h.usd += usd;
+        h.turns += 1;
+        Ok(Reservation {
+            held: self.held.clone(),
+            key: key.clone(),
+            usd,
+        })
+    }
+
+    /// USD held for `key` now.
+    pub fn held(&self, key: &str) -> f64 {
+        lock(&self.held).get(key).map_or(0.0, |h| h.usd)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut held = lock(&self.held);
+        if let Some(h) = held.get_mut(&self.key) {
+            h.usd -= self.usd;
+            h.turns = h.turns.saturating_sub(1);
+            if h.turns == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_turns_hold_the_budget_until_released() {
+        let r = Reservations::default();
+        let k: Arc<str> = "k".into();
+        // $1 left, each turn may cost up to $0.30: four turns fit (0, .3, .6, .9 < 1).
+        let held: Vec<_> = (0..4)
+            .map(|_| r.reserve(&k, 0.0, 1.0, 0.3).unwrap())
+            .collect();
+        match r.reserve(&k, 0.0, 1.0, 0.3) {
+            Err(Refusal::Held { turns: 4, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!((r.held("k") - 1.2).abs() < 1e-9);
+        drop(held);
+        assert_eq!(r.held("k"), 0.0);
+        assert!(matches!(
+            r.reserve(&k, 1.0, 1.0, 0.3),
+            Err(Refusal::Spent { .. })
+        ));
+        // A turn larger than what is left still runs alone (the cap bounds the overshoot).
+        assert!(r.reserve(&k, 0.9, 1.0, 5.0).is_ok());
+    }
+}

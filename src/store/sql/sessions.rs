@@ -1,0 +1,73 @@
+//! Sessions: conversations and the key that owns them.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+
+use crate::store::{SessionRecord, StoreError, now_secs};
+
+const SESSION_COLUMNS: &str = "id, owner, created_at, last_used_at, turns";
+
+fn from_row(row: &AnyRow) -> Result<SessionRecord, StoreError> {
+    Ok(SessionRecord {
+        id: row.try_get("id")?,
+        owner: row.try_get("owner")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        turns: row.try_get("turns")?,
+    })
+}
+
+pub(super) async fn claim(
+    pool: &AnyPool,
+    id: &str,
+    owner: &str,
+) -> Result<(SessionRecord, bool), StoreError> {
+    let now = now_secs();
+    let inserted = sqlx::query(
+        "INSERT INTO sessions (id, owner, created_at, last_used_at, turns) \
+         VALUES ($1, $2, $3, $3, 0) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(owner)
+    .bind(now)
+    .execute(pool)
+    .await?
+    .rows_affected()
+        > 0;
+    let record = get(pool, id)
+        .await?
+        .ok_or(StoreError::Corrupt("sessions (claimed row vanished)"))?;
+    Ok((record, inserted))
+}
+
+pub(super) async fn get(pool: &AnyPool, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(pool).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub(super) async fn list(pool: &AnyPool, owner: &str) -> Result<Vec<SessionRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE owner = $1 \
+         ORDER BY last_used_at DESC, id LIMIT 1000"
+    );
+    let rows = sqlx::query(&sql).bind(owner).fetch_all(pool).await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub(super) async fn delete(pool: &AnyPool, id: &str, owner: &str) -> Result<bool, StoreError> {
+    let r = sqlx::query("DELETE FROM sessions WHERE id = $1 AND owner = $2")
+        .bind(id)
+        .bind(owner)
+        .execute(pool)
+        .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub(super) async fn prune(pool: &AnyPool, unused_since: i64) -> Result<u64, StoreError> {
+    let r = sqlx::query("DELETE FROM sessions WHERE last_used_at < $1")
+        .bind(unused_since)
+        .execute(pool)
+        .await?;
+    Ok(r.rows_affected())
+}
