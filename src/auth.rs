@@ -226,6 +226,13 @@ impl Authenticator {
         self.cache().remove(id);
     }
 
+    /// The key's spend as cached here (with this replica's settled turns), if cached.
+    pub fn cached_spend(&self, id: &str) -> Option<f64> {
+        self.cache()
+            .get(id)
+            .and_then(|c| c.found.as_ref().map(|(record, _)| record.spend))
+    }
+
     /// Adds a turn's cost to the cached spend, so budget checks on this replica see it before
     /// the next refresh from the store.
     pub fn add_spend(&self, id: &str, cost_usd: f64) {

@@ -1,13 +1,18 @@
 //! Admission of a turn, before any worker is used: the key's model scope (403, in LiteLLM's
 //! wording), its tokens per minute, its running turns and its budget (429 each). An admitted
-//! turn holds an [`Admission`] until it ends.
+//! turn holds an [`Admission`] until it ends. A turn whose key's remaining budget is held by
+//! running turns waits for them (up to `pool.queue_timeout`, like a queued turn).
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::http::App;
-use crate::limits::{Admission, Refusal};
+use crate::limits::{Admission, Refusal, Reservation};
+use crate::store::KeyRecord;
 
 /// `['a', 'b']`: the model list as LiteLLM prints it in its scope error.
 fn python_list(models: &[String]) -> String {
@@ -17,7 +22,7 @@ fn python_list(models: &[String]) -> String {
 
 impl App {
     /// Admits a turn of `caller` on `requested` (the client's name), resolving to `claude`.
-    pub fn admit(
+    pub async fn admit(
         &self,
         caller: &Identity,
         requested: &str,
@@ -55,36 +60,69 @@ impl App {
             })?;
         let reservation = match key.max_budget.or(self.max_cost_per_key) {
             None => None,
-            Some(budget) => Some(
-                self.reservations
-                    .reserve(id, key.spend, budget, self.turn_reserve_usd)
-                    .map_err(|refusal| match refusal {
-                        Refusal::Spent { spend, budget } => ApiError::BudgetExceeded {
-                            spend,
-                            budget,
-                            resets_in: key.policy.budget_reset_at.map(|at| {
-                                Duration::from_secs(
-                                    u64::try_from(at - self.clock.now()).unwrap_or_default(),
-                                )
-                            }),
-                        },
-                        Refusal::Held {
-                            spend,
-                            held,
-                            turns,
-                            budget,
-                        } => ApiError::BudgetHeld {
-                            spend,
-                            held,
-                            turns,
-                            budget,
-                        },
-                    })?,
-            ),
+            Some(budget) => Some(self.reserve(id, key, budget).await?),
         };
         Ok(Admission {
             slot: Some(slot),
             reservation,
         })
+    }
+
+    /// Reserves a turn's worst case against `budget`, waiting while running turns hold what
+    /// is left.
+    async fn reserve(
+        &self,
+        id: &Arc<str>,
+        key: &KeyRecord,
+        budget: f64,
+    ) -> Result<Reservation, ApiError> {
+        let deadline = Instant::now() + self.admission_wait;
+        loop {
+            let released = self.reservations.released();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            // The spend as turns settle on this replica (never below what was read).
+            let spend = self
+                .auth
+                .cached_spend(id)
+                .unwrap_or(key.spend)
+                .max(key.spend);
+            let refusal = match self
+                .reservations
+                .reserve(id, spend, budget, self.turn_reserve_usd)
+            {
+                Ok(r) => return Ok(r),
+                Err(r) => r,
+            };
+            match refusal {
+                Refusal::Held { .. } if Instant::now() < deadline => {
+                    let _ = tokio::time::timeout_at(deadline, released).await;
+                }
+                Refusal::Held {
+                    spend,
+                    held,
+                    turns,
+                    budget,
+                } => {
+                    return Err(ApiError::BudgetHeld {
+                        spend,
+                        held,
+                        turns,
+                        budget,
+                    });
+                }
+                Refusal::Spent { spend, budget } => {
+                    return Err(ApiError::BudgetExceeded {
+                        spend,
+                        budget,
+                        resets_in: key.policy.budget_reset_at.map(|at| {
+                            Duration::from_secs(
+                                u64::try_from(at - self.clock.now()).unwrap_or_default(),
+                            )
+                        }),
+                    });
+                }
+            }
+        }
     }
 }

@@ -26,7 +26,7 @@ pub(super) async fn chat_completions(
     let tags = req.tags().map_err(|m| ApiError::bad("metadata", m))?;
     check_tags("metadata.tags", &tags)?;
     let claude_model = app.resolve_model(&req.model)?;
-    let admission = app.admit(&caller, &req.model, &claude_model)?;
+    let admission = app.admit(&caller, &req.model, &claude_model).await?;
     let explicit = match headers.get(SESSION_HEADER) {
         Some(v) => Some(
             v.to_str()

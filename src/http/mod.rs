@@ -57,6 +57,8 @@ pub struct App {
     pub turn_reserve_usd: f64,
     /// The clock budget periods run on.
     pub clock: Arc<Clock>,
+    /// How long a turn waits for budget held by running turns (`pool.queue_timeout`).
+    pub admission_wait: Duration,
     /// Durable spend records.
     pub spend: SpendLog,
     /// Cap of one turn's cost (USD).
@@ -115,6 +117,7 @@ impl App {
             reservations: Reservations::default(),
             turn_reserve_usd: cap(l.max_cost_per_request).unwrap_or(l.turn_cost_estimate),
             clock: Arc::new(Clock::default()),
+            admission_wait: config.pool.queue_timeout,
             spend: SpendLog::start(store.clone()),
             max_cost_per_request: cap(l.max_cost_per_request),
             max_cost_per_key: cap(l.max_cost_per_key),

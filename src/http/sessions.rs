@@ -251,7 +251,7 @@ pub(super) async fn message(
     }
     let model_name = body.model.unwrap_or_else(|| app.default_model.clone());
     let claude_model = app.resolve_model(&model_name)?;
-    let admission = app.admit(&caller, &model_name, &claude_model)?;
+    let admission = app.admit(&caller, &model_name, &claude_model).await?;
     respond(
         app.clone(),
         TurnRequest {

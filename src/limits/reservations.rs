@@ -2,10 +2,14 @@
 //! worst case (the per-request cap, or a configured estimate); a turn is admitted only while
 //! the key's spend plus what running turns hold is under its budget. So N concurrent turns on
 //! a key with $B left spend at most $B plus one turn's cap, not N caps. A reservation is
-//! released once the turn's real cost is durably recorded (and counted in the key's spend).
+//! released once the turn's real cost is durably recorded (and counted in the key's spend);
+//! a turn that finds the budget held waits for a release ([`Reservations::released`]) rather
+//! than failing at once: many concurrent turns of one key queue instead of erroring.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Held {
@@ -19,12 +23,14 @@ type Table = Arc<Mutex<HashMap<Arc<str>, Held>>>;
 #[derive(Debug, Default)]
 pub struct Reservations {
     held: Table,
+    released: Arc<Notify>,
 }
 
 /// One turn's reservation; dropping it releases it.
 #[derive(Debug)]
 pub struct Reservation {
     held: Table,
+    released: Arc<Notify>,
     key: Arc<str>,
     usd: f64,
 }
@@ -82,9 +88,15 @@ impl Reservations {
         h.turns += 1;
         Ok(Reservation {
             held: self.held.clone(),
+            released: self.released.clone(),
             key: key.clone(),
             usd,
         })
+    }
+
+    /// Notified whenever a reservation is released (create it, `enable` it, then check).
+    pub fn released(&self) -> tokio::sync::futures::Notified<'_> {
+        self.released.notified()
     }
 
     /// USD held for `key` now.
@@ -103,6 +115,8 @@ impl Drop for Reservation {
                 held.remove(&self.key);
             }
         }
+        drop(held);
+        self.released.notify_waiters();
     }
 }
 
@@ -131,5 +145,30 @@ mod tests {
         ));
         // A turn larger than what is left still runs alone (the cap bounds the overshoot).
         assert!(r.reserve(&k, 0.9, 1.0, 5.0).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_release_wakes_a_waiting_turn() {
+        let r = Arc::new(Reservations::default());
+        let k: Arc<str> = "k".into();
+        let first = r.reserve(&k, 0.0, 1.0, 1.0).unwrap();
+        let waiter = {
+            let (r, k) = (r.clone(), k.clone());
+            tokio::spawn(async move {
+                loop {
+                    let released = r.released();
+                    tokio::pin!(released);
+                    released.as_mut().enable();
+                    match r.reserve(&k, 0.0, 1.0, 1.0) {
+                        Ok(res) => return res.usd,
+                        Err(_) => released.await,
+                    }
+                }
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(first);
+        assert_eq!(waiter.await.unwrap(), 1.0);
     }
 }
