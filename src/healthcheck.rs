@@ -104,6 +104,10 @@ mod tests {
                 let mut buf = [0u8; 1024];
                 let _ = s.read(&mut buf);
                 let _ = s.write_all(answer);
+                // Close only our side, and read until the client closes: closing with unread
+                // request bytes would send a reset that can overtake the answer.
+                let _ = s.shutdown(std::net::Shutdown::Write);
+                let _ = std::io::copy(&mut s, &mut std::io::sink());
             }
         });
         port
