@@ -45,9 +45,24 @@ pub fn normalize(messages: &[ChatMessage]) -> Result<Vec<Msg>, ApiError> {
             })?,
             None => String::new(),
         };
-        let role = match m.role {
+        let role = match Role::parse(&m.role)
+            .map_err(|message| ApiError::bad(&format!("messages[{i}].role"), message))?
+        {
             Role::Developer => Role::System,
             r => r,
+        };
+        // A user's `name` says who speaks: the model reads it before the text (OpenAI's
+        // participants in one conversation). Names elsewhere carry nothing the CLI can use.
+        let text = match (&m.name, role) {
+            (Some(name), Role::User) => {
+                check_name(i, name)?;
+                format!("{name}: {text}")
+            }
+            (Some(name), _) => {
+                check_name(i, name)?;
+                text
+            }
+            (None, _) => text,
         };
         out.push(Msg { role, text });
     }
@@ -65,6 +80,22 @@ pub fn normalize(messages: &[ChatMessage]) -> Result<Vec<Msg>, ApiError> {
         ));
     }
     Ok(out)
+}
+
+/// OpenAI's rule for `name`: 1-64 of `a-z A-Z 0-9 _ -`.
+fn check_name(i: usize, name: &str) -> Result<(), ApiError> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad(
+            &format!("messages[{i}].name"),
+            "`name` must be 1-64 letters, digits, `_` or `-`",
+        ))
+    }
 }
 
 /// Fingerprint of a message list within one key's scope: SHA-256 over the owner and the role,
@@ -91,39 +122,55 @@ pub fn fingerprint(owner: &str, messages: &[Msg]) -> Fingerprint {
     fp
 }
 
-/// The first turn of a new conversation that arrives with history: system messages and the
-/// earlier turns rendered as one text block, then the new user message.
-pub fn replay(messages: &[Msg]) -> String {
-    let (last, earlier) = messages
-        .split_last()
-        .expect("normalized lists are not empty");
-    let system: Vec<&str> = earlier
+/// The system prompt of a message list: its system and developer messages, joined by blank
+/// lines (`None` without any). It reaches the model as its system prompt (workers are started
+/// with it); at most [`MAX_SYSTEM_PROMPT`] bytes (it travels on the CLI's command line).
+pub fn system_prompt(messages: &[Msg]) -> Result<Option<std::sync::Arc<str>>, ApiError> {
+    let parts: Vec<&str> = messages
         .iter()
         .filter(|m| m.role == Role::System)
         .map(|m| m.text.as_str())
         .collect();
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    let prompt = parts.join("\n\n");
+    if prompt.len() > MAX_SYSTEM_PROMPT {
+        return Err(ApiError::bad(
+            "messages",
+            format!(
+                "the system messages are {} bytes; at most {MAX_SYSTEM_PROMPT} are supported",
+                prompt.len()
+            ),
+        ));
+    }
+    Ok(Some(prompt.into()))
+}
+
+/// Largest system prompt (bytes): under Linux's 128 KiB limit for one command-line argument.
+pub const MAX_SYSTEM_PROMPT: usize = 100 * 1024;
+
+/// The first turn of a conversation that starts with history: earlier turns in a tagged
+/// transcript, then the new message. System messages are not part of it: they are the
+/// conversation's system prompt ([`system_prompt`]).
+pub fn replay(messages: &[Msg]) -> String {
+    let (last, earlier) = messages
+        .split_last()
+        .expect("normalized lists are not empty");
     let turns: Vec<&Msg> = earlier.iter().filter(|m| m.role != Role::System).collect();
-    if system.is_empty() && turns.is_empty() {
+    if turns.is_empty() {
         return last.text.clone();
     }
-    let mut out = String::new();
-    if !system.is_empty() {
-        out.push_str("<system_instructions>\n");
-        out.push_str(&system.join("\n\n"));
-        out.push_str("\n</system_instructions>\n\n");
+    let mut out = String::from("<conversation_history>\n");
+    for m in turns {
+        let tag = match m.role {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            _ => "tool",
+        };
+        out.push_str(&format!("<{tag}>\n{}\n</{tag}>\n", m.text));
     }
-    if !turns.is_empty() {
-        out.push_str("<conversation_history>\n");
-        for m in turns {
-            let tag = match m.role {
-                Role::User => "user",
-                Role::Assistant => "assistant",
-                _ => "tool",
-            };
-            out.push_str(&format!("<{tag}>\n{}\n</{tag}>\n", m.text));
-        }
-        out.push_str("</conversation_history>\n\n");
-    }
+    out.push_str("</conversation_history>\n\n");
     out.push_str(&last.text);
     out
 }
@@ -210,6 +257,33 @@ mod tests {
         .unwrap();
         assert!(normalize(&r.messages).is_err());
         assert!(normalize(&[]).is_err());
+        // Roles and names: clear messages naming the field.
+        let error = |json: &str| {
+            let r: ChatRequest =
+                serde_json::from_str(&format!(r#"{{"model":"m","messages":{json}}}"#)).unwrap();
+            match normalize(&r.messages).unwrap_err() {
+                ApiError::BadRequest { message, param } => (param.unwrap_or_default(), message),
+                other => panic!("{other:?}"),
+            }
+        };
+        let (param, message) = error(r#"[{"role":"function","name":"f","content":"x"}]"#);
+        assert_eq!(param, "messages[0].role");
+        assert!(
+            message.contains("`function`") && message.contains("`tool`"),
+            "{message}"
+        );
+        let (_, message) = error(r#"[{"role":"wizard","content":"x"}]"#);
+        assert!(message.contains("unknown role `wizard`"), "{message}");
+        let (param, _) = error(r#"[{"role":"user","name":"no spaces","content":"x"}]"#);
+        assert_eq!(param, "messages[0].name");
+    }
+
+    #[test]
+    fn a_users_name_is_read_before_the_text() {
+        let m = msgs(r#"[{"role":"user","name":"alice","content":"hi"}]"#);
+        assert_eq!(m[0].text, "alice: hi");
+        let plain = msgs(r#"[{"role":"user","content":"hi"}]"#);
+        assert_ne!(fingerprint("k", &m), fingerprint("k", &plain));
     }
 
     #[test]
@@ -252,14 +326,33 @@ mod tests {
     }
 
     #[test]
-    fn replay_renders_system_and_history() {
+    fn replay_renders_history_and_system_messages_become_the_system_prompt() {
         let m = msgs(
             r#"[{"role":"developer","content":"be brief"},{"role":"user","content":"q1"},
-               {"role":"assistant","content":"a1"},{"role":"user","content":"q2"}]"#,
+               {"role":"assistant","content":"a1"},{"role":"system","content":"and kind"},
+               {"role":"user","content":"q2"}]"#,
         );
         let r = replay(&m);
-        assert!(r.starts_with("<system_instructions>\nbe brief\n</system_instructions>"));
-        assert!(r.contains("<user>\nq1\n</user>\n<assistant>\na1\n</assistant>"));
+        assert!(!r.contains("be brief") && !r.contains("and kind"), "{r}");
+        assert!(r.starts_with(
+            "<conversation_history>\n<user>\nq1\n</user>\n<assistant>\na1\n</assistant>"
+        ));
+        assert_eq!(
+            system_prompt(&m).unwrap().as_deref(),
+            Some("be brief\n\nand kind")
+        );
+        assert_eq!(system_prompt(&m[1..2]).unwrap(), None);
+        let huge = format!(
+            r#"[{{"role":"system","content":"{}"}},{{"role":"user","content":"x"}}]"#,
+            "a".repeat(MAX_SYSTEM_PROMPT + 1)
+        );
+        assert!(system_prompt(&msgs(&huge)).is_err());
+        assert_eq!(
+            replay(&msgs(
+                r#"[{"role":"system","content":"s"},{"role":"user","content":"only"}]"#
+            )),
+            "only"
+        );
         assert!(r.ends_with("</conversation_history>\n\nq2"));
         assert_eq!(
             replay(&msgs(r#"[{"role":"user","content":"only"}]"#)),

@@ -137,6 +137,10 @@ pub fn spawn_spec(
         args.push("--model".into());
         args.push(model.into());
     }
+    if let Some(prompt) = &profile.system_prompt {
+        args.push("--system-prompt".into());
+        args.push(prompt.as_ref().into());
+    }
     // The workers' settings are the gateway's: no user/project/local settings files are read
     // (a `settings.json` written into the shared HOME changes nothing), and without the
     // `/clear` handoff no slash command can run at all.

@@ -57,6 +57,7 @@ fn oauth_profile_turns_bare_off_and_sets_token() {
     let profile = Profile {
         model: Some("haiku".into()),
         oauth_token: Some(Secret::new("tok")),
+        system_prompt: Some("You are terse.".into()),
     };
     let spec = spawn_spec(
         &cfg,
@@ -78,6 +79,11 @@ fn oauth_profile_turns_bare_off_and_sets_token() {
     assert!(!args.contains(&"--bare".to_owned()));
     assert!(args.windows(2).any(|w| w == ["--model", "haiku"]));
     assert!(args.windows(2).any(|w| w == ["--resume", "abc"]));
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--system-prompt", "You are terse."])
+    );
+    assert!(!profile.label().contains("terse"), "{}", profile.label());
     assert_eq!(
         env_of(&spec, "CLAUDE_CODE_OAUTH_TOKEN").as_deref(),
         Some("tok")

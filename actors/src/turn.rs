@@ -19,16 +19,30 @@ pub struct Profile {
     pub model: Option<String>,
     /// A per-key Claude OAuth token; `None` = the pool's own credential.
     pub oauth_token: Option<Secret>,
+    /// The model's system prompt (`--system-prompt`); `None` = the CLI's own.
+    pub system_prompt: Option<Arc<str>>,
 }
 
 impl Profile {
-    /// A label for logs, health and metrics: the model and the kind of credential, never the
-    /// credential itself.
+    /// A label for logs, health and metrics: the model, the kind of credential (never the
+    /// credential itself) and a short hash of the system prompt (never its text).
     pub fn label(&self) -> String {
+        use std::hash::{Hash, Hasher};
         let model = self.model.as_deref().unwrap_or("default model");
-        match &self.oauth_token {
-            Some(_) => format!("{model}, key credential"),
-            None => format!("{model}, server credential"),
+        let credential = match &self.oauth_token {
+            Some(_) => "key credential",
+            None => "server credential",
+        };
+        match &self.system_prompt {
+            Some(prompt) => {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                prompt.hash(&mut h);
+                format!(
+                    "{model}, {credential}, system prompt {:08x}",
+                    h.finish() as u32
+                )
+            }
+            None => format!("{model}, {credential}"),
         }
     }
 }

@@ -5,7 +5,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use crate::auth::Caller;
-use crate::conversation::{fingerprint, normalize, replay};
+use crate::conversation::{fingerprint, normalize, replay, system_prompt};
 use crate::error::ApiError;
 use crate::http::admin::check_tags;
 use crate::http::turn::{SESSION_HEADER, TurnRequest, respond};
@@ -23,6 +23,7 @@ pub(super) async fn chat_completions(
         return Err(ApiError::bad(param, message));
     }
     let msgs = normalize(&req.messages)?;
+    let sent_system_prompt = system_prompt(&msgs)?;
     let tags = req.tags().map_err(|m| ApiError::bad("metadata", m))?;
     check_tags("metadata.tags", &tags)?;
     let claude_model = app.resolve_model(&req.model)?;
@@ -37,11 +38,16 @@ pub(super) async fn chat_completions(
     };
     let last = msgs.last().map(|m| m.text.clone()).unwrap_or_default();
     let mut claimed = None;
+    let mut system_prompt = sent_system_prompt.clone();
     let (session, content, history) = match explicit {
         Some(sid) => {
             let created = app.sessions.claim_or_create(&sid, &caller.key_id).await?;
             // A session the gateway has not seen starts with the client's whole history.
             let content = if created { replay(&msgs) } else { last };
+            // A turn sent without system messages keeps the conversation's system prompt.
+            system_prompt = app
+                .sessions
+                .system_prompt(&caller.key_id, &sid, sent_system_prompt);
             (sid, content, None)
         }
         None => {
@@ -85,6 +91,7 @@ pub(super) async fn chat_completions(
             id: completion_id(),
             tags,
             admission,
+            system_prompt,
         },
     )
     .await

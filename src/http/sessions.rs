@@ -62,6 +62,9 @@ const OWNER_CACHE_CAPACITY: usize = 100_000;
 pub struct SessionRegistry {
     store: Arc<dyn Store>,
     owners: Mutex<HashMap<String, Arc<str>>>,
+    /// The system prompt of each conversation that has one, so a turn sent with only its new
+    /// message keeps it (also when the conversation is resumed on a new process).
+    system_prompts: Mutex<HashMap<String, Arc<str>>>,
 }
 
 fn valid_id(id: &str) -> Result<(), ApiError> {
@@ -90,6 +93,30 @@ impl SessionRegistry {
         Self {
             store,
             owners: Mutex::new(HashMap::new()),
+            system_prompts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn prompts(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<str>>> {
+        self.system_prompts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The system prompt a turn of `owner`'s conversation `id` runs with: the one it was sent
+    /// with (which becomes the conversation's), else the conversation's own.
+    pub fn system_prompt(&self, owner: &str, id: &str, sent: Option<Arc<str>>) -> Option<Arc<str>> {
+        let key = scoped(owner, id);
+        let mut prompts = self.prompts();
+        match sent {
+            Some(p) => {
+                if prompts.len() >= OWNER_CACHE_CAPACITY {
+                    prompts.clear();
+                }
+                prompts.insert(key, p.clone());
+                Some(p)
+            }
+            None => prompts.get(&key).cloned(),
         }
     }
 
@@ -176,6 +203,7 @@ impl SessionRegistry {
             return Err(not_found(id));
         }
         self.owners().remove(&key);
+        self.prompts().remove(&key);
         Ok(())
     }
 }
@@ -250,6 +278,7 @@ pub(super) async fn message(
         return Err(ApiError::bad("content", "`content` must not be empty"));
     }
     let model_name = body.model.unwrap_or_else(|| app.default_model.clone());
+    let system_prompt = app.sessions.system_prompt(&caller.key_id, &id, None);
     let claude_model = app.resolve_model(&model_name)?;
     let admission = app.admit(&caller, &model_name, &claude_model).await?;
     respond(
@@ -267,6 +296,7 @@ pub(super) async fn message(
             id: crate::openai::completion_id(),
             tags: Vec::new(),
             admission,
+            system_prompt,
         },
     )
     .await

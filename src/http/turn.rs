@@ -58,6 +58,8 @@ pub(super) struct TurnRequest {
     pub tags: Vec<String>,
     /// What the admitted turn holds (in-flight slot, budget reservation) until it ends.
     pub admission: Admission,
+    /// The model's system prompt (workers are started with it, one set per prompt).
+    pub system_prompt: Option<Arc<str>>,
 }
 
 /// Submits the turn and answers it.
@@ -72,6 +74,7 @@ pub(super) async fn respond(app: Arc<App>, mut req: TurnRequest) -> Result<Respo
     let profile = Profile {
         model: (req.claude_model != app.default_model).then(|| req.claude_model.clone()),
         oauth_token: req.caller.oauth_token.clone(),
+        system_prompt: req.system_prompt.clone(),
     };
     let turn = Turn {
         session: crate::http::sessions::scoped(&req.caller.key_id, &req.session).into(),

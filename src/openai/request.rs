@@ -46,6 +46,18 @@ pub struct ChatRequest {
     /// Log probabilities; not supported.
     #[serde(default)]
     pub logprobs: Option<bool>,
+    /// Sampling temperature, 0-2: checked, then left to the CLI.
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling, 0-1: checked, then left to the CLI.
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    /// -2 to 2: checked, then left to the CLI.
+    #[serde(default)]
+    pub presence_penalty: Option<f64>,
+    /// -2 to 2: checked, then left to the CLI.
+    #[serde(default)]
+    pub frequency_penalty: Option<f64>,
 }
 
 impl ChatRequest {
@@ -78,8 +90,9 @@ pub struct StreamOptions {
 /// One message of the conversation.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ChatMessage {
-    /// Who wrote it.
-    pub role: Role,
+    /// Who wrote it, as sent ([`Role::parse`] reads it, so an unknown role gets a message that
+    /// names the accepted ones).
+    pub role: String,
     /// Its content (absent for some assistant messages).
     #[serde(default)]
     pub content: Option<Content>,
@@ -102,6 +115,30 @@ pub enum Role {
     Assistant,
     /// A tool result.
     Tool,
+}
+
+impl Role {
+    /// A role as OpenAI names it; `Err` with a message for anything else.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        Ok(match name {
+            "system" => Role::System,
+            "developer" => Role::Developer,
+            "user" => Role::User,
+            "assistant" => Role::Assistant,
+            "tool" => Role::Tool,
+            "function" => {
+                return Err("role `function` (the legacy function-calling form) is not \
+                            supported; send tool results as role `tool`"
+                    .into());
+            }
+            other => {
+                return Err(format!(
+                    "unknown role `{}`: use system, developer, user, assistant or tool",
+                    other.chars().take(32).collect::<String>()
+                ));
+            }
+        })
+    }
 }
 
 /// Message content: a string or a list of parts.
@@ -183,6 +220,28 @@ impl ChatRequest {
         if self.logprobs == Some(true) {
             return Some(("logprobs", "logprobs are not supported".into()));
         }
+        let ranges = [
+            ("temperature", self.temperature, 0.0, 2.0),
+            ("top_p", self.top_p, 0.0, 1.0),
+            ("presence_penalty", self.presence_penalty, -2.0, 2.0),
+            ("frequency_penalty", self.frequency_penalty, -2.0, 2.0),
+        ];
+        for (param, value, min, max) in ranges {
+            if let Some(v) = value.filter(|v| !(min..=max).contains(v)) {
+                return Some((
+                    param,
+                    format!("`{param}` must be between {min} and {max}, got {v}"),
+                ));
+            }
+        }
+        for (param, value) in [
+            ("max_tokens", self.max_tokens),
+            ("max_completion_tokens", self.max_completion_tokens),
+        ] {
+            if value == Some(0) {
+                return Some((param, format!("`{param}` must be at least 1")));
+            }
+        }
         None
     }
 
@@ -191,5 +250,30 @@ impl ChatRequest {
         self.stream_options
             .as_ref()
             .is_some_and(|o| o.include_usage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_out_of_range_name_their_parameter() {
+        let check = |extra: &str| {
+            let r: ChatRequest = serde_json::from_str(&format!(
+                r#"{{"model":"m","messages":[{{"role":"user","content":"x"}}]{extra}}}"#
+            ))
+            .unwrap();
+            r.unsupported().map(|(p, _)| p)
+        };
+        assert_eq!(check(r#","temperature":5"#), Some("temperature"));
+        assert_eq!(check(r#","temperature":-0.1"#), Some("temperature"));
+        assert_eq!(check(r#","top_p":1.5"#), Some("top_p"));
+        assert_eq!(check(r#","presence_penalty":-3"#), Some("presence_penalty"));
+        assert_eq!(check(r#","max_tokens":0"#), Some("max_tokens"));
+        assert_eq!(
+            check(r#","temperature":2,"top_p":0,"frequency_penalty":2"#),
+            None
+        );
     }
 }

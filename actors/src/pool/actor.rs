@@ -130,10 +130,7 @@ impl Actor for Pool {
             spare_workers: c.spare_workers,
             min_residency: c.min_residency,
         };
-        let default_profile = Profile {
-            model: None,
-            oauth_token: None,
-        };
+        let default_profile = Profile::default();
         let router = Router::new(
             limits,
             default_profile,

@@ -17,11 +17,16 @@
 //!   of an idle conversation that is not active (no queued turn, unused for `min_residency`):
 //!   `/clear` handoff, or stop and start fresh;
 //! * processes are started ahead of need: `min_workers` always, plus `spare_workers` fresh
-//!   ones while there is room;
+//!   ones while there is room, and one fresh spare for each other profile (system prompt,
+//!   credential, model) that started a conversation within [`PROFILE_SPARE_TTL`];
 //! * starts are held back per profile while that profile's starts fail (`ProfileBackoffs`).
 //!
 //! The walk itself is in `pump`, the choice of a victim in [`victims`], the reactions to
 //! workers' events in `events`.
+
+/// How long a profile other than the default keeps a fresh spare after its last new
+/// conversation (a client with its own system prompt or credential stays warm).
+pub(crate) const PROFILE_SPARE_TTL: Duration = Duration::from_secs(600);
 
 mod events;
 mod pump;
@@ -155,6 +160,9 @@ pub(crate) struct Router {
     pub(crate) limits: Limits,
     pub(crate) counters: Counters,
     pub(crate) default_profile: Profile,
+    /// Profiles other than the default, with the last time a new conversation asked for one:
+    /// each keeps a fresh spare for [`PROFILE_SPARE_TTL`] after that.
+    pub(crate) wanted_profiles: HashMap<Profile, Instant>,
     /// Start-up failures, per profile.
     pub(crate) backoffs: ProfileBackoffs,
     /// Shutting down: serve what is queued, start nothing ahead of need.
@@ -178,6 +186,7 @@ impl Router {
             limits,
             counters: Counters::default(),
             default_profile,
+            wanted_profiles: HashMap::new(),
             backoffs: ProfileBackoffs::new(backoff),
             draining: false,
             dirs: WorkDirs::default(),

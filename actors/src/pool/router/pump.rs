@@ -134,6 +134,9 @@ impl Router {
             return false;
         }
         // A new conversation.
+        if profile != self.default_profile {
+            self.wanted_profiles.insert(profile.clone(), now);
+        }
         if let Some(w) = self.idle_lru(|w| w.session.is_none() && w.profile == profile) {
             let slot = self.workers.get_mut(&w).expect("idle worker exists");
             slot.session = Some(sid.clone());
@@ -216,6 +219,61 @@ impl Router {
                 now,
                 actions,
             );
+        }
+        self.replenish_wanted_profiles(now, may_spawn, actions);
+    }
+
+    /// One fresh spare for each other profile in recent demand, while there is room.
+    fn replenish_wanted_profiles(
+        &mut self,
+        now: Instant,
+        may_spawn: bool,
+        actions: &mut Vec<Action>,
+    ) {
+        if self.limits.spare_workers == 0 {
+            return;
+        }
+        self.wanted_profiles
+            .retain(|_, at| now.duration_since(*at) < super::PROFILE_SPARE_TTL);
+        // The most recently wanted first, and no more than a quarter of the pool: a client
+        // that changes its system prompt on every request must not fill the pool with spares.
+        let mut wanted: Vec<(Instant, Profile)> = self
+            .wanted_profiles
+            .iter()
+            .map(|(p, at)| (*at, p.clone()))
+            .collect();
+        wanted.sort_by_key(|w| std::cmp::Reverse(w.0));
+        wanted.truncate((self.limits.max_workers / 4).max(1));
+        for (_, profile) in wanted {
+            let fresh = self
+                .workers
+                .values()
+                .filter(|w| {
+                    w.profile == profile
+                        && w.session.is_none()
+                        && !w.clearing
+                        && matches!(w.state, WorkerState::Starting | WorkerState::Idle)
+                })
+                .count();
+            // Fresh workers already promised to queued new conversations are not spares.
+            let promised = self
+                .queue
+                .iter()
+                .filter(|p| {
+                    p.turn.profile == profile
+                        && self
+                            .sessions
+                            .get(&p.turn.session)
+                            .is_none_or(|s| s.worker.is_none() && s.cli_session_id.is_none())
+                })
+                .count();
+            if fresh > promised {
+                continue;
+            }
+            if self.live() >= self.limits.max_workers || !self.can_spawn(may_spawn, &profile, now) {
+                break;
+            }
+            self.new_worker(profile, None, None, Conversation::Fresh, now, actions);
         }
     }
 }

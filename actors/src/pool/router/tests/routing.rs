@@ -189,3 +189,55 @@ fn draining_serves_queued_turns_then_stops_idle_workers() {
         "the queued turn still runs"
     );
 }
+
+#[test]
+fn a_profile_in_demand_keeps_a_warm_spare_until_its_demand_ends() {
+    let (mut h, actions) = Harness::with(Limits {
+        spare_workers: 1,
+        ..limits(1, 8, 16)
+    });
+    h.ready_all(&actions);
+    let terse = Profile {
+        system_prompt: Some("You are terse.".into()),
+        ..Profile::default()
+    };
+    let submit = |h: &mut Harness, session: &str| {
+        let (tx, rx) = mpsc::channel(4);
+        h.receivers.push(rx);
+        h.seq += 1;
+        let mut turn = Turn::text(session, "hi");
+        turn.profile = terse.clone();
+        let mut a = Vec::new();
+        let p = Pending {
+            seq: h.seq,
+            turn,
+            events: tx,
+            enqueued: h.now,
+        };
+        h.router.submit(p, h.now, true, &mut a).unwrap();
+        a
+    };
+    let spawned_for = |a: &[Action]| {
+        a.iter()
+            .filter(|a| matches!(a, Action::Spawn { profile, .. } if *profile == terse))
+            .count()
+    };
+    // The first conversation: its own worker, and a spare for the next one.
+    let a = submit(&mut h, "c1");
+    assert_eq!(spawned_for(&a), 2, "{a:?}");
+    h.ready_all(&a);
+    h.pump();
+    // The next conversation with that system prompt finds the spare warm, and a new spare
+    // is started behind it.
+    let a = submit(&mut h, "c2");
+    assert_eq!(assigned(&a).len(), 1, "served at once by the spare");
+    assert_eq!(spawned_for(&a), 1, "{a:?}");
+    h.ready_all(&a);
+    // Once the profile has had no new conversation for the TTL, its spare is not replaced.
+    h.now += PROFILE_SPARE_TTL + Duration::from_secs(1);
+    let a = submit(&mut h, "c3");
+    assert_eq!(assigned(&a).len(), 1);
+    h.now += PROFILE_SPARE_TTL + Duration::from_secs(1);
+    h.router.wanted_profiles.clear();
+    assert_eq!(spawned_for(&h.pump()), 0);
+}
