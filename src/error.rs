@@ -119,6 +119,13 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// True when the upstream refused the credential the turn ran with (the CLI says "not logged
+/// in", or the model API answered 401/403).
+pub fn is_upstream_auth_failure(e: &TurnError) -> bool {
+    matches!(e, TurnError::Upstream { message, status }
+        if message.contains("Not logged in") || matches!(status, Some(401 | 403)))
+}
+
 /// `Retry-After` of a key over a budget that has no period: an admin must raise it, so
 /// clients are told not to retry soon.
 const BUDGET_RETRY_AFTER: u64 = 3600;

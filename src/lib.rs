@@ -10,6 +10,7 @@
 //! | [`config`] | layered configuration (file < env < seed env names < flags), validation |
 //! | [`openai`] | OpenAI wire types: requests, responses, stream chunks, error envelope (pure) |
 //! | [`conversation`] | OpenAI message lists → pool turns; history fingerprints for stateless clients |
+//! | [`credentials`] | the workers' default Claude credential: start-up check, upstream auth failures |
 //! | [`auth`] | API keys (`Authorization: Bearer` / `X-API-Key`): master key, stored keys through a cache |
 //! | [`keys`] | key material: generation, hashing, display form, `duration` and `budget_duration` syntax |
 //! | [`clock`] | the wall clock budget periods run on (tests move it forward) |
@@ -29,6 +30,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod conversation;
+pub mod credentials;
 pub mod error;
 pub mod healthcheck;
 pub mod http;

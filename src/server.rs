@@ -149,6 +149,12 @@ pub async fn serve(
             "OPEN MODE: auth.allow_open = true and no API key is configured; anyone who can reach this port can use it"
         );
     }
+    if let crate::credentials::ServerCredential::Missing { problem } = &app.credential {
+        tracing::warn!(
+            %problem,
+            "NO CLAUDE CREDENTIAL for workers: turns of keys without their own claude_oauth_token will fail with 502 upstream_auth_failed (not logged in)"
+        );
+    }
     if !config.worker.allowed_tools.is_empty() {
         tracing::warn!(tools = ?config.worker.allowed_tools, "tools are ENABLED for workers: the model can act on this host");
     }

@@ -364,6 +364,13 @@ async fn silent_turn_is_504_and_upstream_errors_map_to_statuses() {
         assert_eq!(st, expected, "{status}: {v}");
         assert_envelope(&v, st, code);
     }
+    // The refused credential shows in the health report.
+    let health = s.get_json("/v1/health", common::KEY).await;
+    assert_eq!(
+        health["credential"]["upstream_auth_failures"]["server_credential"], 1,
+        "{health}"
+    );
+    assert_eq!(health["status"], "degraded");
     // Input over the context window is the client's to fix: 400, not "retry later".
     let (st, v, _) = call(
         &s,

@@ -91,8 +91,14 @@ fn pool_status(s: &claude_pool_actors::PoolSnapshot) -> &'static str {
 pub(super) async fn health(State(AppState(app)): State<AppState>) -> Response {
     let s = app.pool.snapshot();
     let store_ok = store_reachable(&app).await;
+    // A missing server credential, or one the upstream refused, is a problem for every key
+    // without a credential of its own.
+    let credential_problem = matches!(
+        app.credential,
+        crate::credentials::ServerCredential::Missing { .. }
+    ) || app.auth_failures.with_server_credential() > 0;
     let status = match (pool_status(&s), store_ok) {
-        ("ready", true) if s.spawn_troubles.is_empty() => "ok",
+        ("ready", true) if s.spawn_troubles.is_empty() && !credential_problem => "ok",
         ("ready", true) => "degraded",
         ("ready", false) => "store_unavailable",
         (other, _) => other,
@@ -100,6 +106,10 @@ pub(super) async fn health(State(AppState(app)): State<AppState>) -> Response {
     Json(json!({
         "status": status,
         "store": if store_ok { "ok" } else { "unavailable" },
+        "credential": {
+            "server": app.credential,
+            "upstream_auth_failures": app.auth_failures.json(),
+        },
         "pool": s,
     }))
     .into_response()

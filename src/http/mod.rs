@@ -59,6 +59,10 @@ pub struct App {
     pub clock: Arc<Clock>,
     /// How long a turn waits for budget held by running turns (`pool.queue_timeout`).
     pub admission_wait: Duration,
+    /// The workers' default Claude credential, as checked at start.
+    pub credential: crate::credentials::ServerCredential,
+    /// Upstream authentication failures seen.
+    pub auth_failures: crate::credentials::AuthFailures,
     /// Durable spend records.
     pub spend: SpendLog,
     /// Cap of one turn's cost (USD).
@@ -118,6 +122,10 @@ impl App {
             turn_reserve_usd: cap(l.max_cost_per_request).unwrap_or(l.turn_cost_estimate),
             clock: Arc::new(Clock::default()),
             admission_wait: config.pool.queue_timeout,
+            credential: crate::credentials::server_credential(&config.pool_config().worker, |n| {
+                std::env::var(n).ok()
+            }),
+            auth_failures: Default::default(),
             spend: SpendLog::start(store.clone()),
             max_cost_per_request: cap(l.max_cost_per_request),
             max_cost_per_key: cap(l.max_cost_per_key),

@@ -62,8 +62,20 @@ pub(super) struct TurnRequest {
     pub system_prompt: Option<Arc<str>>,
 }
 
-/// Submits the turn and answers it.
-pub(super) async fn respond(app: Arc<App>, mut req: TurnRequest) -> Result<Response, ApiError> {
+/// Submits the turn and answers it; an upstream refusal of the credential is counted for
+/// `/v1/health`.
+pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response, ApiError> {
+    let with_key_credential = req.caller.oauth_token.is_some();
+    let result = run(app.clone(), req).await;
+    if let Err(ApiError::Turn(e)) = &result {
+        if crate::error::is_upstream_auth_failure(e) {
+            app.auth_failures.record(with_key_credential, now_secs());
+        }
+    }
+    result
+}
+
+async fn run(app: Arc<App>, mut req: TurnRequest) -> Result<Response, ApiError> {
     let t0 = Instant::now();
     let admission = std::mem::take(&mut req.admission);
     let mut claim = Claim {
