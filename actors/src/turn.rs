@@ -83,12 +83,17 @@ pub struct Turn {
     pub budget: TurnBudget,
 }
 
-/// A turn's cost cap and its spend report.
+/// A turn's limits: its cost cap, the caller's cut, and its spend report.
 #[derive(Debug, Clone, Default)]
 pub struct TurnBudget {
     /// Stop the turn (interrupt) once its cost exceeds this many USD: checked mid-turn
     /// against an estimate from streamed token counts, and at the end against the CLI's cost.
     pub max_cost_usd: Option<f64>,
+    /// Cancelled by the caller to end the turn early *as completed* (it has all the output it
+    /// wants, e.g. an output limit was reached): the worker interrupts the CLI, the process
+    /// stays warm, the conversation keeps what was said, and the turn completes with
+    /// [`TurnResult::cut`] set.
+    pub cut: Option<tokio_util::sync::CancellationToken>,
     /// Called exactly once for every turn that reached a worker, however it ended (also when
     /// the caller dropped its stream mid-turn).
     pub ledger: Option<Ledger>,
@@ -190,6 +195,8 @@ pub struct TurnResult {
     pub stop_reason: Option<String>,
     /// Wall time the CLI reports for the turn.
     pub duration_ms: u64,
+    /// Ended early by the caller's cut ([`TurnBudget::cut`]).
+    pub cut: bool,
 }
 
 /// Why a turn failed. Each maps to one HTTP status at the edge.

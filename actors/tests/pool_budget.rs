@@ -1,5 +1,6 @@
-//! Per-turn budgets against the fake CLI: the mid-turn cost cap interrupts a running turn, and
-//! the ledger hears about every turn that ran, however it ended.
+//! Per-turn budgets against the fake CLI: the mid-turn cost cap interrupts a running turn, the
+//! caller's cut ends one as completed, and the ledger hears about every turn that ran, however
+//! it ended.
 
 mod common;
 
@@ -22,6 +23,7 @@ fn budgeted(session: &str, text: &str, max: Option<f64>, ledger: &Ledger) -> Tur
     t.budget = TurnBudget {
         max_cost_usd: max,
         ledger: Some(ledger.clone()),
+        cut: None,
     };
     t
 }
@@ -130,5 +132,49 @@ async fn the_ledger_hears_of_completed_capped_and_abandoned_turns() {
     assert_eq!(statuses, ["completed", "cost_limit", "interrupted"]);
     assert!((seen[1].cost_usd - 2.5).abs() < 1e-9);
     assert!((seen[2].cost_usd - 0.003).abs() < 1e-9, "{:?}", seen[2]);
+    pool.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn a_cut_turn_completes_with_what_was_said_and_the_worker_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = PoolHandle::start(fake_config(dir.path(), 1, 1))
+        .await
+        .unwrap();
+    assert!(pool.wait_ready(READY).await);
+    let (ledger, seen) = recorder();
+    let cut = tokio_util::sync::CancellationToken::new();
+    let mut t = budgeted("c", "[[long]] [[slow:20]] [[cost:0.004]]", None, &ledger);
+    t.budget.cut = Some(cut.clone());
+    let mut s = pool.submit(t).await.unwrap();
+    let mut deltas = 0;
+    let result = loop {
+        match s.recv().await.expect("a final event") {
+            TurnEvent::TextDelta(_) => {
+                deltas += 1;
+                if deltas == 3 {
+                    cut.cancel();
+                }
+            }
+            TurnEvent::Completed(r) => break r,
+            TurnEvent::Failed(e) => panic!("a cut turn failed: {e:?}"),
+            TurnEvent::Started { .. } => {}
+        }
+    };
+    assert!(result.cut, "{result:?}");
+    assert!(
+        deltas < 20,
+        "stopped soon after the cut, after {deltas} of ~200 deltas"
+    );
+    poll("the ledger heard of it", Duration::from_secs(5), || {
+        seen.lock().unwrap().len() == 1
+    })
+    .await;
+    assert_eq!(seen.lock().unwrap()[0].status, "completed");
+    // Interrupted, not killed: the conversation goes on in the same process.
+    let (reply, _) = turn(&pool, "c", "after the cut").await;
+    assert!(reply.contains("echo: after the cut"), "{reply}");
+    assert_eq!(turn_counter(&reply), 2, "{reply}");
+    assert_eq!(pool.snapshot().restarts, 0);
     pool.shutdown(Duration::from_secs(5)).await;
 }

@@ -92,6 +92,7 @@ pub(super) async fn chat_completions(
             tags,
             admission,
             system_prompt,
+            limit: req.output_limit(),
         },
     )
     .await

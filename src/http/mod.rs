@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod admission;
+mod answer;
 mod chat;
 mod gate;
 mod info;

@@ -297,6 +297,7 @@ pub(super) async fn message(
             tags: Vec::new(),
             admission,
             system_prompt,
+            limit: None,
         },
     )
     .await

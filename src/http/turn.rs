@@ -16,7 +16,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use claude_pool_actors::{
-    Ledger, Profile, Turn, TurnBudget, TurnError, TurnEvent, TurnResult, TurnSpend, TurnStream,
+    Ledger, Profile, Turn, TurnBudget, TurnError, TurnEvent, TurnSpend, TurnStream,
 };
 use futures_util::stream;
 
@@ -24,9 +24,13 @@ use crate::auth::Identity;
 use crate::conversation::{Fingerprint, Msg, extended, fingerprint};
 use crate::error::ApiError;
 use crate::http::App;
+use crate::http::answer::Answer;
 use crate::limits::Admission;
-use crate::openai::{ChatChunk, ChatCompletion, Choice, Delta, ResponseMessage, Usage, unix_now};
+use crate::openai::{
+    ChatChunk, ChatCompletion, Choice, Delta, OutputLimit, ResponseMessage, Usage, unix_now,
+};
 use crate::store::{SpendRecord, now_secs};
+use tokio_util::sync::CancellationToken;
 
 /// The session header, on requests and every response.
 pub(super) const SESSION_HEADER: &str = "x-session-id";
@@ -60,6 +64,8 @@ pub(super) struct TurnRequest {
     pub admission: Admission,
     /// The model's system prompt (workers are started with it, one set per prompt).
     pub system_prompt: Option<Arc<str>>,
+    /// `max_tokens` / `stop`: applied to the streamed answer, which is cut when reached.
+    pub limit: Option<OutputLimit>,
 }
 
 /// Submits the turn and answers it; an upstream refusal of the credential is counted for
@@ -78,6 +84,12 @@ pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response,
 async fn run(app: Arc<App>, mut req: TurnRequest) -> Result<Response, ApiError> {
     let t0 = Instant::now();
     let admission = std::mem::take(&mut req.admission);
+    let cut = CancellationToken::new();
+    let answer = Answer {
+        limit: req.limit.take(),
+        cut: cut.clone(),
+        text: String::new(),
+    };
     let mut claim = Claim {
         app: app.clone(),
         claimed: req.claimed,
@@ -94,6 +106,7 @@ async fn run(app: Arc<App>, mut req: TurnRequest) -> Result<Response, ApiError> 
         profile,
         budget: TurnBudget {
             max_cost_usd: app.max_cost_per_request,
+            cut: Some(cut.clone()),
             ledger: Some(ledger(&app, &req, admission)),
         },
     };
@@ -122,9 +135,11 @@ async fn run(app: Arc<App>, mut req: TurnRequest) -> Result<Response, ApiError> 
             }
             Err(_) => None,
         };
-        sse(app, req, events, t0, claim, first)
+        sse(app, req, events, t0, claim, first, answer)
     } else {
-        json(app, req, events, t0, claim).await?.into_response()
+        json(app, req, events, t0, claim, answer)
+            .await?
+            .into_response()
     };
     if let Ok(v) = HeaderValue::from_str(&session) {
         resp.headers_mut()
@@ -229,20 +244,14 @@ impl Drop for Claim {
     }
 }
 
-/// Bookkeeping after a completed turn: the fingerprint stateless clients will continue from.
-fn finished(app: &App, req: &TurnRequest, r: &TurnResult) {
+/// Bookkeeping after a completed turn: the fingerprint stateless clients will continue from
+/// (with the answer as they received it).
+fn finished(app: &App, req: &TurnRequest, answer: &str) {
     if let Some(history) = &req.history {
         app.fingerprints.register(
-            fingerprint(&req.caller.key_id, &extended(history, &r.text)),
+            fingerprint(&req.caller.key_id, &extended(history, answer)),
             req.session.clone(),
         );
-    }
-}
-
-fn finish_reason(r: &TurnResult) -> &'static str {
-    match r.stop_reason.as_deref() {
-        Some("max_tokens") => "length",
-        _ => "stop",
     }
 }
 
@@ -252,15 +261,19 @@ async fn json(
     mut events: TurnStream,
     t0: Instant,
     mut claim: Claim,
+    mut answer: Answer,
 ) -> Result<Json<ChatCompletion>, ApiError> {
     let mut first = true;
     let result = loop {
         let ev = events.recv().await;
         claim.settle(ev.as_ref());
         match ev {
-            Some(TurnEvent::TextDelta(_)) if first => {
-                first = false;
-                app.metrics.observe_ttft(t0.elapsed().as_secs_f64());
+            Some(TurnEvent::TextDelta(piece)) => {
+                if first {
+                    first = false;
+                    app.metrics.observe_ttft(t0.elapsed().as_secs_f64());
+                }
+                answer.delta(piece);
             }
             Some(TurnEvent::Completed(r)) => break r,
             Some(TurnEvent::Failed(e)) => return Err(e.into()),
@@ -268,7 +281,9 @@ async fn json(
             None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
         }
     };
-    finished(&app, &req, &result);
+    answer.tail();
+    let content = answer.full(&result);
+    finished(&app, &req, &content);
     Ok(Json(ChatCompletion {
         id: req.id.clone(),
         object: "chat.completion",
@@ -278,10 +293,10 @@ async fn json(
             index: 0,
             message: ResponseMessage {
                 role: "assistant",
-                content: result.text.clone(),
+                content,
                 refusal: None,
             },
-            finish_reason: finish_reason(&result),
+            finish_reason: answer.finish_reason(&result),
             logprobs: None,
         }],
         usage: Usage::from(result.usage),
@@ -314,6 +329,7 @@ struct SseState {
     t0: Instant,
     first_token: bool,
     claim: Claim,
+    answer: Answer,
 }
 
 impl SseState {
@@ -339,17 +355,31 @@ impl SseState {
                         .metrics
                         .observe_ttft(self.t0.elapsed().as_secs_f64());
                 }
-                self.chunk(
-                    Delta {
-                        role: None,
-                        content: Some(&text),
-                    },
-                    None,
-                );
+                let text = self.answer.delta(text);
+                if !text.is_empty() {
+                    self.chunk(
+                        Delta {
+                            role: None,
+                            content: Some(&text),
+                        },
+                        None,
+                    );
+                }
             }
             Some(TurnEvent::Completed(r)) => {
-                finished(&self.app, &self.req, &r);
-                self.chunk(Delta::default(), Some(finish_reason(&r)));
+                let tail = self.answer.tail();
+                if !tail.is_empty() {
+                    self.chunk(
+                        Delta {
+                            role: None,
+                            content: Some(&tail),
+                        },
+                        None,
+                    );
+                }
+                finished(&self.app, &self.req, &self.answer.full(&r));
+                let reason = self.answer.finish_reason(&r);
+                self.chunk(Delta::default(), Some(reason));
                 if self.req.include_usage {
                     let u = ChatChunk::usage(
                         &self.id,
@@ -380,6 +410,7 @@ fn sse(
     t0: Instant,
     claim: Claim,
     first: Option<TurnEvent>,
+    answer: Answer,
 ) -> Response {
     let keepalive = app.sse_keepalive;
     let mut st = SseState {
@@ -393,6 +424,7 @@ fn sse(
         t0,
         first_token: false,
         claim,
+        answer,
     };
     st.chunk(
         Delta {

@@ -18,12 +18,15 @@ pub struct ChatRequest {
     /// Stream options (`include_usage`).
     #[serde(default)]
     pub stream_options: Option<StreamOptions>,
-    /// Accepted; the CLI decides the answer length.
+    /// The answer's token limit (legacy name): enforced on the streamed answer.
     #[serde(default)]
     pub max_tokens: Option<u64>,
-    /// Accepted; the CLI decides the answer length.
+    /// The answer's token limit: enforced on the streamed answer (wins over `max_tokens`).
     #[serde(default)]
     pub max_completion_tokens: Option<u64>,
+    /// Up to 4 strings the answer ends before.
+    #[serde(default)]
+    pub stop: Option<Stop>,
     /// End-user id (logged, not used for routing).
     #[serde(default)]
     pub user: Option<String>,
@@ -76,6 +79,28 @@ impl ChatRequest {
                     .ok_or("`metadata.tags` must be a list of strings")
             })
             .collect()
+    }
+}
+
+/// `stop`: one string or a list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    /// One stop string.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+impl ChatRequest {
+    /// The answer's output limit (`max_completion_tokens`, else `max_tokens`, and `stop`).
+    pub fn output_limit(&self) -> Option<crate::openai::OutputLimit> {
+        let stop = match &self.stop {
+            None => Vec::new(),
+            Some(Stop::One(s)) => vec![s.clone()],
+            Some(Stop::Many(v)) => v.clone(),
+        };
+        crate::openai::OutputLimit::new(self.max_completion_tokens.or(self.max_tokens), stop)
     }
 }
 
@@ -233,6 +258,21 @@ impl ChatRequest {
                     format!("`{param}` must be between {min} and {max}, got {v}"),
                 ));
             }
+        }
+        let stops: &[String] = match &self.stop {
+            None => &[],
+            Some(Stop::One(s)) => std::slice::from_ref(s),
+            Some(Stop::Many(v)) => v,
+        };
+        if stops.len() > 4
+            || stops
+                .iter()
+                .any(|s| s.is_empty() || s.chars().count() > 256)
+        {
+            return Some((
+                "stop",
+                "`stop` takes up to 4 non-empty strings of at most 256 characters".into(),
+            ));
         }
         for (param, value) in [
             ("max_tokens", self.max_tokens),

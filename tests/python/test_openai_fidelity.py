@@ -125,3 +125,37 @@ def test_a_users_name_reaches_the_model(server):
     r = client(server).chat.completions.create(model=MODEL, messages=[
         {"role": "user", "name": "alice", "content": "hi from me"}])
     assert "alice: hi from me" in r.choices[0].message.content
+
+
+def test_max_tokens_and_stop_cut_the_answer_and_the_worker_stays_warm(server):
+    c = client(server)
+    for max_field in ("max_tokens", "max_completion_tokens"):
+        r = c.chat.completions.create(model=MODEL, messages=[
+            {"role": "user", "content": "tell me everything [[long]]"}], **{max_field: 5})
+        assert r.choices[0].finish_reason == "length"
+        assert 0 < len(r.choices[0].message.content) <= 20, r.choices[0].message.content
+    # Streamed, with a stop string in the middle of the answer.
+    stream = c.chat.completions.create(model=MODEL, stream=True, stop=["word5"], messages=[
+        {"role": "user", "content": "count [[long]]"}])
+    text, reasons = "", []
+    for chunk in stream:
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            if choice.finish_reason:
+                reasons.append(choice.finish_reason)
+    assert reasons == ["stop"]
+    assert text.endswith("word4 ") and "word5" not in text, text[-80:]
+    # The conversation goes on after a cut answer (the client sends the answer it got).
+    history = [{"role": "user", "content": "short [[long]]"}]
+    r = c.chat.completions.create(model=MODEL, messages=history, max_tokens=3)
+    history += [{"role": "assistant", "content": r.choices[0].message.content},
+                {"role": "user", "content": "next"}]
+    r2 = c.chat.completions.create(model=MODEL, messages=history)
+    assert "next" in r2.choices[0].message.content
+    assert r2.choices[0].finish_reason == "stop"
+    if server["kind"] == "real":
+        # What the model saw of the cut answer on the next turn.
+        seen = last_upstream_request(server)["messages"]
+        said = "".join(part.get("text", "") for part in seen[1]["content"])
+        print(f"upstream after a cut: {len(said)} characters of assistant text, "
+              f"{len(r.choices[0].message.content)} sent; next: {json.dumps(seen[2])[:300]}")

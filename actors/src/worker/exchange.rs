@@ -48,6 +48,8 @@ pub(crate) enum InterruptCause {
     IdleTimeout,
     /// The turn's estimated cost passed its cap.
     CostLimit,
+    /// The caller cut the turn: it completes with what was said.
+    Cut,
 }
 
 /// How an exchange ended.
@@ -92,6 +94,8 @@ pub(crate) struct Exchange {
     pub(crate) limits: ExchangeLimits,
     /// Interrupt the turn once its estimated cost passes this.
     pub(crate) max_cost_usd: Option<f64>,
+    /// Interrupt the turn when this is cancelled (the caller's cut).
+    pub(crate) cut: Option<tokio_util::sync::CancellationToken>,
     /// Numbers this exchange's control requests.
     pub(crate) seq: u64,
     /// Confirm a completed turn saved before reporting it.
@@ -109,6 +113,7 @@ pub(crate) async fn run_exchange(
         sink,
         limits,
         max_cost_usd,
+        cut,
         seq,
         save,
     } = exchange;
@@ -141,6 +146,12 @@ pub(crate) async fn run_exchange(
         let sink_closed = async {
             match &sink {
                 Some(s) if interrupted.is_none() => s.closed().await,
+                _ => std::future::pending().await,
+            }
+        };
+        let cut_now = async {
+            match &cut {
+                Some(c) if interrupted.is_none() => c.cancelled().await,
                 _ => std::future::pending().await,
             }
         };
@@ -246,6 +257,7 @@ pub(crate) async fn run_exchange(
             }
             () = exited(&mut exit) => broken!("the child exited mid-turn".into()),
             () = sink_closed => Some(InterruptCause::Cancelled),
+            () = cut_now => Some(InterruptCause::Cut),
             () = sleep_until(idle_deadline), if interrupted.is_none() => Some(InterruptCause::IdleTimeout),
             () = sleep_until(interrupt_deadline.unwrap_or_else(Instant::now)), if interrupt_deadline.is_some() => {
                 broken!("the interrupt was not acknowledged in time".into());

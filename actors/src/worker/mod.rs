@@ -270,6 +270,9 @@ fn start_exchange(
     let max_cost = (kind == Running::Turn)
         .then_some(st.budget.max_cost_usd)
         .flatten();
+    let cut = (kind == Running::Turn)
+        .then(|| st.budget.cut.clone())
+        .flatten();
     let seq = st.seq;
     let save = st.transcripts.clone().map(|dir| SaveCheck {
         dir,
@@ -282,6 +285,7 @@ fn start_exchange(
             sink,
             limits,
             max_cost_usd: max_cost,
+            cut,
             seq,
             save,
         };
@@ -318,7 +322,7 @@ async fn finish_exchange(
                 Some(InterruptCause::IdleTimeout) => TurnError::IdleTimeout,
                 Some(InterruptCause::Cancelled) => TurnError::Interrupted,
                 Some(InterruptCause::CostLimit) => over(estimate),
-                None => TurnError::WorkerFailed(reason.clone()),
+                Some(InterruptCause::Cut) | None => TurnError::WorkerFailed(reason.clone()),
             };
             let spend = (report.meter.usage(), estimate);
             (TurnEvent::Failed(error), false, Some(reason), spend)
@@ -337,6 +341,14 @@ async fn finish_exchange(
                 Some(InterruptCause::IdleTimeout) => TurnEvent::Failed(TurnError::IdleTimeout),
                 Some(InterruptCause::Cancelled) => TurnEvent::Failed(TurnError::Interrupted),
                 Some(InterruptCause::CostLimit) => TurnEvent::Failed(over(cost.max(estimate))),
+                Some(InterruptCause::Cut) => TurnEvent::Completed(TurnResult {
+                    text,
+                    usage: result.usage,
+                    cost_usd: cost,
+                    stop_reason: result.stop_reason.clone(),
+                    duration_ms: elapsed.map(|d| d.as_millis() as u64).unwrap_or_default(),
+                    cut: true,
+                }),
                 None if over_limit => TurnEvent::Failed(over(cost)),
                 None if result.is_interrupted() => TurnEvent::Failed(TurnError::Interrupted),
                 None if result.is_error => TurnEvent::Failed(TurnError::Upstream {
@@ -356,6 +368,7 @@ async fn finish_exchange(
                     } else {
                         elapsed.map(|d| d.as_millis() as u64).unwrap_or_default()
                     },
+                    cut: false,
                 }),
             };
             let ok = matches!(event, TurnEvent::Completed(_));
