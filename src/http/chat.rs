@@ -8,7 +8,8 @@ use crate::auth::Caller;
 use crate::conversation::{fingerprint, normalize, replay, system_prompt};
 use crate::error::ApiError;
 use crate::http::admin::check_tags;
-use crate::http::turn::{SESSION_HEADER, TurnRequest, respond};
+use crate::http::chat_render::respond;
+use crate::http::turn::{SESSION_HEADER, TurnRequest};
 use crate::http::{ApiJson, AppState};
 use crate::openai::{ChatRequest, completion_id};
 

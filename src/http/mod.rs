@@ -5,6 +5,7 @@ pub mod admin;
 mod admission;
 mod answer;
 mod chat;
+mod chat_render;
 mod gate;
 mod info;
 mod sessions;

@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::http::turn::{TurnRequest, respond};
+use crate::http::chat_render::respond;
+use crate::http::turn::TurnRequest;
 use crate::http::{ApiJson, AppState};
 use crate::store::{SessionRecord, Store};
 

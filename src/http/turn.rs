@@ -1,24 +1,17 @@
-//! Running one turn for an HTTP request and answering it as an OpenAI completion, either as one
-//! JSON body or as Server-Sent Events (`chat.completion.chunk`s, then `data: [DONE]`).
-//!
-//! The handler waits for the turn's start (JSON) or its first content (SSE) before answering,
-//! so a turn that cannot start (queue timeout, shutdown) or fails before any content (upstream
-//! 429/5xx, credential) gets a real HTTP status. After content started, failures are sent
-//! in-band as an OpenAI error event followed by `[DONE]`. Dropping the response body (client
-//! gone) drops the turn's stream, which makes the pool interrupt the turn.
+//! Starting one turn for an HTTP request: the pool turn built from the request (profile, cost
+//! cap, cut, spend ledger), its submission, and the wait for its start (JSON) or first content
+//! (streams), so a turn that cannot start (queue timeout, shutdown) or fails before any
+//! content (upstream 429/5xx, credential) gets a real HTTP status. The rendering is the
+//! caller's: a chat completion (`chat_render`) or a Responses API response (`crate::responses`).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Json;
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderName, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::Response;
 use claude_pool_actors::{
     Ledger, Profile, Turn, TurnBudget, TurnError, TurnEvent, TurnSpend, TurnStream,
 };
-use futures_util::stream;
 
 use crate::auth::Identity;
 use crate::conversation::{Fingerprint, Msg, extended, fingerprint};
@@ -26,9 +19,7 @@ use crate::error::ApiError;
 use crate::http::App;
 use crate::http::answer::Answer;
 use crate::limits::Admission;
-use crate::openai::{
-    ChatChunk, ChatCompletion, Choice, Delta, OutputLimit, ResponseMessage, Usage, unix_now,
-};
+use crate::openai::OutputLimit;
 use crate::store::{SpendRecord, now_secs};
 use tokio_util::sync::CancellationToken;
 
@@ -68,20 +59,47 @@ pub(super) struct TurnRequest {
     pub limit: Option<OutputLimit>,
 }
 
-/// Submits the turn and answers it; an upstream refusal of the credential is counted for
-/// `/v1/health`.
-pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response, ApiError> {
+/// A turn that has started on a worker, ready to be rendered (as a chat completion or as a
+/// Responses API response).
+pub(crate) struct Started {
+    /// The request.
+    pub req: TurnRequest,
+    /// The turn's events after `Started` (and after `first`, if set).
+    pub events: TurnStream,
+    /// When the request arrived (time to first token).
+    pub t0: Instant,
+    /// The stateless continuation's hold on its conversation.
+    pub claim: Claim,
+    /// The answer through the output limit.
+    pub answer: Answer,
+    /// For a stream: the first event, read before the response head was sent.
+    pub first: Option<TurnEvent>,
+}
+
+/// Submits the turn and waits until it has started; a stream also waits for its first content
+/// (up to one keep-alive interval), so a turn that fails before any content (upstream rate
+/// limit, overload, credential) gets a real HTTP status, which SDKs know how to retry. An
+/// upstream refusal of the credential is counted for `/v1/health`.
+pub(crate) async fn start(app: &Arc<App>, req: TurnRequest) -> Result<Started, ApiError> {
     let with_key_credential = req.caller.oauth_token.is_some();
-    let result = run(app.clone(), req).await;
-    if let Err(ApiError::Turn(e)) = &result {
-        if crate::error::is_upstream_auth_failure(e) {
-            app.auth_failures.record(with_key_credential, now_secs());
-        }
+    let result = start_turn(app, req).await;
+    if let Err(e) = &result {
+        note_failure(app, with_key_credential, e);
     }
     result
 }
 
-async fn run(app: Arc<App>, mut req: TurnRequest) -> Result<Response, ApiError> {
+/// Counts a turn's failure where `/v1/health` shows it (an upstream refusal of the credential
+/// the turn ran with).
+pub(crate) fn note_failure(app: &App, with_key_credential: bool, e: &ApiError) {
+    if let ApiError::Turn(e) = e {
+        if crate::error::is_upstream_auth_failure(e) {
+            app.auth_failures.record(with_key_credential, now_secs());
+        }
+    }
+}
+
+async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, ApiError> {
     let t0 = Instant::now();
     let admission = std::mem::take(&mut req.admission);
     let cut = CancellationToken::new();
@@ -107,7 +125,7 @@ async fn run(app: Arc<App>, mut req: TurnRequest) -> Result<Response, ApiError> 
         budget: TurnBudget {
             max_cost_usd: app.max_cost_per_request,
             cut: Some(cut.clone()),
-            ledger: Some(ledger(&app, &req, admission)),
+            ledger: Some(ledger(app, &req, admission)),
         },
     };
     let mut events = app.pool.submit(turn).await?;
@@ -118,34 +136,36 @@ async fn run(app: Arc<App>, mut req: TurnRequest) -> Result<Response, ApiError> 
         Some(other) => tracing::error!(?other, "a turn did not begin with Started"),
         None => return Err(TurnError::WorkerFailed("no worker answered".into()).into()),
     }
-    let session = req.session.clone();
-    let mut resp = if req.stream {
-        // The response head waits for the first content: a turn that fails before any
-        // (upstream rate limit, overload, credential) gets the same HTTP status as without
-        // streaming, which SDKs know how to retry. A turn still silent after one keep-alive
-        // interval gets its head and keep-alive comments, so proxies do not cut it.
-        let first = match tokio::time::timeout(app.sse_keepalive, events.recv()).await {
-            Ok(ev) => {
-                claim.settle(ev.as_ref());
-                match ev {
-                    Some(TurnEvent::Failed(e)) => return Err(e.into()),
-                    None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
-                    Some(ev) => Some(ev),
-                }
+    let mut first = None;
+    if req.stream {
+        // A turn still silent after one keep-alive interval gets its head and keep-alive
+        // comments, so proxies do not cut it.
+        if let Ok(ev) = tokio::time::timeout(app.sse_keepalive, events.recv()).await {
+            claim.settle(ev.as_ref());
+            match ev {
+                Some(TurnEvent::Failed(e)) => return Err(e.into()),
+                None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
+                Some(ev) => first = Some(ev),
             }
-            Err(_) => None,
-        };
-        sse(app, req, events, t0, claim, first, answer)
-    } else {
-        json(app, req, events, t0, claim, answer)
-            .await?
-            .into_response()
-    };
-    if let Ok(v) = HeaderValue::from_str(&session) {
+        }
+    }
+    Ok(Started {
+        req,
+        events,
+        t0,
+        claim,
+        answer,
+        first,
+    })
+}
+
+/// Puts the session header on a response.
+pub(crate) fn with_session(mut resp: Response, session: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(session) {
         resp.headers_mut()
             .insert(HeaderName::from_static(SESSION_HEADER), v);
     }
-    Ok(resp)
+    resp
 }
 
 /// The turn's spend report: called by the worker however the turn ends (also after the client
@@ -208,7 +228,7 @@ fn ledger(app: &Arc<App>, req: &TurnRequest, admission: Admission) -> Ledger {
 /// conversation to one request at a time). Unless the turn completes, dropping it gives the
 /// conversation back, so the client's retry continues it rather than replaying the history into
 /// a new one; a conversation that is lost is not given back (the retry starts afresh).
-struct Claim {
+pub(crate) struct Claim {
     app: Arc<App>,
     claimed: Option<Fingerprint>,
     session: String,
@@ -219,7 +239,7 @@ impl Claim {
     /// fingerprint replaces the claim and a lost conversation is not given back; any other
     /// failure gives the conversation back at once, before the client can read the error and
     /// retry (a streamed error reaches the client before the response body is dropped).
-    fn settle(&mut self, event: Option<&TurnEvent>) {
+    pub(crate) fn settle(&mut self, event: Option<&TurnEvent>) {
         match event {
             Some(TurnEvent::Completed(_) | TurnEvent::Failed(TurnError::ConversationLost(_))) => {
                 self.claimed = None;
@@ -246,226 +266,11 @@ impl Drop for Claim {
 
 /// Bookkeeping after a completed turn: the fingerprint stateless clients will continue from
 /// (with the answer as they received it).
-fn finished(app: &App, req: &TurnRequest, answer: &str) {
+pub(crate) fn finished(app: &App, req: &TurnRequest, answer: &str) {
     if let Some(history) = &req.history {
         app.fingerprints.register(
             fingerprint(&req.caller.key_id, &extended(history, answer)),
             req.session.clone(),
         );
     }
-}
-
-async fn json(
-    app: Arc<App>,
-    req: TurnRequest,
-    mut events: TurnStream,
-    t0: Instant,
-    mut claim: Claim,
-    mut answer: Answer,
-) -> Result<Json<ChatCompletion>, ApiError> {
-    let mut first = true;
-    let result = loop {
-        let ev = events.recv().await;
-        claim.settle(ev.as_ref());
-        match ev {
-            Some(TurnEvent::TextDelta(piece)) => {
-                if first {
-                    first = false;
-                    app.metrics.observe_ttft(t0.elapsed().as_secs_f64());
-                }
-                answer.delta(piece);
-            }
-            Some(TurnEvent::Completed(r)) => break r,
-            Some(TurnEvent::Failed(e)) => return Err(e.into()),
-            Some(_) => {}
-            None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
-        }
-    };
-    answer.tail();
-    let content = answer.full(&result);
-    finished(&app, &req, &content);
-    Ok(Json(ChatCompletion {
-        id: req.id.clone(),
-        object: "chat.completion",
-        created: unix_now(),
-        model: req.model_name.clone(),
-        choices: vec![Choice {
-            index: 0,
-            message: ResponseMessage {
-                role: "assistant",
-                content,
-                refusal: None,
-            },
-            finish_reason: answer.finish_reason(&result),
-            logprobs: None,
-        }],
-        usage: Usage::from(result.usage),
-        system_fingerprint: None,
-    }))
-}
-
-/// Appends one SSE event (`data: <json>`) to the write buffer. JSON encoding escapes newlines,
-/// so the payload is always a single `data:` line.
-fn push_json<T: serde::Serialize>(pending: &mut Vec<u8>, v: &T) {
-    pending.extend_from_slice(b"data: ");
-    match serde_json::to_writer(&mut *pending, v) {
-        Ok(()) => pending.extend_from_slice(b"\n\n"),
-        Err(e) => tracing::error!(error = %e, "chunk encoding failed"),
-    }
-}
-
-const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
-const KEEPALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
-
-struct SseState {
-    app: Arc<App>,
-    req: TurnRequest,
-    events: TurnStream,
-    /// Encoded events not yet handed to the connection; everything ready is written at once.
-    pending: Vec<u8>,
-    done: bool,
-    id: String,
-    created: u64,
-    t0: Instant,
-    first_token: bool,
-    claim: Claim,
-    answer: Answer,
-}
-
-impl SseState {
-    fn chunk(&mut self, delta: Delta<'_>, finish: Option<&'static str>) {
-        let c = ChatChunk::delta(&self.id, self.created, &self.req.model_name, delta, finish);
-        push_json(&mut self.pending, &c);
-    }
-
-    fn end_with_error(&mut self, e: ApiError) {
-        tracing::warn!(error = %e, session = %self.req.session, "stream ended with an error");
-        push_json(&mut self.pending, &e.envelope());
-        self.pending.extend_from_slice(DONE_EVENT);
-        self.done = true;
-    }
-
-    fn on_event(&mut self, ev: Option<TurnEvent>) {
-        self.claim.settle(ev.as_ref());
-        match ev {
-            Some(TurnEvent::TextDelta(text)) => {
-                if !self.first_token {
-                    self.first_token = true;
-                    self.app
-                        .metrics
-                        .observe_ttft(self.t0.elapsed().as_secs_f64());
-                }
-                let text = self.answer.delta(text);
-                if !text.is_empty() {
-                    self.chunk(
-                        Delta {
-                            role: None,
-                            content: Some(&text),
-                        },
-                        None,
-                    );
-                }
-            }
-            Some(TurnEvent::Completed(r)) => {
-                let tail = self.answer.tail();
-                if !tail.is_empty() {
-                    self.chunk(
-                        Delta {
-                            role: None,
-                            content: Some(&tail),
-                        },
-                        None,
-                    );
-                }
-                finished(&self.app, &self.req, &self.answer.full(&r));
-                let reason = self.answer.finish_reason(&r);
-                self.chunk(Delta::default(), Some(reason));
-                if self.req.include_usage {
-                    let u = ChatChunk::usage(
-                        &self.id,
-                        self.created,
-                        &self.req.model_name,
-                        Usage::from(r.usage),
-                    );
-                    push_json(&mut self.pending, &u);
-                }
-                self.pending.extend_from_slice(DONE_EVENT);
-                self.done = true;
-            }
-            Some(TurnEvent::Failed(e)) => self.end_with_error(e.into()),
-            Some(TurnEvent::Started { .. }) => {}
-            None => self.end_with_error(TurnError::WorkerFailed("stream ended".into()).into()),
-        }
-    }
-}
-
-/// The SSE response, opened with the turn's `first` event when it came before the head was
-/// sent. Every event that is ready when the connection can take more is written
-/// in one frame (a burst of token deltas costs one write, not one per token); keep-alive
-/// comments are sent after `server.sse_keepalive` without an event.
-fn sse(
-    app: Arc<App>,
-    req: TurnRequest,
-    events: TurnStream,
-    t0: Instant,
-    claim: Claim,
-    first: Option<TurnEvent>,
-    answer: Answer,
-) -> Response {
-    let keepalive = app.sse_keepalive;
-    let mut st = SseState {
-        app,
-        id: req.id.clone(),
-        req,
-        events,
-        pending: Vec::with_capacity(1024),
-        done: false,
-        created: unix_now(),
-        t0,
-        first_token: false,
-        claim,
-        answer,
-    };
-    st.chunk(
-        Delta {
-            role: Some("assistant"),
-            content: Some(""),
-        },
-        None,
-    );
-    if let Some(ev) = first {
-        st.on_event(Some(ev));
-    }
-    let body = stream::unfold(st, move |mut st| async move {
-        loop {
-            if !st.pending.is_empty() {
-                let frame = Bytes::from(std::mem::take(&mut st.pending));
-                return Some((Ok::<_, Infallible>(frame), st));
-            }
-            if st.done {
-                return None;
-            }
-            tokio::select! {
-                ev = st.events.recv() => {
-                    st.on_event(ev);
-                    while !st.done {
-                        match st.events.try_recv() {
-                            Some(ev) => st.on_event(Some(ev)),
-                            None => break,
-                        }
-                    }
-                }
-                () = tokio::time::sleep(keepalive) => st.pending.extend_from_slice(KEEPALIVE_COMMENT),
-            }
-        }
-    });
-    (
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-            (HeaderName::from_static("x-accel-buffering"), "no"),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response()
 }

@@ -1,0 +1,262 @@
+//! A started turn answered as an OpenAI chat completion: one JSON body, or Server-Sent Events
+//! (`chat.completion.chunk`s, then `data: [DONE]`). After content started, failures are sent
+//! in-band as an OpenAI error event followed by `[DONE]`. Dropping the response body (client
+//! gone) drops the turn's stream, which makes the pool interrupt the turn.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderName, header};
+use axum::response::{IntoResponse, Response};
+use claude_pool_actors::{TurnError, TurnEvent, TurnStream};
+use futures_util::stream;
+
+use crate::error::ApiError;
+use crate::http::App;
+use crate::http::answer::Answer;
+use crate::http::turn::{Claim, Started, TurnRequest, finished, note_failure, start, with_session};
+use crate::openai::{ChatChunk, ChatCompletion, Choice, Delta, ResponseMessage, Usage, unix_now};
+
+/// Runs the turn and answers it as a chat completion.
+pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response, ApiError> {
+    let Started {
+        req,
+        events,
+        t0,
+        claim,
+        answer,
+        first,
+    } = start(&app, req).await?;
+    let session = req.session.clone();
+    let with_key_credential = req.caller.oauth_token.is_some();
+    let resp = if req.stream {
+        sse(app, req, events, t0, claim, first, answer)
+    } else {
+        match json(app.clone(), req, events, t0, claim, answer).await {
+            Ok(body) => body.into_response(),
+            Err(e) => {
+                note_failure(&app, with_key_credential, &e);
+                return Err(e);
+            }
+        }
+    };
+    Ok(with_session(resp, &session))
+}
+
+async fn json(
+    app: Arc<App>,
+    req: TurnRequest,
+    mut events: TurnStream,
+    t0: Instant,
+    mut claim: Claim,
+    mut answer: Answer,
+) -> Result<Json<ChatCompletion>, ApiError> {
+    let mut first = true;
+    let result = loop {
+        let ev = events.recv().await;
+        claim.settle(ev.as_ref());
+        match ev {
+            Some(TurnEvent::TextDelta(piece)) => {
+                if first {
+                    first = false;
+                    app.metrics.observe_ttft(t0.elapsed().as_secs_f64());
+                }
+                answer.delta(piece);
+            }
+            Some(TurnEvent::Completed(r)) => break r,
+            Some(TurnEvent::Failed(e)) => return Err(e.into()),
+            Some(_) => {}
+            None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
+        }
+    };
+    answer.tail();
+    let content = answer.full(&result);
+    finished(&app, &req, &content);
+    Ok(Json(ChatCompletion {
+        id: req.id.clone(),
+        object: "chat.completion",
+        created: unix_now(),
+        model: req.model_name.clone(),
+        choices: vec![Choice {
+            index: 0,
+            message: ResponseMessage {
+                role: "assistant",
+                content,
+                refusal: None,
+            },
+            finish_reason: answer.finish_reason(&result),
+            logprobs: None,
+        }],
+        usage: Usage::from(result.usage),
+        system_fingerprint: None,
+    }))
+}
+
+/// Appends one SSE event (`data: <json>`) to the write buffer. JSON encoding escapes newlines,
+/// so the payload is always a single `data:` line.
+fn push_json<T: serde::Serialize>(pending: &mut Vec<u8>, v: &T) {
+    pending.extend_from_slice(b"data: ");
+    match serde_json::to_writer(&mut *pending, v) {
+        Ok(()) => pending.extend_from_slice(b"\n\n"),
+        Err(e) => tracing::error!(error = %e, "chunk encoding failed"),
+    }
+}
+
+const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
+const KEEPALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
+
+struct SseState {
+    app: Arc<App>,
+    req: TurnRequest,
+    events: TurnStream,
+    /// Encoded events not yet handed to the connection; everything ready is written at once.
+    pending: Vec<u8>,
+    done: bool,
+    id: String,
+    created: u64,
+    t0: Instant,
+    first_token: bool,
+    claim: Claim,
+    answer: Answer,
+}
+
+impl SseState {
+    fn chunk(&mut self, delta: Delta<'_>, finish: Option<&'static str>) {
+        let c = ChatChunk::delta(&self.id, self.created, &self.req.model_name, delta, finish);
+        push_json(&mut self.pending, &c);
+    }
+
+    fn end_with_error(&mut self, e: ApiError) {
+        tracing::warn!(error = %e, session = %self.req.session, "stream ended with an error");
+        push_json(&mut self.pending, &e.envelope());
+        self.pending.extend_from_slice(DONE_EVENT);
+        self.done = true;
+    }
+
+    fn on_event(&mut self, ev: Option<TurnEvent>) {
+        self.claim.settle(ev.as_ref());
+        match ev {
+            Some(TurnEvent::TextDelta(text)) => {
+                if !self.first_token {
+                    self.first_token = true;
+                    self.app
+                        .metrics
+                        .observe_ttft(self.t0.elapsed().as_secs_f64());
+                }
+                let text = self.answer.delta(text);
+                if !text.is_empty() {
+                    self.chunk(
+                        Delta {
+                            role: None,
+                            content: Some(&text),
+                        },
+                        None,
+                    );
+                }
+            }
+            Some(TurnEvent::Completed(r)) => {
+                let tail = self.answer.tail();
+                if !tail.is_empty() {
+                    self.chunk(
+                        Delta {
+                            role: None,
+                            content: Some(&tail),
+                        },
+                        None,
+                    );
+                }
+                finished(&self.app, &self.req, &self.answer.full(&r));
+                let reason = self.answer.finish_reason(&r);
+                self.chunk(Delta::default(), Some(reason));
+                if self.req.include_usage {
+                    let u = ChatChunk::usage(
+                        &self.id,
+                        self.created,
+                        &self.req.model_name,
+                        Usage::from(r.usage),
+                    );
+                    push_json(&mut self.pending, &u);
+                }
+                self.pending.extend_from_slice(DONE_EVENT);
+                self.done = true;
+            }
+            Some(TurnEvent::Failed(e)) => self.end_with_error(e.into()),
+            Some(TurnEvent::Started { .. }) => {}
+            None => self.end_with_error(TurnError::WorkerFailed("stream ended".into()).into()),
+        }
+    }
+}
+
+/// The SSE response, opened with the turn's `first` event when it came before the head was
+/// sent. Every event that is ready when the connection can take more is written
+/// in one frame (a burst of token deltas costs one write, not one per token); keep-alive
+/// comments are sent after `server.sse_keepalive` without an event.
+fn sse(
+    app: Arc<App>,
+    req: TurnRequest,
+    events: TurnStream,
+    t0: Instant,
+    claim: Claim,
+    first: Option<TurnEvent>,
+    answer: Answer,
+) -> Response {
+    let keepalive = app.sse_keepalive;
+    let mut st = SseState {
+        app,
+        id: req.id.clone(),
+        req,
+        events,
+        pending: Vec::with_capacity(1024),
+        done: false,
+        created: unix_now(),
+        t0,
+        first_token: false,
+        claim,
+        answer,
+    };
+    st.chunk(
+        Delta {
+            role: Some("assistant"),
+            content: Some(""),
+        },
+        None,
+    );
+    if let Some(ev) = first {
+        st.on_event(Some(ev));
+    }
+    let body = stream::unfold(st, move |mut st| async move {
+        loop {
+            if !st.pending.is_empty() {
+                let frame = Bytes::from(std::mem::take(&mut st.pending));
+                return Some((Ok::<_, Infallible>(frame), st));
+            }
+            if st.done {
+                return None;
+            }
+            tokio::select! {
+                ev = st.events.recv() => {
+                    st.on_event(ev);
+                    while !st.done {
+                        match st.events.try_recv() {
+                            Some(ev) => st.on_event(Some(ev)),
+                            None => break,
+                        }
+                    }
+                }
+                () = tokio::time::sleep(keepalive) => st.pending.extend_from_slice(KEEPALIVE_COMMENT),
+            }
+        }
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
