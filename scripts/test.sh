@@ -38,6 +38,9 @@ if [ ! -x "$VENV/bin/pytest" ] || ! cmp -s tests/python/requirements.txt "$VENV/
   cp tests/python/requirements.txt "$VENV/requirements.txt"
 fi
 
+phase "node client packages (openai, Vercel AI SDK)"
+(cd "$ROOT/tests/node" && npm ci --no-audit --no-fund --loglevel=error)
+
 phase "helm (chart tests)"
 scripts/install-helm.sh >/dev/null
 
@@ -52,7 +55,7 @@ LOG="$ROOT/.cache/cargo-test.log"
 cargo test --workspace 2>&1 | tee "$LOG"
 rust_passed=$(awk '/^test result:/ {s += $4} END {print s+0}' "$LOG")
 
-phase "python tests (openai client)"
+phase "python tests (openai Python and Node clients, Vercel AI SDK)"
 cargo build --workspace --bins --quiet
 "$VENV/bin/pytest" tests/python -q -p no:cacheprovider --junitxml "$ROOT/.cache/pytest.xml"
 py_passed=$(python3 -c "import xml.etree.ElementTree as E; r=E.parse('$ROOT/.cache/pytest.xml').getroot(); s=r if r.tag=='testsuite' else r[0]; print(int(s.get('tests'))-int(s.get('failures'))-int(s.get('errors'))-int(s.get('skipped')))")

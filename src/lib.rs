@@ -22,6 +22,7 @@
 //! | [`models`] | the model catalogue: aliases and known Claude names; unknown names are refused |
 //! | [`metrics`] | Prometheus registry: pool gauges, request and latency histograms |
 //! | [`http`] | axum routes: chat completions (JSON and SSE), models, sessions, health, metrics, the LiteLLM key and spend API (`http::admin`) |
+//! | [`responses`] | the Responses API: wire shapes, stored responses, routes |
 //! | [`listener`] | the API port's connection loop: header-read timeout, HTTP/1 + HTTP/2, graceful close |
 //! | [`server`] | start-up check, serving, graceful shutdown |
 //! | [`healthcheck`] | `claude-pool healthcheck`: a running server's `/readyz` as an exit code (container probes) |
@@ -41,6 +42,7 @@ pub mod listener;
 pub mod metrics;
 pub mod models;
 pub mod openai;
+pub mod responses;
 pub mod server;
 pub mod spend;
 pub mod store;

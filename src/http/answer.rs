@@ -8,16 +8,16 @@ use crate::openai::{Cut, OutputLimit};
 
 /// The answer as the client receives it: the deltas through the output limit, if any. When
 /// the limit is reached, the turn is cut.
-pub(super) struct Answer {
-    pub(super) limit: Option<OutputLimit>,
-    pub(super) cut: CancellationToken,
+pub(crate) struct Answer {
+    pub(crate) limit: Option<OutputLimit>,
+    pub(crate) cut: CancellationToken,
     /// What was sent (kept only under a limit; otherwise the turn's own text is the answer).
-    pub(super) text: String,
+    pub(crate) text: String,
 }
 
 impl Answer {
     /// The part of a delta to send.
-    pub(super) fn delta(&mut self, piece: String) -> String {
+    pub(crate) fn delta(&mut self, piece: String) -> String {
         let Some(limit) = &mut self.limit else {
             return piece;
         };
@@ -30,7 +30,7 @@ impl Answer {
     }
 
     /// The tail still held back when the turn ended on its own.
-    pub(super) fn tail(&mut self) -> String {
+    pub(crate) fn tail(&mut self) -> String {
         let out = self
             .limit
             .as_mut()
@@ -41,14 +41,14 @@ impl Answer {
     }
 
     /// The whole answer (after [`Answer::tail`]).
-    pub(super) fn full(&self, r: &TurnResult) -> String {
+    pub(crate) fn full(&self, r: &TurnResult) -> String {
         match self.limit {
             Some(_) => self.text.clone(),
             None => r.text.clone(),
         }
     }
 
-    pub(super) fn finish_reason(&self, r: &TurnResult) -> &'static str {
+    pub(crate) fn finish_reason(&self, r: &TurnResult) -> &'static str {
         match self.limit.as_ref().and_then(OutputLimit::cut) {
             Some(Cut::Length) => "length",
             Some(Cut::Stop) => "stop",

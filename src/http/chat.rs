@@ -5,10 +5,11 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use crate::auth::Caller;
-use crate::conversation::{fingerprint, normalize, replay, system_prompt};
+use crate::conversation::normalize;
 use crate::error::ApiError;
 use crate::http::admin::check_tags;
 use crate::http::chat_render::respond;
+use crate::http::placement::{Placement, place};
 use crate::http::turn::{SESSION_HEADER, TurnRequest};
 use crate::http::{ApiJson, AppState};
 use crate::openai::{ChatRequest, completion_id};
@@ -24,7 +25,6 @@ pub(super) async fn chat_completions(
         return Err(ApiError::bad(param, message));
     }
     let msgs = normalize(&req.messages)?;
-    let sent_system_prompt = system_prompt(&msgs)?;
     let tags = req.tags().map_err(|m| ApiError::bad("metadata", m))?;
     check_tags("metadata.tags", &tags)?;
     let claude_model = app.resolve_model(&req.model)?;
@@ -37,43 +37,13 @@ pub(super) async fn chat_completions(
         ),
         None => req.session_id.clone(),
     };
-    let last = msgs.last().map(|m| m.text.clone()).unwrap_or_default();
-    let mut claimed = None;
-    let mut system_prompt = sent_system_prompt.clone();
-    let (session, content, history) = match explicit {
-        Some(sid) => {
-            let created = app.sessions.claim_or_create(&sid, &caller.key_id).await?;
-            // A session the gateway has not seen starts with the client's whole history.
-            let content = if created { replay(&msgs) } else { last };
-            // A turn sent without system messages keeps the conversation's system prompt.
-            system_prompt = app
-                .sessions
-                .system_prompt(&caller.key_id, &sid, sent_system_prompt);
-            (sid, content, None)
-        }
-        None => {
-            let prefix = &msgs[..msgs.len() - 1];
-            let fp = fingerprint(&caller.key_id, prefix);
-            let mut continued = (!prefix.is_empty())
-                .then(|| app.fingerprints.claim(&fp))
-                .flatten();
-            if let Some(sid) = &continued {
-                if !app.sessions.owned_by(sid, &caller.key_id).await? {
-                    continued = None;
-                }
-            }
-            match continued {
-                Some(sid) => {
-                    claimed = Some(fp);
-                    (sid, last, Some(msgs))
-                }
-                None => {
-                    let sid = app.sessions.create(&caller.key_id).await?;
-                    (sid, replay(&msgs), Some(msgs))
-                }
-            }
-        }
-    };
+    let Placement {
+        session,
+        content,
+        history,
+        claimed,
+        system_prompt,
+    } = place(&app, &caller, explicit, msgs).await?;
     if let Some(user) = &req.user {
         tracing::debug!(%user, %session, "chat completion");
     }

@@ -3,13 +3,14 @@
 
 pub mod admin;
 mod admission;
-mod answer;
+pub(crate) mod answer;
 mod chat;
 mod chat_render;
 mod gate;
 mod info;
-mod sessions;
-mod turn;
+pub(crate) mod placement;
+pub(crate) mod sessions;
+pub(crate) mod turn;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,6 +66,8 @@ pub struct App {
     pub credential: crate::credentials::ServerCredential,
     /// Upstream authentication failures seen.
     pub auth_failures: crate::credentials::AuthFailures,
+    /// Responses API responses (retrieval and `previous_response_id`).
+    pub responses: crate::responses::ResponseStore,
     /// Durable spend records.
     pub spend: SpendLog,
     /// Cap of one turn's cost (USD).
@@ -128,6 +131,7 @@ impl App {
                 std::env::var(n).ok()
             }),
             auth_failures: Default::default(),
+            responses: crate::responses::ResponseStore::new(config.pool.session_idle_ttl, 10_000),
             spend: SpendLog::start(store.clone()),
             max_cost_per_request: cap(l.max_cost_per_request),
             max_cost_per_key: cap(l.max_cost_per_key),
@@ -157,6 +161,11 @@ pub fn router(app: Arc<App>) -> Router {
     // Routes of API keys: authenticated and rate limited by the gate.
     let api = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/v1/responses", post(crate::responses::routes::create))
+        .route(
+            "/v1/responses/{id}",
+            get(crate::responses::routes::get).delete(crate::responses::routes::delete),
+        )
         .route("/v1/models", get(info::list_models))
         .route("/v1/models/{id}", get(info::get_model))
         .route(

@@ -24,11 +24,11 @@ use crate::store::{SpendRecord, now_secs};
 use tokio_util::sync::CancellationToken;
 
 /// The session header, on requests and every response.
-pub(super) const SESSION_HEADER: &str = "x-session-id";
+pub(crate) const SESSION_HEADER: &str = "x-session-id";
 
 /// One turn to run for a request.
 #[derive(Debug)]
-pub(super) struct TurnRequest {
+pub(crate) struct TurnRequest {
     /// The gateway session.
     pub session: String,
     /// What to send to the CLI.
