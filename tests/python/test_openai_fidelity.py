@@ -78,6 +78,10 @@ def test_system_and_developer_messages_are_the_models_system_prompt(server):
     assert f"You are a pirate {marker}.\n\nAnswer in one line." in system_text(body)
     assert marker not in user_texts(body), "not inlined into the user message"
     assert "system_instructions" not in user_texts(body)
+    # No trace of an earlier conversation or of the gateway's commands (this worker may have
+    # served other conversations of this module before).
+    for debris in ("local-command", "<command-name>", "/clear"):
+        assert debris not in user_texts(body), debris
     # The conversation goes on (stateless: history resent) with the same system prompt.
     r2 = client(server).chat.completions.create(model=MODEL, messages=[
         {"role": "system", "content": f"You are a pirate {marker}."},
