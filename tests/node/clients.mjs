@@ -9,6 +9,7 @@ import { generateText, streamText } from "ai";
 const url = process.env.CP_URL;
 const apiKey = process.env.CP_KEY;
 const kind = process.env.CP_KIND;
+const fakeApi = process.env.CP_FAKE_API;
 
 // Turn number (fake CLI) or 1-based turn from the upstream message count (real CLI).
 function turnOf(text) {
@@ -82,6 +83,40 @@ check("openai: temperature out of range is a 400 naming it", async () => {
   await assert.rejects(
     client.chat.completions.create({ model: "sonnet", temperature: 5, messages: [{ role: "user", content: "x" }] }),
     (e) => e.status === 400 && e.param === "temperature",
+  );
+});
+
+check("openai: system and developer messages are the model's system prompt", async () => {
+  const marker = Math.random().toString(36).slice(2, 10);
+  const r = await client.chat.completions.create({
+    model: "sonnet",
+    messages: [
+      { role: "system", content: `You are a pirate ${marker}.` },
+      { role: "user", content: "ahoy" },
+    ],
+  });
+  assert.match(r.choices[0].message.content, /ahoy/);
+  assert.doesNotMatch(r.choices[0].message.content, new RegExp(marker), "not inlined into the user text");
+  if (kind === "real") {
+    const body = await (await fetch(`http://127.0.0.1:${fakeApi}/_last_request`)).json();
+    const system = (body.system ?? []).map((b) => b.text ?? "").join("\n");
+    assert.match(system, new RegExp(`You are a pirate ${marker}`));
+  }
+});
+
+check("openai: a user's name reaches the model", async () => {
+  const r = await client.chat.completions.create({
+    model: "sonnet",
+    messages: [{ role: "user", name: "alice", content: "hi there" }],
+  });
+  assert.match(r.choices[0].message.content, /alice: hi there/);
+});
+
+check("openai: a stream that fails before any content gets the real HTTP status", async () => {
+  const magic = kind === "fake" ? "[[error:429]]" : "[[ratelimit]]";
+  await assert.rejects(
+    client.chat.completions.create({ model: "sonnet", stream: true, messages: [{ role: "user", content: magic }] }),
+    (e) => e.status === 429 && e.headers?.get?.("retry-after") !== undefined,
   );
 });
 

@@ -20,7 +20,8 @@ def test_node_clients(server):
         pytest.skip("run `npm ci` in tests/node first")
     node = shutil.which("node")
     assert node, "node is required"
-    env = dict(os.environ, CP_URL=server["url"], CP_KEY=KEY, CP_KIND=server["kind"])
+    env = dict(os.environ, CP_URL=server["url"], CP_KEY=KEY, CP_KIND=server["kind"],
+               CP_FAKE_API=str(server["fake_api"]))
     r = subprocess.run([node, str(NODE_DIR / "clients.mjs")], env=env, cwd=NODE_DIR,
                        capture_output=True, text=True, timeout=300)
     print(r.stdout)
