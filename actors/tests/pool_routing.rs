@@ -314,9 +314,13 @@ async fn fresh_handoff_gives_each_conversation_its_own_process_and_directory() {
 #[tokio::test]
 async fn the_pool_is_serving_under_load_while_workers_start() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = PoolHandle::start(fake_config(dir.path(), 2, 6))
-        .await
-        .unwrap();
+    let mut cfg = fake_config(dir.path(), 2, 6);
+    // Workers that take a while to start, so the samples below see them starting (a fake CLI
+    // otherwise starts within one sampling interval on an idle machine).
+    cfg.worker
+        .env
+        .insert("FAKE_CLAUDE_STARTUP_DELAY_MS".into(), "200".into());
+    let pool = PoolHandle::start(cfg).await.unwrap();
     assert!(pool.wait_ready(READY).await);
     let mut tasks = Vec::new();
     for i in 0..6 {
