@@ -8,6 +8,7 @@ mod chat;
 mod chat_render;
 mod gate;
 mod info;
+mod new_sessions;
 pub(crate) mod placement;
 pub(crate) mod sessions;
 pub(crate) mod turn;

@@ -66,6 +66,8 @@ pub struct SessionRegistry {
     /// The system prompt of each conversation that has one, so a turn sent with only its new
     /// message keeps it (also when the conversation is resumed on a new process).
     system_prompts: Mutex<HashMap<String, Arc<str>>>,
+    /// New conversations' rows, written in batches.
+    new_rows: crate::http::new_sessions::NewSessions,
 }
 
 fn valid_id(id: &str) -> Result<(), ApiError> {
@@ -92,6 +94,7 @@ impl SessionRegistry {
     /// A registry over `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
+            new_rows: crate::http::new_sessions::NewSessions::start(store.clone()),
             store,
             owners: Mutex::new(HashMap::new()),
             system_prompts: Mutex::new(HashMap::new()),
@@ -141,7 +144,7 @@ impl SessionRegistry {
     pub async fn create(&self, owner: &Arc<str>) -> Result<String, ApiError> {
         let id = uuid::Uuid::new_v4().to_string();
         let key = scoped(owner, &id);
-        self.store.claim_session(&key, owner).await?;
+        self.new_rows.create(key.clone(), owner.to_string()).await?;
         self.remember(&key, owner);
         Ok(id)
     }

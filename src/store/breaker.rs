@@ -158,6 +158,9 @@ impl<S: Store> Store for Breaker<S> {
     ) -> Result<(SessionRecord, bool), StoreError> {
         guarded!(self.claim_session(id, owner))
     }
+    async fn create_sessions(&self, sessions: &[(String, String)]) -> Result<(), StoreError> {
+        guarded!(self.create_sessions(sessions))
+    }
     async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
         guarded!(self.session(id))
     }

@@ -139,6 +139,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         id: &str,
         owner: &str,
     ) -> Result<(SessionRecord, bool), StoreError>;
+    /// Creates new sessions `(id, owner)` with fresh ids, all in one transaction.
+    async fn create_sessions(&self, sessions: &[(String, String)]) -> Result<(), StoreError>;
     /// A session by id.
     async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError>;
     /// The sessions of one owner, most recently used first.

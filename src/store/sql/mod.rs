@@ -245,6 +245,10 @@ impl Store for SqlStore {
         sessions::claim(&self.pool, id, owner).await
     }
 
+    async fn create_sessions(&self, new: &[(String, String)]) -> Result<(), StoreError> {
+        sessions::create_many(&self.pool, new).await
+    }
+
     async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
         sessions::get(&self.pool, id).await
     }

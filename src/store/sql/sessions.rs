@@ -40,6 +40,30 @@ pub(super) async fn claim(
     Ok((record, inserted))
 }
 
+pub(super) async fn create_many(
+    pool: &AnyPool,
+    new: &[(String, String)],
+) -> Result<(), StoreError> {
+    if new.is_empty() {
+        return Ok(());
+    }
+    let now = now_secs();
+    let mut tx = pool.begin().await?;
+    for (id, owner) in new {
+        sqlx::query(
+            "INSERT INTO sessions (id, owner, created_at, last_used_at, turns) \
+             VALUES ($1, $2, $3, $3, 0) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 pub(super) async fn get(pool: &AnyPool, id: &str) -> Result<Option<SessionRecord>, StoreError> {
     let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
     let row = sqlx::query(&sql).bind(id).fetch_optional(pool).await?;
