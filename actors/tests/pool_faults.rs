@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use claude_pool_actors::pool::WorkerEventKind;
 use claude_pool_actors::{PoolHandle, Turn, TurnError, TurnEvent};
 use common::*;
 
@@ -40,6 +41,19 @@ async fn crash_mid_turn_fails_that_turn_and_the_session_resumes_elsewhere() {
         pool.snapshot().restarts == 1
     })
     .await;
+    // The dashboard's view: the crash in the history, the dead process in no worker row.
+    let seen = pool.inspect().await.unwrap();
+    let kinds: Vec<_> = seen.events.iter().map(|e| (e.worker, e.kind)).collect();
+    assert!(
+        kinds.iter().any(|(_, k)| *k == WorkerEventKind::Crashed),
+        "{kinds:?}"
+    );
+    assert!(seen.workers.iter().all(|w| w.pid != Some(pid1)));
+    assert!(
+        seen.workers
+            .iter()
+            .all(|w| w.state != "busy" && w.turns <= 1)
+    );
     // The conversation continues (resumed from its transcript) with its context.
     let (r2, pid2) = turn(&pool, "c", "after").await;
     assert_ne!(pid1, pid2);
@@ -113,6 +127,13 @@ async fn dropping_the_stream_interrupts_quickly_and_the_worker_is_reused() {
             break;
         }
     }
+    let seen = pool.inspect().await.unwrap();
+    assert_eq!(seen.workers.len(), 1);
+    let w = &seen.workers[0];
+    assert_eq!(
+        (w.state, w.session.as_deref(), w.pid, w.turns),
+        ("busy", Some("x"), Some(pid1), 2)
+    );
     let dropped = std::time::Instant::now();
     drop(s);
     poll(
@@ -278,6 +299,15 @@ async fn failing_start_is_backed_off_and_visible_in_the_snapshot() {
     assert!(seen, "backoff grows and shows in the snapshot");
     let s = pool.snapshot();
     assert!(!s.ready);
+    let seen = pool.inspect().await.unwrap();
+    assert!(seen.events.len() >= 4);
+    assert!(
+        seen.events
+            .iter()
+            .all(|e| e.kind == WorkerEventKind::StartFailed && !e.detail.is_empty()),
+        "{:?}",
+        seen.events
+    );
     // A turn waits, then times out cleanly instead of hanging.
     let r = pool
         .submit(Turn::text("z", "hi"))

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::child::{self, Conversation};
 use crate::config::{Handoff, PoolConfig};
+use crate::pool::inspect::{EventLog, PoolInspection, WorkerEventKind, WorkerView};
 use crate::pool::router::{Action, Limits, Pending, Router, Timeouts};
 use crate::pool::{PoolSnapshot, WorkerState};
 use crate::turn::{Profile, SessionId, SubmitError, Turn, TurnError, TurnEvent};
@@ -65,6 +66,9 @@ pub(crate) enum PoolMsg {
         reply: RpcReplyPort<()>,
     },
     EndSession(SessionId),
+    Inspect {
+        reply: RpcReplyPort<PoolInspection>,
+    },
     Shutdown {
         grace: Duration,
         reply: RpcReplyPort<()>,
@@ -108,6 +112,8 @@ pub(crate) struct PoolState {
     /// A worker has been warm at least once (the CLI and its credential work).
     ever_warm: bool,
     shutdown_waiters: Vec<RpcReplyPort<()>>,
+    /// Recent worker starts, failed starts and crashes (for dashboards).
+    events: EventLog,
 }
 
 impl Actor for Pool {
@@ -149,6 +155,7 @@ impl Actor for Pool {
             forced: false,
             ever_warm: false,
             shutdown_waiters: Vec::new(),
+            events: EventLog::default(),
         })
     }
 
@@ -202,6 +209,7 @@ impl Actor for Pool {
                     st.actors.insert(id, actor);
                     st.router.worker_ready(id, pid, now);
                     st.ever_warm = true;
+                    st.events.push(id, WorkerEventKind::Warm, "");
                     if st.draining
                         || st.router.workers.get(&id).map(|w| w.state)
                             == Some(WorkerState::Stopping)
@@ -277,6 +285,10 @@ impl Actor for Pool {
                 let _ = reply.send(());
             }
             PoolMsg::EndSession(sid) => st.router.end_session(&sid, &mut actions),
+            PoolMsg::Inspect { reply } => {
+                let _ = reply.send(st.inspect(now));
+                return Ok(());
+            }
             PoolMsg::Shutdown { grace, reply } => {
                 st.shutdown_waiters.push(reply);
                 if !st.draining {

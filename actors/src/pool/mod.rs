@@ -4,6 +4,7 @@ mod actor;
 pub(crate) mod backoff;
 #[doc(hidden)]
 pub mod bench_support;
+mod inspect;
 pub(crate) mod router;
 mod workdirs;
 
@@ -21,6 +22,7 @@ use crate::turn::{SessionId, SubmitError, Turn, TurnStream};
 pub(crate) use actor::PoolMsg;
 use actor::{Pool, PoolArgs};
 pub use backoff::SpawnTrouble;
+pub use inspect::{EVENTS_KEPT, PoolInspection, WorkerEvent, WorkerEventKind, WorkerView};
 
 /// Events buffered per turn before the worker waits for the reader (backpressure).
 const TURN_EVENT_BUFFER: usize = 128;
@@ -246,6 +248,19 @@ impl PoolHandle {
     ) -> Result<(), PoolError> {
         match self.actor.call(msg, None).await {
             Ok(CallResult::Success(())) => Ok(()),
+            Ok(_) => Err(PoolError::NotRunning("no answer".into())),
+            Err(e) => Err(PoolError::NotRunning(e.to_string())),
+        }
+    }
+
+    /// Every worker and the recent worker events (one round-trip to the pool actor).
+    pub async fn inspect(&self) -> Result<PoolInspection, PoolError> {
+        match self
+            .actor
+            .call(|reply| PoolMsg::Inspect { reply }, None)
+            .await
+        {
+            Ok(CallResult::Success(view)) => Ok(view),
             Ok(_) => Err(PoolError::NotRunning("no answer".into())),
             Err(e) => Err(PoolError::NotRunning(e.to_string())),
         }

@@ -43,6 +43,11 @@ impl PoolState {
             {
                 self.router.resume_failed(sid, lost, reason, actions);
             }
+            let kind = match slot.state {
+                WorkerState::Starting => WorkerEventKind::StartFailed,
+                _ => WorkerEventKind::Crashed,
+            };
+            self.events.push(id, kind, reason);
             match slot.state {
                 WorkerState::Starting => {
                     self.stats.spawn_failures += 1;
@@ -197,6 +202,36 @@ impl PoolState {
                 let _ = w.send(());
             }
             myself.stop(Some("drained".into()));
+        }
+    }
+
+    /// Every worker, by id, and the recent worker events.
+    pub(super) fn inspect(&self, now: Instant) -> PoolInspection {
+        let mut workers: Vec<WorkerView> = self
+            .router
+            .workers
+            .iter()
+            .map(|(&id, w)| WorkerView {
+                id,
+                pid: w.pid,
+                state: match (w.state, w.clearing) {
+                    (WorkerState::Starting, _) => "starting",
+                    (WorkerState::Stopping, _) => "stopping",
+                    (WorkerState::Busy, _) => "busy",
+                    (WorkerState::Idle, true) => "clearing",
+                    (WorkerState::Idle, false) => "idle",
+                },
+                session: w.session.clone(),
+                profile: w.profile.clone(),
+                turns: w.turns,
+                age: now.saturating_duration_since(w.spawned_at),
+                idle_for: now.saturating_duration_since(w.last_used),
+            })
+            .collect();
+        workers.sort_by_key(|w| w.id);
+        PoolInspection {
+            workers,
+            events: self.events.to_vec(),
         }
     }
 

@@ -82,6 +82,10 @@ pub(crate) struct WorkerSlot {
     pub(crate) conversation_turns: u32,
     /// Started with `--resume`: its first turn reports `resumed`.
     pub(crate) resumed: bool,
+    /// When it was spawned (dashboards).
+    pub(crate) spawned_at: Instant,
+    /// Turns it has been given since it was spawned (dashboards).
+    pub(crate) turns: u64,
 }
 
 /// The pool's view of one conversation.
@@ -253,6 +257,8 @@ impl Router {
                 bound_at: now,
                 conversation_turns: u32::from(resumed),
                 resumed,
+                spawned_at: now,
+                turns: 0,
             },
         );
         actions.push(Action::Spawn {
@@ -361,6 +367,7 @@ impl Router {
         slot.state = WorkerState::Busy;
         slot.last_used = now;
         slot.conversation_turns += 1;
+        slot.turns += 1;
         let resumed = std::mem::take(&mut slot.resumed);
         if let Some(s) = self.sessions.get_mut(&pending.turn.session) {
             s.running = true;
