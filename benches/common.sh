@@ -30,7 +30,7 @@ start_server() {
   port=$(free_port)
   dir="$OUT/$name"
   mkdir -p "$dir"
-  (cd "$dir" && exec env API_KEYS="$KEY" LOG_LEVEL=warn RATE_LIMIT_REQUESTS=0 CLAUDE_MAX_COST_PER_USER=0 \
+  (cd "$dir" && exec env API_KEYS="$KEY" HTTPS_PORT=0 LOG_LEVEL=warn RATE_LIMIT_REQUESTS=0 CLAUDE_MAX_COST_PER_USER=0 \
     CLAUDE_POOL_WORKER__COMMAND="$command" \
     CLAUDE_POOL_WORKER__HOME="$dir/home" CLAUDE_POOL_WORKER__WORK_ROOT="$dir/work" \
     CLAUDE_POOL_POOL__MIN_WORKERS="$workers" CLAUDE_POOL_POOL__MAX_WORKERS="$workers" \

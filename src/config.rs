@@ -87,8 +87,17 @@ pub struct ServerConfig {
     pub host: String,
     /// Port of the OpenAI-compatible API.
     pub port: u16,
-    /// Port of the HTTPS admin UI and admin API.
+    /// Port of the HTTPS admin console (0 = no HTTPS listener).
     pub https_port: u16,
+    /// The admin console's certificate chain (PEM). Generated (self-signed) with its key when
+    /// neither file exists.
+    pub tls_cert: PathBuf,
+    /// The admin console's private key (PEM).
+    pub tls_key: PathBuf,
+    /// Host names (or IP addresses) a generated certificate is valid for, besides `localhost`,
+    /// `127.0.0.1` and `::1`.
+    #[serde(deserialize_with = "list_or_csv")]
+    pub tls_hosts: Vec<String>,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
     /// Interval of SSE keep-alive comments (also bounds disconnect detection).
@@ -111,6 +120,9 @@ impl Default for ServerConfig {
             host: "0.0.0.0".into(),
             port: 8000,
             https_port: 8443,
+            tls_cert: PathBuf::from("certs/server.crt"),
+            tls_key: PathBuf::from("certs/server.key"),
+            tls_hosts: Vec::new(),
             max_body_bytes: 4 * 1024 * 1024,
             sse_keepalive: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
@@ -250,7 +262,7 @@ pub enum HandoffSetting {
 }
 
 /// `[auth]`. Never printed: `Debug` redacts the secrets.
-#[derive(Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// The admin key (full access, admin API).
@@ -260,11 +272,28 @@ pub struct AuthConfig {
     pub api_keys: Vec<String>,
     /// Serve without any key. Only for local use.
     pub allow_open: bool,
-    /// Password of the admin UI.
+    /// Password of the admin console: plain, or an argon2 PHC string (`$argon2id$...`).
+    /// Empty turns the console off.
     pub admin_password: String,
+    /// How long an admin console sign-in lasts.
+    #[serde(with = "humantime_serde")]
+    pub admin_session_ttl: Duration,
     /// Secret that seals stored Claude credentials (default: the master key). Changing it
     /// makes stored credentials unreadable (those keys fall back to the server's credential).
     pub encryption_key: String,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            master_key: String::new(),
+            api_keys: Vec::new(),
+            allow_open: false,
+            admin_password: String::new(),
+            admin_session_ttl: Duration::from_secs(12 * 3600),
+            encryption_key: String::new(),
+        }
+    }
 }
 
 impl AuthConfig {
@@ -285,6 +314,7 @@ impl std::fmt::Debug for AuthConfig {
             .field("api_keys", &format!("[{} keys]", self.api_keys.len()))
             .field("allow_open", &self.allow_open)
             .field("admin_password", &redacted(&self.admin_password))
+            .field("admin_session_ttl", &self.admin_session_ttl)
             .field("encryption_key", &redacted(&self.encryption_key))
             .finish()
     }

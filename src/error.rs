@@ -117,6 +117,15 @@ pub enum ApiError {
     /// 500: a bug or an unexpected condition; the cause is logged only.
     #[error("internal error")]
     Internal(String),
+    /// 401: the admin console needs a signed-in operator (or the master key).
+    #[error("sign in to the admin console first (or send the master key as a bearer token)")]
+    SignInRequired,
+    /// 401: the admin password given at sign-in is wrong.
+    #[error("wrong admin password")]
+    WrongPassword,
+    /// 429: too many sign-in attempts from one address.
+    #[error("too many sign-in attempts from this address; retry after {}s", retry_secs(*.0))]
+    SignInThrottled(Duration),
 }
 
 /// True when the upstream refused the credential the turn ran with (the CLI says "not logged
@@ -272,6 +281,24 @@ impl ApiError {
                 Some("internal_error"),
                 "internal server error".into(),
             ),
+            SignInRequired => (
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                Some("sign_in_required"),
+                self.to_string(),
+            ),
+            WrongPassword => (
+                StatusCode::UNAUTHORIZED,
+                "authentication_error",
+                Some("invalid_password"),
+                self.to_string(),
+            ),
+            SignInThrottled(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                Some("sign_in_throttled"),
+                self.to_string(),
+            ),
         }
     }
 
@@ -407,7 +434,8 @@ impl IntoResponse for ApiError {
                 Some(crate::store::COOL_DOWN.as_secs().max(1))
             }
             ApiError::RateLimited { retry_after, .. }
-            | ApiError::TokensLimited { retry_after, .. } => Some(retry_secs(*retry_after)),
+            | ApiError::TokensLimited { retry_after, .. }
+            | ApiError::SignInThrottled(retry_after) => Some(retry_secs(*retry_after)),
             ApiError::BudgetExceeded { resets_in, .. } => {
                 Some(resets_in.map_or(BUDGET_RETRY_AFTER, retry_secs))
             }

@@ -23,10 +23,12 @@
 //! | [`metrics`] | Prometheus registry: pool gauges, request and latency histograms |
 //! | [`http`] | axum routes: chat completions (JSON and SSE), models, sessions, health, metrics, the LiteLLM key and spend API (`http::admin`) |
 //! | [`responses`] | the Responses API: wire shapes, stored responses, routes |
+//! | [`admin`] | the HTTPS admin console: certificate, sign-in sessions and CSRF, token exchange, key management, live pool dashboard |
 //! | [`listener`] | the API port's connection loop: header-read timeout, HTTP/1 + HTTP/2, graceful close |
 //! | [`server`] | start-up check, serving, graceful shutdown |
 //! | [`healthcheck`] | `claude-pool healthcheck`: a running server's `/readyz` as an exit code (container probes) |
 
+pub mod admin;
 pub mod auth;
 pub mod clock;
 pub mod config;

@@ -1,4 +1,5 @@
-//! The `claude-pool` binary: `serve`, `check-config`, `healthcheck` and `keys`. Everything else lives in the library.
+//! The `claude-pool` binary: `serve`, `check-config`, `healthcheck`, `gen-certs`,
+//! `hash-password` and `keys`. Everything else lives in the library.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -52,6 +53,21 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         timeout: u64,
     },
+    /// Write a new self-signed certificate for the admin console (server.tls_cert and
+    /// server.tls_key) for localhost, the configured host names and `--host` names.
+    GenCerts {
+        /// Config file (default: config/claude-pool.toml when present); gives the file paths.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Another host name or IP address the certificate is for (repeatable).
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Read a password from standard input and print its argon2id hash, for ADMIN_PASSWORD.
+    HashPassword,
     /// Manage API keys directly in the store (`store.database_url`).
     Keys {
         /// Config file (default: config/claude-pool.toml when present).
@@ -129,6 +145,62 @@ fn healthcheck(config: Option<&Path>, port: Option<u16>, path: &str, timeout: u6
     }
 }
 
+/// `claude-pool gen-certs`.
+fn gen_certs(config: Option<&Path>, hosts: &[String], force: bool) -> ExitCode {
+    use claude_pool::admin::tls;
+    let config = match Config::load_for_key_admin(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("claude-pool: bad configuration: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let server = &config.server;
+    let mut extra = server.tls_hosts.clone();
+    extra.extend(hosts.iter().cloned());
+    let names = tls::host_names(&server.host, &extra);
+    match tls::gen_certs(&server.tls_cert, &server.tls_key, &names, force) {
+        Ok(fingerprint) => {
+            println!(
+                "wrote {} and {} (key mode 0600) for {}
+SHA-256 fingerprint: {fingerprint}",
+                server.tls_cert.display(),
+                server.tls_key.display(),
+                names.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("claude-pool gen-certs: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `claude-pool hash-password`: the first line of standard input, hashed.
+fn hash_password() -> ExitCode {
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().read_line(&mut line) {
+        eprintln!("claude-pool hash-password: cannot read standard input: {e}");
+        return ExitCode::FAILURE;
+    }
+    let password = line.trim_end_matches(['\r', '\n']);
+    if password.is_empty() {
+        eprintln!("claude-pool hash-password: give the password on standard input");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    match claude_pool::admin::password::hash(password) {
+        Ok(phc) => {
+            println!("{phc}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("claude-pool hash-password: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `EX_USAGE`: bad configuration.
 const EXIT_CONFIG: u8 = 64;
 
@@ -150,6 +222,12 @@ fn main() -> ExitCode {
             path,
             timeout,
         } => return healthcheck(config.as_deref(), port, &path, timeout),
+        Command::GenCerts {
+            config,
+            hosts,
+            force,
+        } => return gen_certs(config.as_deref(), &hosts, force),
+        Command::HashPassword => return hash_password(),
         Command::Serve { config, host, port } => (config, FlagOverrides { host, port }, false),
         Command::CheckConfig { config } => (config, FlagOverrides::default(), true),
     };

@@ -71,6 +71,22 @@ pub struct Metrics {
     start_failures: Family<ProfileLabel, Gauge>,
     pool_events: Family<Event, Counter>,
     last: Mutex<PoolSnapshot>,
+    /// The latest times to first token (seconds), for percentiles on the dashboard.
+    recent_ttft: Mutex<std::collections::VecDeque<f64>>,
+}
+
+/// Times to first token kept for [`Metrics::ttft_percentiles`].
+const RECENT_TTFT: usize = 1000;
+
+/// Percentiles of the latest times to first token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TtftPercentiles {
+    /// Median (seconds).
+    pub p50: f64,
+    /// 99th percentile (seconds).
+    pub p99: f64,
+    /// Turns they are taken from (at most 1000, the latest).
+    pub samples: usize,
 }
 
 impl Default for Metrics {
@@ -163,6 +179,7 @@ impl Metrics {
             start_failures,
             pool_events,
             last: Mutex::new(PoolSnapshot::default()),
+            recent_ttft: Mutex::new(std::collections::VecDeque::with_capacity(RECENT_TTFT)),
         }
     }
 
@@ -184,6 +201,30 @@ impl Metrics {
     /// Records a time to first token.
     pub fn observe_ttft(&self, seconds: f64) {
         self.ttft.observe(seconds);
+        let mut recent = self.recent_ttft.lock().unwrap_or_else(|e| e.into_inner());
+        if recent.len() == RECENT_TTFT {
+            recent.pop_front();
+        }
+        recent.push_back(seconds);
+    }
+
+    /// p50 and p99 of the latest 1000 times to first token (none before the first turn).
+    pub fn ttft_percentiles(&self) -> Option<TtftPercentiles> {
+        let mut v: Vec<f64> = {
+            let recent = self.recent_ttft.lock().unwrap_or_else(|e| e.into_inner());
+            recent.iter().copied().collect()
+        };
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        // Nearest rank.
+        let at = |p: f64| v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+        Some(TtftPercentiles {
+            p50: at(0.50),
+            p99: at(0.99),
+            samples: v.len(),
+        })
     }
 
     /// Records a finished turn's tokens and cost under a key label.
@@ -272,6 +313,22 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ttft_percentiles_come_from_the_latest_thousand_turns() {
+        let m = Metrics::new();
+        assert_eq!(m.ttft_percentiles(), None);
+        for i in 1..=100 {
+            m.observe_ttft(f64::from(i) / 1000.0);
+        }
+        let p = m.ttft_percentiles().unwrap();
+        assert_eq!((p.p50, p.p99, p.samples), (0.050, 0.099, 100));
+        for _ in 0..RECENT_TTFT {
+            m.observe_ttft(2.0);
+        }
+        let p = m.ttft_percentiles().unwrap();
+        assert_eq!((p.p50, p.p99, p.samples), (2.0, 2.0, RECENT_TTFT));
+    }
 
     #[test]
     fn renders_pool_state_and_requests() {

@@ -34,6 +34,9 @@ pub enum ServeError {
         /// The cause.
         source: crate::store::StoreError,
     },
+    /// The admin console could not start (certificate, password, port).
+    #[error(transparent)]
+    Console(#[from] crate::admin::ConsoleError),
     /// The port could not be bound or serving failed.
     #[error("cannot serve on {addr}: {source}")]
     Io {
@@ -170,6 +173,18 @@ pub async fn serve(
     let listener = TcpListener::bind(&addr).await.map_err(io)?;
     let local: SocketAddr = listener.local_addr().map_err(io)?;
     tracing::info!("claude-pool listening on http://{local}");
+    let console = if config.server.https_port == 0 {
+        tracing::info!("admin console disabled (server.https_port = 0)");
+        None
+    } else {
+        match crate::admin::serve(app.clone(), &config, local.port()).await {
+            Ok(console) => Some(console),
+            Err(e) => {
+                app.pool.shutdown(std::time::Duration::ZERO).await;
+                return Err(e.into());
+            }
+        }
+    };
 
     let token = CancellationToken::new();
     let trigger = token.clone();
@@ -189,6 +204,13 @@ pub async fn serve(
         // Every turn has reported its spend by now; write what is queued.
         spend.close().await;
     });
+    let console_stopped = token.clone();
+    let console = tokio::spawn(async move {
+        console_stopped.cancelled().await;
+        if let Some(console) = console {
+            console.stop(crate::admin::SHUTDOWN_GRACE).await;
+        }
+    });
     let limits = crate::listener::ConnectionLimits {
         header_read_timeout: config.server.header_read_timeout,
     };
@@ -200,7 +222,7 @@ pub async fn serve(
     )
     .await;
     token.cancel();
-    let _ = drain.await;
+    let _ = tokio::join!(drain, console);
     tracing::info!("shutdown complete");
     Ok(())
 }

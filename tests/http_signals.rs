@@ -32,6 +32,7 @@ async fn start_server(workers: usize) -> Server {
         .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
         .current_dir(dir.path())
         .env("API_KEYS", KEY)
+        .env("HTTPS_PORT", "0")
         .env("CLAUDE_POOL_WORKER__COMMAND", fake_cli())
         .env("CLAUDE_POOL_WORKER__HOME", dir.path().join("home"))
         .env("CLAUDE_POOL_WORKER__WORK_ROOT", dir.path().join("work"))

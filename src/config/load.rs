@@ -101,6 +101,7 @@ impl Config {
             ("pool.interrupt_timeout", p.interrupt_timeout),
             ("server.sse_keepalive", self.server.sse_keepalive),
             ("worker.startup_timeout", self.worker.startup_timeout),
+            ("auth.admin_session_ttl", self.auth.admin_session_ttl),
         ] {
             if d.is_zero() {
                 return bad(key, "must be a positive duration like \"30s\"");
@@ -146,6 +147,9 @@ impl Config {
         }
         if !self.auth.master_key.is_empty() && self.auth.master_key.len() < 8 {
             return bad("auth.master_key", "must have at least 8 characters");
+        }
+        if let Err(e) = crate::admin::password::AdminPassword::new(&self.auth.admin_password) {
+            return bad("auth.admin_password", &e.to_string());
         }
         if self.auth.admin_password == "changeme" {
             return bad(

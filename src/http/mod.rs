@@ -21,7 +21,7 @@ use axum::extract::{DefaultBodyLimit, FromRef, FromRequest, MatchedPath, Request
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use claude_pool_actors::PoolHandle;
 use serde::de::DeserializeOwned;
@@ -89,6 +89,8 @@ pub struct App {
     pub sse_keepalive: Duration,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// The admin console's HTTPS port (0 = none), named when its paths are asked for here.
+    pub https_port: u16,
 }
 
 /// Cheap-to-clone handle on [`App`].
@@ -144,6 +146,7 @@ impl App {
             fingerprints: FingerprintIndex::new(config.pool.session_idle_ttl, 100_000),
             sse_keepalive: config.server.sse_keepalive,
             max_body_bytes: config.server.max_body_bytes,
+            https_port: config.server.https_port,
         })
     }
 
@@ -200,11 +203,32 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/spend/keys", get(admin::spend_keys))
         .route("/spend/tags", get(admin::spend_tags))
         .route("/spend/logs", get(admin::spend_logs))
+        .route("/", any(console_over_https))
+        .route("/admin", any(console_over_https))
+        .route("/admin/{*rest}", any(console_over_https))
+        .route("/auth/exchange", any(console_over_https))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
+}
+
+/// The admin console's paths on the plain HTTP port: refused, never served (a password or a
+/// session cookie must not cross the network in clear).
+async fn console_over_https(State(AppState(app)): State<AppState>) -> ApiError {
+    let message = if app.https_port == 0 {
+        "the admin console is served over HTTPS only, and this server has no HTTPS port (server.https_port = 0)".to_owned()
+    } else {
+        format!(
+            "the admin console is served over HTTPS only: open https://<this host>:{}/",
+            app.https_port
+        )
+    };
+    ApiError::Forbidden {
+        code: "admin_requires_https",
+        message,
+    }
 }
 
 async fn not_found() -> ApiError {

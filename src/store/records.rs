@@ -221,6 +221,8 @@ pub struct KeySpend {
     pub prompt_tokens: i64,
     /// Output tokens recorded.
     pub completion_tokens: i64,
+    /// Its newest recorded turn (Unix seconds).
+    pub last_used: Option<i64>,
 }
 
 /// A stored session.

@@ -2,6 +2,7 @@
 //! reading, polling, and /proc inspection.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod console;
 pub mod keys;
 
 use std::path::{Path, PathBuf};

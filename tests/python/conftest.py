@@ -91,6 +91,7 @@ def server(request, fake_api):
 [server]
 host = "127.0.0.1"
 port = {port}
+https_port = 0
 shutdown_grace = "5s"
 log_level = "warn"
 [pool]

@@ -46,6 +46,7 @@ def chaos_server(fake_api):
 [server]
 host = "127.0.0.1"
 port = {port}
+https_port = 0
 shutdown_grace = "{GRACE}s"
 log_level = "{os.environ.get('CHAOS_LOG_LEVEL', 'info')}"
 [pool]

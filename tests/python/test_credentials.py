@@ -29,6 +29,7 @@ def uncredentialed(fake_api):
 [server]
 host = "127.0.0.1"
 port = {port}
+https_port = 0
 log_level = "warn"
 [pool]
 min_workers = 1

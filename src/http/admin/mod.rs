@@ -56,7 +56,7 @@ impl FromRequestParts<AppState> for Admin {
 }
 
 /// The stored id of a key given as plaintext or as its token.
-pub(super) fn key_id(reference: &str) -> Result<String, ApiError> {
+pub fn key_id(reference: &str) -> Result<String, ApiError> {
     let r = reference.trim();
     if r.starts_with("sk-") {
         Ok(crate::keys::hash(r))

@@ -63,6 +63,28 @@ pub struct GenerateRequest {
     pub(super) claude_oauth_token: Option<String>,
 }
 
+impl GenerateRequest {
+    /// The settings of a key made by exchanging a Claude OAuth token (the admin console).
+    pub fn for_credential(
+        claude_oauth_token: String,
+        key_alias: Option<String>,
+        models: Option<Vec<String>>,
+        duration: Option<String>,
+        max_budget: Option<f64>,
+        rpm_limit: Option<u64>,
+    ) -> Self {
+        Self {
+            claude_oauth_token: Some(claude_oauth_token),
+            key_alias,
+            models,
+            duration,
+            max_budget,
+            rpm_limit,
+            ..Self::default()
+        }
+    }
+}
+
 /// Body of `POST /key/update`: absent fields are kept, `null` clears.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -65,7 +65,8 @@ pub(super) async fn by_key(pool: &AnyPool) -> Result<Vec<KeySpend>, StoreError> 
          k.max_budget AS max_budget, \
          (SELECT COUNT(*) FROM spend s WHERE s.key_id = k.id) AS requests, \
          (SELECT CAST(COALESCE(SUM(s.input_tokens), 0) AS BIGINT) FROM spend s WHERE s.key_id = k.id) AS pt, \
-         (SELECT CAST(COALESCE(SUM(s.output_tokens), 0) AS BIGINT) FROM spend s WHERE s.key_id = k.id) AS ct \
+         (SELECT CAST(COALESCE(SUM(s.output_tokens), 0) AS BIGINT) FROM spend s WHERE s.key_id = k.id) AS ct, \
+         (SELECT MAX(s.created_at) FROM spend s WHERE s.key_id = k.id) AS last_used \
          FROM keys k ORDER BY k.spend DESC, k.id",
     )
     .fetch_all(pool)
@@ -81,6 +82,7 @@ pub(super) async fn by_key(pool: &AnyPool) -> Result<Vec<KeySpend>, StoreError> 
                 requests: row.try_get("requests")?,
                 prompt_tokens: row.try_get("pt")?,
                 completion_tokens: row.try_get("ct")?,
+                last_used: row.try_get("last_used")?,
             })
         })
         .collect()
