@@ -84,9 +84,11 @@ API_PID=$!
 for _ in $(seq 1 100); do [ -s "$WORK/api.port" ] && break; sleep 0.1; done
 API="http://127.0.0.1:$(cat "$WORK/api.port")"
 PORT=$(free_port)
+HTTPS_PORT=$(free_port)
 KEY="sk-smoke-0123456789abcdef"
+CONSOLE_PASSWORD="smoke-console-password"
 "${PODMAN[@]}" run -d --name "$NAME" --network=host "${ULIMITS[@]}" --health-interval=disable \
-  -e PORT="$PORT" -e API_KEYS="$KEY" -e ANTHROPIC_BASE_URL="$API" -e ANTHROPIC_API_KEY=dummy \
+  -e PORT="$PORT" -e HTTPS_PORT="$HTTPS_PORT" -e ADMIN_PASSWORD="$CONSOLE_PASSWORD" -e API_KEYS="$KEY" -e ANTHROPIC_BASE_URL="$API" -e ANTHROPIC_API_KEY=dummy \
   -e CLAUDE_CODE_MAX_RETRIES=0 -e CLAUDE_POOL_POOL__MIN_WORKERS=1 -e CLAUDE_POOL_POOL__MAX_WORKERS=2 \
   -e CLAUDE_POOL_SERVER__SHUTDOWN_GRACE="${GRACE}s" "$IMAGE" >/dev/null 2>"$WORK/run.err" ||
   { cat "$WORK/run.err" >&2; exit 1; }  # (podman's complaints about a missing systemd stay in run.err)
@@ -107,6 +109,15 @@ r = json.load(sys.stdin)
 text = r["choices"][0]["message"]["content"]
 assert "[n=1]" in text, text
 print("chat completion:", text[:80].replace("\n", " "))' || fail "unexpected answer: $answer"
+
+# The admin console: its generated certificate in /app/certs, and a sign-in over TLS with it.
+"${PODMAN[@]}" exec "$NAME" cat /app/certs/server.crt >"$WORK/console.crt" || fail "no generated certificate"
+curl -sf --cacert "$WORK/console.crt" "https://localhost:$HTTPS_PORT/" | grep -q 'name="csrf-token"' ||
+  fail "the console's sign-in page over HTTPS"
+status=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$WORK/console.crt" \
+  "https://localhost:$HTTPS_PORT/admin/login" --data-urlencode "password=$CONSOLE_PASSWORD")
+[ "$status" = 200 ] || fail "console sign-in answered $status"
+echo "admin console: HTTPS with the generated certificate, sign-in OK"
 
 uid=$("${PODMAN[@]}" exec "$NAME" id -u)
 [ "$uid" = 10001 ] || fail "runs as uid $uid, not 10001"

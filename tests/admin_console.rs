@@ -277,11 +277,18 @@ async fn an_exchanged_key_runs_on_workers_with_its_own_credential_and_revocation
         .client
         .post(format!("{}/v1/chat/completions", c.api.url))
         .bearer_auth(&key)
-        .json(&json!({"model": "sonnet", "messages": [{"role": "user", "content": "hi"}]}))
+        .json(&json!({"model": "sonnet", "messages": [{"role": "user", "content": "[[credential]]"}]}))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    let reply: Value = resp.json().await.unwrap();
+    let text = reply["choices"][0]["message"]["content"].as_str().unwrap();
+    let last4 = &OAUTH_TOKEN[OAUTH_TOKEN.len() - 4..];
+    assert!(
+        text.contains(&format!("credential={last4}")),
+        "run with the exchanged token: {text}"
+    );
     let get = |path: &str| c.client.get(c.url(path)).header("cookie", &session).send();
     let keys: Value = get("/admin/api/keys?alias=TEAM")
         .await

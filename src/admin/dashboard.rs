@@ -81,11 +81,18 @@ pub(super) async fn pool(app: &App) -> Result<Value, ApiError> {
                 || "server".to_owned(),
                 |t| credential_fingerprint(t.expose()),
             );
+            // Pool sessions are `<key id>/<session id>`.
+            let (owner, session) = match w.session.as_deref().map(|s| s.split_once('/')) {
+                Some(Some((owner, id))) => (Some(crate::keys::label(owner)), Some(id)),
+                Some(None) => (None, w.session.as_deref()),
+                None => (None, None),
+            };
             json!({
                 "id": w.id,
                 "pid": w.pid,
                 "state": w.state,
-                "session": w.session.as_deref(),
+                "session": session,
+                "session_key": owner,
                 "profile": w.profile.label(),
                 "credential": credential,
                 "turns": w.turns,

@@ -43,7 +43,7 @@ function el(tag, attrs, ...children) {
 }
 
 const fmt = {
-  usd: (v) => (v === null || v === undefined ? "—" : `$${Number(v).toFixed(2)}`),
+  usd: (v) => (v === null || v === undefined ? "—" : `$${Number(v).toFixed(v > 0 && v < 10 ? 3 : 2)}`),
   bytes: (b) => (b ? `${(b / 1048576).toFixed(0)} MiB` : "—"),
   age: (s) => {
     if (s < 60) return `${s}s`;
@@ -51,7 +51,7 @@ const fmt = {
     return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
   },
   ms: (v) => (v === null || v === undefined ? "—" : `${v < 10 ? v.toFixed(1) : v.toFixed(0)} ms`),
-  date: (iso) => (iso ? new Date(iso).toLocaleString() : "—"),
+  date: (iso) => (iso ? new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }) : "—"),
   time: (ms) => new Date(ms).toLocaleTimeString(),
 };
 
@@ -169,7 +169,8 @@ function renderPool(p) {
   const rows = p.workers.map((w) => el("tr", { "data-worker": String(w.id), class: `state-${w.state}` },
     el("td", {}, w.id),
     el("td", {}, el("span", { class: `state ${w.state}` }, w.state)),
-    el("td", { class: "mono", title: w.session || "" }, w.session ? w.session.slice(0, 12) : "—"),
+    el("td", { class: "mono", title: w.session ? `${w.session} (${w.session_key || "no key"})` : "" },
+      w.session ? `${w.session_key || ""} · ${w.session.slice(0, 8)}` : "—"),
     el("td", { class: "mono" }, w.credential),
     el("td", {}, w.profile),
     el("td", {}, w.turns),
