@@ -41,6 +41,7 @@ fn chunk_encoding(c: &mut Criterion) {
                 Delta {
                     role: None,
                     content: Some(black_box("echo: hello ther")),
+                    tool_calls: None,
                 },
                 None,
             );

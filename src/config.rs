@@ -151,6 +151,9 @@ pub struct PoolSection {
     /// Longest wait for an interrupt to be acknowledged before the worker is killed.
     #[serde(with = "humantime_serde")]
     pub interrupt_timeout: Duration,
+    /// Longest wait for a client's tool results (the turn holds its worker meanwhile).
+    #[serde(with = "humantime_serde")]
+    pub tool_result_timeout: Duration,
     /// Turns after which a worker is replaced.
     pub max_turns_per_worker: u64,
     /// Resident memory (MiB, whole process group) above which a worker is replaced.
@@ -188,6 +191,7 @@ impl Default for PoolSection {
             queue_timeout: p.queue_timeout,
             turn_idle_timeout: p.turn_idle_timeout,
             interrupt_timeout: p.interrupt_timeout,
+            tool_result_timeout: p.tool_result_timeout,
             max_turns_per_worker: p.max_turns_per_worker,
             max_worker_rss_mb: p.max_worker_rss_mb,
             session_idle_ttl: p.session_idle_ttl,

@@ -31,6 +31,27 @@ pub type Fingerprint = [u8; 16];
 
 /// Normalizes and validates the request's messages; the last must be from the user.
 pub fn normalize(messages: &[ChatMessage]) -> Result<Vec<Msg>, ApiError> {
+    let out = normalize_history(messages)?;
+    let last = out.last().expect("not empty");
+    if last.role != Role::User {
+        return Err(ApiError::bad(
+            "messages",
+            "the last message must have role `user`",
+        ));
+    }
+    if last.text.trim().is_empty() {
+        return Err(ApiError::bad(
+            "messages",
+            "the last user message must not be empty",
+        ));
+    }
+    Ok(out)
+}
+
+/// Like [`normalize`], for any message list (one that ends with tool results, say). An
+/// assistant message's tool calls and a tool message's call id are part of their text, so a
+/// replayed history shows them and fingerprints tell tool rounds apart.
+pub fn normalize_history(messages: &[ChatMessage]) -> Result<Vec<Msg>, ApiError> {
     if messages.is_empty() {
         return Err(ApiError::bad("messages", "`messages` must not be empty"));
     }
@@ -64,20 +85,15 @@ pub fn normalize(messages: &[ChatMessage]) -> Result<Vec<Msg>, ApiError> {
             }
             (None, _) => text,
         };
+        let text = match (role, &m.tool_calls, &m.tool_call_id) {
+            (Role::Assistant, Some(calls), _) if !calls.is_empty() => {
+                let calls = serde_json::Value::Array(calls.clone());
+                format!("{text}\n[tool calls: {calls}]")
+            }
+            (Role::Tool, _, Some(id)) => format!("[result of tool call {id}]\n{text}"),
+            _ => text,
+        };
         out.push(Msg { role, text });
-    }
-    let last = out.last().expect("not empty");
-    if last.role != Role::User {
-        return Err(ApiError::bad(
-            "messages",
-            "the last message must have role `user`",
-        ));
-    }
-    if last.text.trim().is_empty() {
-        return Err(ApiError::bad(
-            "messages",
-            "the last user message must not be empty",
-        ));
     }
     Ok(out)
 }

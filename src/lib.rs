@@ -22,6 +22,7 @@
 //! | [`models`] | the model catalogue: aliases and known Claude names; unknown names are refused |
 //! | [`metrics`] | Prometheus registry: pool gauges, request and latency histograms |
 //! | [`http`] | axum routes: chat completions (JSON and SSE), models, sessions, health, metrics, the LiteLLM key and spend API (`http::admin`) |
+//! | [`tools`] | function calling: `tools`/`tool_calls` wire shapes, the MCP bridge workers call, turns parked for tool results |
 //! | [`responses`] | the Responses API: wire shapes, stored responses, routes |
 //! | [`admin`] | the HTTPS admin console: certificate, sign-in sessions and CSRF, token exchange, key management, live pool dashboard |
 //! | [`listener`] | the API port's connection loop: header-read timeout, HTTP/1 + HTTP/2, graceful close |
@@ -48,3 +49,4 @@ pub mod responses;
 pub mod server;
 pub mod spend;
 pub mod store;
+pub mod tools;

@@ -68,6 +68,7 @@ pub struct Metrics {
     sessions: Gauge,
     ready: Gauge,
     serving: Gauge,
+    parked_turns: Gauge,
     start_failures: Family<ProfileLabel, Gauge>,
     pool_events: Family<Event, Counter>,
     last: Mutex<PoolSnapshot>,
@@ -152,6 +153,12 @@ impl Metrics {
             "1 while the pool can take traffic (readiness, store aside)",
             serving.clone(),
         );
+        let parked_turns = Gauge::default();
+        registry.register(
+            "parked_turns",
+            "Turns waiting for their client's tool results (each holds its worker)",
+            parked_turns.clone(),
+        );
         let start_failures = Family::<ProfileLabel, Gauge>::default();
         registry.register(
             "worker_start_failures",
@@ -176,6 +183,7 @@ impl Metrics {
             sessions,
             ready,
             serving,
+            parked_turns,
             start_failures,
             pool_events,
             last: Mutex::new(PoolSnapshot::default()),
@@ -196,6 +204,11 @@ impl Metrics {
                 route: route.to_owned(),
             })
             .observe(seconds);
+    }
+
+    /// Sets the number of turns parked for tool results.
+    pub fn set_parked_turns(&self, n: usize) {
+        self.parked_turns.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// Records a time to first token.

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
 use crate::config::{Handoff, WorkerConfig};
-use crate::turn::Profile;
+use crate::turn::{Profile, Secret};
 
 /// Errors of child-process handling.
 #[derive(Debug, thiserror::Error)]
@@ -114,16 +114,23 @@ pub enum Conversation {
     Resume(String),
 }
 
+/// The environment variable carrying a worker's token for external tools (the MCP config
+/// refers to it as `${CLAUDE_POOL_TOOL_TOKEN}`).
+pub const TOOL_TOKEN_ENV: &str = "CLAUDE_POOL_TOOL_TOKEN";
+
 /// Builds the command line and environment of a worker child.
 ///
 /// `server_env` looks up the server's own environment; only names on the allow-list are
 /// consulted. `[worker.env]` extras override inherited values; a profile's OAuth token
 /// overrides both and turns `--bare` off (bare mode reads only `ANTHROPIC_API_KEY`).
+/// A profile's external tools add its MCP server (and no other) with only its tools allowed;
+/// `tools` gives the worker's token for it and how long one call may take.
 pub fn spawn_spec(
     cfg: &WorkerConfig,
     profile: &Profile,
     cwd: &Path,
     conversation: &Conversation,
+    tools: Option<(&Secret, Duration)>,
     server_env: impl Fn(&str) -> Option<String>,
 ) -> SpawnSpec {
     let mut args: Vec<OsString> = STREAM_JSON_ARGS.iter().map(OsString::from).collect();
@@ -148,6 +155,13 @@ pub fn spawn_spec(
     args.push("".into());
     if cfg.handoff == Handoff::Fresh || !cfg.allowed_tools.is_empty() {
         args.push("--disable-slash-commands".into());
+    }
+    if let Some(external) = &profile.external_tools {
+        args.push("--mcp-config".into());
+        args.push(external.config.as_ref().into());
+        args.push("--strict-mcp-config".into());
+        args.push("--allowedTools".into());
+        args.push(format!("mcp__{}", external.server).into());
     }
     if let Conversation::Resume(id) = conversation {
         args.push("--resume".into());
@@ -175,6 +189,17 @@ pub fn spawn_spec(
             "CLAUDE_CODE_OAUTH_TOKEN".to_owned(),
             token.expose().to_owned(),
         ));
+    }
+    if let (Some(_), Some((token, timeout))) = (&profile.external_tools, tools) {
+        // The CLI's own limit on one MCP call: past the pool's, so the pool decides.
+        let ms = (timeout + Duration::from_secs(60)).as_millis();
+        for (name, value) in [
+            (TOOL_TOKEN_ENV, token.expose().to_owned()),
+            ("MCP_TOOL_TIMEOUT", ms.to_string()),
+        ] {
+            env.retain(|(k, _)| k != name);
+            env.push((name.to_owned(), value));
+        }
     }
     // Quiet, self-contained children unless the operator says otherwise.
     for (k, v) in [

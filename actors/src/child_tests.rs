@@ -26,6 +26,7 @@ fn spec_uses_allow_list_and_extras_only() {
         &Profile::default(),
         Path::new("/tmp/w"),
         &Conversation::Fresh,
+        None,
         server_env,
     );
     let names: Vec<&str> = spec.env.iter().map(|(k, _)| k.as_str()).collect();
@@ -58,12 +59,14 @@ fn oauth_profile_turns_bare_off_and_sets_token() {
         model: Some("haiku".into()),
         oauth_token: Some(Secret::new("tok")),
         system_prompt: Some("You are terse.".into()),
+        external_tools: None,
     };
     let spec = spawn_spec(
         &cfg,
         &profile,
         Path::new("/tmp/w"),
         &Conversation::Resume("abc".into()),
+        None,
         |name| (name == "ANTHROPIC_API_KEY").then(|| "server-key".to_owned()),
     );
     let args: Vec<String> = spec
@@ -92,6 +95,62 @@ fn oauth_profile_turns_bare_off_and_sets_token() {
         !format!("{spec:?}").contains("tok\""),
         "Debug must not print values"
     );
+}
+
+#[test]
+fn external_tools_add_only_their_mcp_server_and_the_workers_token() {
+    let cfg = WorkerConfig::default();
+    let profile = Profile {
+        external_tools: Some(crate::turn::ExternalTools {
+            server: "client".into(),
+            config: r#"{"mcpServers":{"client":{"type":"http","url":"http://127.0.0.1:1/mcp/t"}}}"#
+                .into(),
+        }),
+        ..Profile::default()
+    };
+    let token = Secret::new("worker-token");
+    let spec = spawn_spec(
+        &cfg,
+        &profile,
+        Path::new("/tmp/w"),
+        &Conversation::Fresh,
+        Some((&token, Duration::from_secs(600))),
+        |_| None,
+    );
+    let args: Vec<String> = spec
+        .args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        args.windows(2)
+            .any(|w| w[0] == "--mcp-config" && w[1].contains("/mcp/t"))
+    );
+    assert!(args.contains(&"--strict-mcp-config".to_owned()));
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--allowedTools", "mcp__client"])
+    );
+    assert!(
+        args.windows(2).any(|w| w == ["--tools", ""]),
+        "built-in tools stay off"
+    );
+    assert_eq!(
+        env_of(&spec, TOOL_TOKEN_ENV).as_deref(),
+        Some("worker-token")
+    );
+    assert_eq!(env_of(&spec, "MCP_TOOL_TIMEOUT").as_deref(), Some("660000"));
+    assert!(profile.label().contains(", tools "), "{}", profile.label());
+    let plain = spawn_spec(
+        &cfg,
+        &Profile::default(),
+        Path::new("/tmp/w"),
+        &Conversation::Fresh,
+        Some((&token, Duration::ZERO)),
+        |_| None,
+    );
+    assert!(!plain.args.iter().any(|a| a == "--mcp-config"));
+    assert_eq!(env_of(&plain, TOOL_TOKEN_ENV), None);
 }
 
 #[tokio::test]

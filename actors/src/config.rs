@@ -19,6 +19,9 @@ pub struct PoolConfig {
     pub turn_idle_timeout: Duration,
     /// How long an interrupt may take to be acknowledged before the worker is killed.
     pub interrupt_timeout: Duration,
+    /// How long a turn may wait for the results of its external tool calls; then it is
+    /// interrupted (its conversation kept) and its worker freed.
+    pub tool_result_timeout: Duration,
     /// A worker is recycled (replaced) after this many turns.
     pub max_turns_per_worker: u64,
     /// A worker whose process group uses more resident memory than this is recycled.
@@ -51,6 +54,7 @@ impl Default for PoolConfig {
             queue_timeout: Duration::from_secs(30),
             turn_idle_timeout: Duration::from_secs(120),
             interrupt_timeout: Duration::from_secs(3),
+            tool_result_timeout: Duration::from_secs(600),
             max_turns_per_worker: 1000,
             max_worker_rss_mb: 640,
             session_idle_ttl: Duration::from_secs(30 * 60),

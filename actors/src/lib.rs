@@ -31,7 +31,7 @@ pub mod worker;
 pub use config::{BackoffConfig, Handoff, PoolConfig, WorkerConfig};
 pub use pool::{PoolError, PoolHandle, PoolSnapshot, WorkerState};
 pub use turn::{
-    Ledger, Profile, Secret, SessionId, SubmitError, Turn, TurnBudget, TurnError, TurnEvent,
-    TurnResult, TurnSpend, TurnStream, Usage,
+    ExternalTools, Ledger, Profile, Secret, SessionId, SubmitError, ToolCall, Turn, TurnBudget,
+    TurnError, TurnEvent, TurnResult, TurnSpend, TurnStream, Usage,
 };
 pub use worker::WorkerId;

@@ -128,9 +128,14 @@ pub enum CliEvent {
         model: Option<String>,
         /// The message's id in the CLI's transcript (the line's `uuid`).
         uuid: Option<String>,
+        /// Tool calls the model made in it.
+        tool_uses: Vec<ToolUse>,
     },
     /// A `user` line echoed by the CLI (interrupt notice, tool results).
-    User,
+    User {
+        /// The ids of the tool calls whose results it carries.
+        tool_results: Vec<String>,
+    },
     /// The end of a turn.
     Result(ResultLine),
     /// The answer to one of our control requests.
@@ -280,6 +285,47 @@ struct ContentBlock {
     kind: String,
     #[serde(default)]
     text: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    input: Option<serde_json::Value>,
+    #[serde(default)]
+    tool_use_id: Option<String>,
+}
+
+/// A tool call the model made: its id (the CLI's `toolu_...`), the tool's name as the CLI
+/// knows it, and its input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolUse {
+    /// The call's id.
+    pub id: String,
+    /// The tool's name (MCP tools: `mcp__<server>__<tool>`).
+    pub name: String,
+    /// Its arguments.
+    pub input: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct UserLine {
+    #[serde(default)]
+    message: Option<UserMessage>,
+}
+
+#[derive(Deserialize)]
+struct UserMessage {
+    #[serde(default)]
+    content: UserContent,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(untagged)]
+enum UserContent {
+    Blocks(Vec<ContentBlock>),
+    Text(#[allow(dead_code)] String),
+    #[default]
+    None,
 }
 
 #[derive(Deserialize)]
@@ -402,20 +448,42 @@ pub fn parse_line(line: &str) -> Result<CliEvent, ProtocolError> {
         },
         "assistant" => {
             let a: AssistantLine = serde_json::from_str(line)?;
-            let text = a
-                .message
-                .content
-                .into_iter()
-                .filter(|b| b.kind == "text")
-                .filter_map(|b| b.text)
-                .collect();
+            let mut text = String::new();
+            let mut tool_uses = Vec::new();
+            for b in a.message.content {
+                match b.kind.as_str() {
+                    "text" => text.push_str(b.text.as_deref().unwrap_or_default()),
+                    "tool_use" => {
+                        if let (Some(id), Some(name)) = (b.id, b.name) {
+                            tool_uses.push(ToolUse {
+                                id,
+                                name,
+                                input: b.input.unwrap_or(serde_json::Value::Null),
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
             CliEvent::Assistant {
                 text,
                 model: a.message.model,
                 uuid: a.uuid,
+                tool_uses,
             }
         }
-        "user" => CliEvent::User,
+        "user" => {
+            let u: UserLine = serde_json::from_str(line).unwrap_or(UserLine { message: None });
+            let tool_results = match u.message.map(|m| m.content) {
+                Some(UserContent::Blocks(blocks)) => blocks
+                    .into_iter()
+                    .filter(|b| b.kind == "tool_result")
+                    .filter_map(|b| b.tool_use_id)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            CliEvent::User { tool_results }
+        }
         "result" => {
             let r: ResultWire = serde_json::from_str(line)?;
             CliEvent::Result(ResultLine {

@@ -20,7 +20,7 @@ fn every_real_line_parses_and_none_is_unknown() {
     assert_eq!(count(|e| matches!(e, CliEvent::Result(_))), 7);
     assert_eq!(count(|e| matches!(e, CliEvent::SystemInit { .. })), 7);
     assert_eq!(count(|e| matches!(e, CliEvent::ControlResponse { .. })), 2);
-    assert_eq!(count(|e| matches!(e, CliEvent::User)), 1);
+    assert_eq!(count(|e| matches!(e, CliEvent::User { .. })), 1);
 }
 
 #[test]
@@ -214,4 +214,39 @@ fn mid_turn_usage_is_reported_and_priced_like_the_cli() {
         }
     }
     panic!("no result in the fixture");
+}
+
+const TOOL_FIXTURE: &str = include_str!("../tests/fixtures/real-cli-2.1.197-mcp-tools.jsonl");
+
+#[test]
+fn tool_calls_and_their_results_are_read_from_real_lines() {
+    let evs: Vec<CliEvent> = TOOL_FIXTURE
+        .lines()
+        .map(|l| parse_line(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let uses: Vec<&ToolUse> = evs
+        .iter()
+        .filter_map(|e| match e {
+            CliEvent::Assistant { tool_uses, .. } => Some(tool_uses),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(uses.len(), 2, "two parallel calls, one assistant line each");
+    assert_eq!(uses[0].id, "toolu_fake_call1");
+    assert_eq!(uses[0].name, "mcp__client__get_weather");
+    assert_eq!(uses[0].input, serde_json::json!({"city": "Paris"}));
+    assert_eq!(uses[1].name, "mcp__client__get_time");
+    let results: Vec<&String> = evs
+        .iter()
+        .filter_map(|e| match e {
+            CliEvent::User { tool_results } => Some(tool_results),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(results, ["toolu_fake_call1", "toolu_fake_call2"]);
+    let CliEvent::SystemInit { .. } = &evs[0] else {
+        panic!("init first")
+    };
 }

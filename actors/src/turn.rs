@@ -21,29 +21,54 @@ pub struct Profile {
     pub oauth_token: Option<Secret>,
     /// The model's system prompt (`--system-prompt`); `None` = the CLI's own.
     pub system_prompt: Option<Arc<str>>,
+    /// Tools the caller answers (through an MCP server of its own); `None` = no tools.
+    pub external_tools: Option<ExternalTools>,
+}
+
+/// Tools whose calls are answered outside the CLI, by an MCP server the caller runs: the
+/// model calls them, the turn reports each call ([`TurnEvent::ToolUse`]) and waits (up to the
+/// pool's `tool_result_timeout`) for the CLI to get the results from that server.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ExternalTools {
+    /// The MCP server's name in `config` (the CLI names its tools `mcp__<server>__<tool>`).
+    pub server: Arc<str>,
+    /// The `--mcp-config` JSON. `${CLAUDE_POOL_TOOL_TOKEN}` in it is replaced by the CLI with
+    /// the worker's own random token (reported in [`TurnEvent::Started`]), so the server can
+    /// tell which worker, and so which turn, calls.
+    pub config: Arc<str>,
+}
+
+impl ExternalTools {
+    /// The prefix of these tools' names as the CLI knows them.
+    pub fn prefix(&self) -> String {
+        format!("mcp__{}__", self.server)
+    }
 }
 
 impl Profile {
     /// A label for logs, health and metrics: the model, the kind of credential (never the
-    /// credential itself) and a short hash of the system prompt (never its text).
+    /// credential itself), short hashes of the system prompt and the external tools (never
+    /// their text).
     pub fn label(&self) -> String {
         use std::hash::{Hash, Hasher};
+        fn short_hash(value: &impl Hash) -> u32 {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            value.hash(&mut h);
+            h.finish() as u32
+        }
         let model = self.model.as_deref().unwrap_or("default model");
         let credential = match &self.oauth_token {
             Some(_) => "key credential",
             None => "server credential",
         };
-        match &self.system_prompt {
-            Some(prompt) => {
-                let mut h = std::collections::hash_map::DefaultHasher::new();
-                prompt.hash(&mut h);
-                format!(
-                    "{model}, {credential}, system prompt {:08x}",
-                    h.finish() as u32
-                )
-            }
-            None => format!("{model}, {credential}"),
+        let mut label = format!("{model}, {credential}");
+        if let Some(prompt) = &self.system_prompt {
+            label.push_str(&format!(", system prompt {:08x}", short_hash(prompt)));
         }
+        if let Some(tools) = &self.external_tools {
+            label.push_str(&format!(", tools {:08x}", short_hash(tools)));
+        }
+        label
     }
 }
 
@@ -256,13 +281,29 @@ pub enum TurnEvent {
         queued_for: Duration,
         /// True when the conversation was rebuilt on this worker with `--resume`.
         resumed: bool,
+        /// The worker's token for external tools (see [`ExternalTools::config`]).
+        tool_token: Option<Secret>,
     },
+    /// The model called external tools (one or more, in one message); the turn waits for
+    /// their results (which the CLI gets from the caller's MCP server), then goes on.
+    ToolCalls(Vec<ToolCall>),
     /// A piece of assistant text, as it arrives.
     TextDelta(String),
     /// The turn finished.
     Completed(TurnResult),
     /// The turn failed; nothing more follows.
     Failed(TurnError),
+}
+
+/// One call of an external tool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    /// The call's id (the CLI's `toolu_...`; the MCP call carries it in `_meta`).
+    pub id: String,
+    /// The tool's name without the `mcp__<server>__` prefix.
+    pub name: String,
+    /// Its arguments.
+    pub input: serde_json::Value,
 }
 
 /// Why a turn was not accepted at all.

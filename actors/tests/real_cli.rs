@@ -134,6 +134,7 @@ async fn timed_turn(
                 return (r.text, pid, first.unwrap_or_default(), t0.elapsed());
             }
             TurnEvent::Failed(e) => panic!("{text}: {e}"),
+            TurnEvent::ToolCalls(c) => panic!("{text}: unexpected tool calls {c:?}"),
         }
     }
 }

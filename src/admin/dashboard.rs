@@ -138,6 +138,7 @@ pub(super) async fn pool(app: &App) -> Result<Value, ApiError> {
             "stopping": snap.workers_stopping,
         },
         "queue_depth": snap.queue_depth,
+        "parked_turns": app.tools.bridge.parked_turns(),
         "sessions": snap.sessions,
         "sessions_bound": snap.sessions_bound,
         "turns_started": snap.turns_started,

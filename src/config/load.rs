@@ -98,6 +98,7 @@ impl Config {
         for (key, d) in [
             ("pool.queue_timeout", p.queue_timeout),
             ("pool.turn_idle_timeout", p.turn_idle_timeout),
+            ("pool.tool_result_timeout", p.tool_result_timeout),
             ("pool.interrupt_timeout", p.interrupt_timeout),
             ("server.sse_keepalive", self.server.sse_keepalive),
             ("worker.startup_timeout", self.worker.startup_timeout),
@@ -186,6 +187,7 @@ impl Config {
             queue_timeout: p.queue_timeout,
             turn_idle_timeout: p.turn_idle_timeout,
             interrupt_timeout: p.interrupt_timeout,
+            tool_result_timeout: p.tool_result_timeout,
             max_turns_per_worker: p.max_turns_per_worker,
             max_worker_rss_mb: p.max_worker_rss_mb,
             session_idle_ttl: p.session_idle_ttl,

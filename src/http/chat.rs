@@ -24,6 +24,12 @@ pub(super) async fn chat_completions(
     if let Some((param, message)) = req.unsupported() {
         return Err(ApiError::bad(param, message));
     }
+    // Tool results for a turn that waits for them: the same turn goes on.
+    let results = crate::tools::wire::trailing_results(&req.messages)?;
+    if !results.is_empty() {
+        return crate::http::tool_turns::continue_turn(app, caller, req, results).await;
+    }
+    let tools = crate::tools::wire::parse(req.tools.as_deref(), req.tool_choice.as_ref())?;
     let msgs = normalize(&req.messages)?;
     let tags = req.tags().map_err(|m| ApiError::bad("metadata", m))?;
     check_tags("metadata.tags", &tags)?;
@@ -64,6 +70,10 @@ pub(super) async fn chat_completions(
             admission,
             system_prompt,
             limit: req.output_limit(),
+            tools: tools.map(|request| crate::http::tool_turns::ToolTurn {
+                request,
+                link: None,
+            }),
         },
     )
     .await

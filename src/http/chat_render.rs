@@ -22,6 +22,12 @@ use crate::openai::{ChatChunk, ChatCompletion, Choice, Delta, ResponseMessage, U
 
 /// Runs the turn and answers it as a chat completion.
 pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response, ApiError> {
+    let started = start(&app, req).await?;
+    render(app, started).await
+}
+
+/// Answers a started turn (or the rest of a parked one) as a chat completion.
+pub(crate) async fn render(app: Arc<App>, started: Started) -> Result<Response, ApiError> {
     let Started {
         req,
         events,
@@ -29,7 +35,7 @@ pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response,
         claim,
         answer,
         first,
-    } = start(&app, req).await?;
+    } = started;
     let session = req.session.clone();
     let with_key_credential = req.caller.oauth_token.is_some();
     let resp = if req.stream {
@@ -55,6 +61,8 @@ async fn json(
     mut answer: Answer,
 ) -> Result<Json<ChatCompletion>, ApiError> {
     let mut first = true;
+    // The text before tool calls, if the model calls tools.
+    let mut so_far = String::new();
     let result = loop {
         let ev = events.recv().await;
         claim.settle(ev.as_ref());
@@ -64,7 +72,21 @@ async fn json(
                     first = false;
                     app.metrics.observe_ttft(t0.elapsed().as_secs_f64());
                 }
-                answer.delta(piece);
+                so_far.push_str(&answer.delta(piece));
+            }
+            Some(TurnEvent::ToolCalls(calls)) if req.tools.is_some() => {
+                let content = Some(so_far).filter(|t| !t.is_empty());
+                let body = tool_calls_completion(&req, content, &calls);
+                let started = Started {
+                    req,
+                    events,
+                    t0,
+                    claim,
+                    answer,
+                    first: None,
+                };
+                crate::http::tool_turns::park(&app, started, &calls);
+                return Ok(Json(body));
             }
             Some(TurnEvent::Completed(r)) => break r,
             Some(TurnEvent::Failed(e)) => return Err(e.into()),
@@ -84,8 +106,9 @@ async fn json(
             index: 0,
             message: ResponseMessage {
                 role: "assistant",
-                content,
+                content: Some(content),
                 refusal: None,
+                tool_calls: None,
             },
             finish_reason: answer.finish_reason(&result),
             logprobs: None,
@@ -93,6 +116,34 @@ async fn json(
         usage: Usage::from(result.usage),
         system_fingerprint: None,
     }))
+}
+
+/// A completion that ends with the model's tool calls (`finish_reason: "tool_calls"`); the
+/// turn's usage comes with its final answer.
+fn tool_calls_completion(
+    req: &TurnRequest,
+    content: Option<String>,
+    calls: &[claude_pool_actors::ToolCall],
+) -> ChatCompletion {
+    ChatCompletion {
+        id: req.id.clone(),
+        object: "chat.completion",
+        created: unix_now(),
+        model: req.model_name.clone(),
+        choices: vec![Choice {
+            index: 0,
+            message: ResponseMessage {
+                role: "assistant",
+                content,
+                refusal: None,
+                tool_calls: Some(crate::tools::wire::tool_calls(calls)),
+            },
+            finish_reason: "tool_calls",
+            logprobs: None,
+        }],
+        usage: Usage::default(),
+        system_fingerprint: None,
+    }
 }
 
 /// Appends one SSE event (`data: <json>`) to the write buffer. JSON encoding escapes newlines,
@@ -121,6 +172,8 @@ struct SseState {
     first_token: bool,
     claim: Claim,
     answer: Answer,
+    /// The model called tools: the turn is to be parked once the response ends.
+    park: Option<Vec<claude_pool_actors::ToolCall>>,
 }
 
 impl SseState {
@@ -152,6 +205,7 @@ impl SseState {
                         Delta {
                             role: None,
                             content: Some(&text),
+                            tool_calls: None,
                         },
                         None,
                     );
@@ -164,6 +218,7 @@ impl SseState {
                         Delta {
                             role: None,
                             content: Some(&tail),
+                            tool_calls: None,
                         },
                         None,
                     );
@@ -183,8 +238,39 @@ impl SseState {
                 self.pending.extend_from_slice(DONE_EVENT);
                 self.done = true;
             }
+            Some(TurnEvent::ToolCalls(calls)) if self.req.tools.is_some() => {
+                let tool_calls = crate::tools::wire::tool_calls(&calls)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, mut c)| {
+                        c["index"] = i.into();
+                        c
+                    })
+                    .collect();
+                self.chunk(
+                    Delta {
+                        role: None,
+                        content: None,
+                        tool_calls: Some(tool_calls),
+                    },
+                    None,
+                );
+                self.chunk(Delta::default(), Some("tool_calls"));
+                if self.req.include_usage {
+                    let u = ChatChunk::usage(
+                        &self.id,
+                        self.created,
+                        &self.req.model_name,
+                        Usage::default(),
+                    );
+                    push_json(&mut self.pending, &u);
+                }
+                self.pending.extend_from_slice(DONE_EVENT);
+                self.done = true;
+                self.park = Some(calls);
+            }
             Some(TurnEvent::Failed(e)) => self.end_with_error(e.into()),
-            Some(TurnEvent::Started { .. }) => {}
+            Some(TurnEvent::Started { .. } | TurnEvent::ToolCalls(_)) => {}
             None => self.end_with_error(TurnError::WorkerFailed("stream ended".into()).into()),
         }
     }
@@ -216,22 +302,48 @@ fn sse(
         first_token: false,
         claim,
         answer,
+        park: None,
     };
     st.chunk(
         Delta {
             role: Some("assistant"),
             content: Some(""),
+            tool_calls: None,
         },
         None,
     );
     if let Some(ev) = first {
         st.on_event(Some(ev));
     }
-    let body = stream::unfold(st, move |mut st| async move {
+    let body = stream::unfold(Some(st), move |st| async move {
+        let mut st = st?;
         loop {
+            if let Some(calls) = st.park.take() {
+                // The response ends here; the turn waits for the tool results.
+                let frame = Bytes::from(std::mem::take(&mut st.pending));
+                let SseState {
+                    app,
+                    req,
+                    events,
+                    t0,
+                    claim,
+                    answer,
+                    ..
+                } = st;
+                let started = Started {
+                    req,
+                    events,
+                    t0,
+                    claim,
+                    answer,
+                    first: None,
+                };
+                crate::http::tool_turns::park(&app, started, &calls);
+                return Some((Ok::<_, Infallible>(frame), None));
+            }
             if !st.pending.is_empty() {
                 let frame = Bytes::from(std::mem::take(&mut st.pending));
-                return Some((Ok::<_, Infallible>(frame), st));
+                return Some((Ok::<_, Infallible>(frame), Some(st)));
             }
             if st.done {
                 return None;

@@ -139,6 +139,8 @@ pub(super) async fn readyz(State(AppState(app)): State<AppState>) -> Response {
 
 /// `GET /metrics`: Prometheus text exposition.
 pub(super) async fn metrics(State(AppState(app)): State<AppState>) -> Response {
+    app.metrics
+        .set_parked_turns(app.tools.bridge.parked_turns());
     let body = app.metrics.render(&app.pool.snapshot());
     (
         [(

@@ -11,6 +11,7 @@ mod info;
 mod new_sessions;
 pub(crate) mod placement;
 pub(crate) mod sessions;
+pub(crate) mod tool_turns;
 pub(crate) mod turn;
 
 use std::sync::Arc;
@@ -67,6 +68,8 @@ pub struct App {
     pub credential: crate::credentials::ServerCredential,
     /// Upstream authentication failures seen.
     pub auth_failures: crate::credentials::AuthFailures,
+    /// Function calling: the MCP bridge and the turns parked for tool results.
+    pub(crate) tools: crate::tools::ToolBridge<crate::http::turn::Started>,
     /// Responses API responses (retrieval and `previous_response_id`).
     pub responses: crate::responses::ResponseStore,
     /// Durable spend records.
@@ -134,6 +137,7 @@ impl App {
                 std::env::var(n).ok()
             }),
             auth_failures: Default::default(),
+            tools: crate::tools::ToolBridge::start(config.pool.tool_result_timeout),
             responses: crate::responses::ResponseStore::new(config.pool.session_idle_ttl, 10_000),
             spend: SpendLog::start(store.clone()),
             max_cost_per_request: cap(l.max_cost_per_request),

@@ -302,6 +302,7 @@ pub(super) async fn message(
             admission,
             system_prompt,
             limit: None,
+            tools: None,
         },
     )
     .await

@@ -57,6 +57,18 @@ pub(crate) struct TurnRequest {
     pub system_prompt: Option<Arc<str>>,
     /// `max_tokens` / `stop`: applied to the streamed answer, which is cut when reached.
     pub limit: Option<OutputLimit>,
+    /// Function calling: the offered functions and, once the turn runs, its link to the
+    /// MCP bridge.
+    pub tools: Option<ToolTurn>,
+}
+
+/// A turn's function calling.
+#[derive(Debug)]
+pub(crate) struct ToolTurn {
+    /// The functions and `tool_choice`.
+    pub request: crate::tools::wire::ToolRequest,
+    /// Where the worker's MCP calls meet the client's results (set when the turn starts).
+    pub link: Option<Arc<crate::tools::Link>>,
 }
 
 /// A turn that has started on a worker, ready to be rendered (as a chat completion or as a
@@ -113,14 +125,26 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
         claimed: req.claimed,
         session: req.session.clone(),
     };
+    let external_tools =
+        match &req.tools {
+            Some(t) => Some(app.tools.external_tools(&t.request).map_err(|e| {
+                ApiError::Internal(format!("function calling is unavailable: {e}"))
+            })?),
+            None => None,
+        };
+    let mut content = req.content.clone();
+    if let Some(instruction) = req.tools.as_ref().and_then(|t| t.request.instruction()) {
+        content = format!("{content}\n\n{instruction}");
+    }
     let profile = Profile {
         model: (req.claude_model != app.default_model).then(|| req.claude_model.clone()),
         oauth_token: req.caller.oauth_token.clone(),
         system_prompt: req.system_prompt.clone(),
+        external_tools,
     };
     let turn = Turn {
         session: crate::http::sessions::scoped(&req.caller.key_id, &req.session).into(),
-        content: serde_json::Value::String(req.content.clone()),
+        content: serde_json::Value::String(content),
         profile,
         budget: TurnBudget {
             max_cost_usd: app.max_cost_per_request,
@@ -131,7 +155,11 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
     let mut events = app.pool.submit(turn).await?;
     // Wait for the turn to start (or fail before any output). `Started` always comes first.
     match events.recv().await {
-        Some(TurnEvent::Started { .. }) => {}
+        Some(TurnEvent::Started { tool_token, .. }) => {
+            if let (Some(tools), Some(token)) = (&mut req.tools, tool_token) {
+                tools.link = Some(app.tools.bridge.link(token.expose()));
+            }
+        }
         Some(TurnEvent::Failed(e)) => return Err(e.into()),
         Some(other) => tracing::error!(?other, "a turn did not begin with Started"),
         None => return Err(TurnError::WorkerFailed("no worker answered".into()).into()),

@@ -40,9 +40,15 @@ pub struct ChatRequest {
     /// Number of choices; only 1 is supported.
     #[serde(default)]
     pub n: Option<u32>,
-    /// Function tools; not supported.
+    /// Function tools: offered to the model through the gateway's MCP bridge.
     #[serde(default)]
     pub tools: Option<Vec<serde_json::Value>>,
+    /// `none`, `auto`, `required` or a named function.
+    #[serde(default)]
+    pub tool_choice: Option<serde_json::Value>,
+    /// Accepted (the model may call several tools in one answer either way).
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
     /// Legacy functions; not supported.
     #[serde(default)]
     pub functions: Option<Vec<serde_json::Value>>,
@@ -124,6 +130,12 @@ pub struct ChatMessage {
     /// Optional author name.
     #[serde(default)]
     pub name: Option<String>,
+    /// An assistant message's tool calls.
+    #[serde(default)]
+    pub tool_calls: Option<Vec<serde_json::Value>>,
+    /// A `tool` message: the call it answers.
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
 }
 
 /// Message roles.
@@ -235,9 +247,6 @@ impl ChatRequest {
     pub fn unsupported(&self) -> Option<Unsupported> {
         if self.n.is_some_and(|n| n != 1) {
             return Some(("n", "only n = 1 is supported".into()));
-        }
-        if self.tools.as_ref().is_some_and(|t| !t.is_empty()) {
-            return Some(("tools", "function tools are not supported".into()));
         }
         if self.functions.as_ref().is_some_and(|f| !f.is_empty()) {
             return Some(("functions", "functions are not supported".into()));

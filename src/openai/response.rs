@@ -105,10 +105,13 @@ pub struct Choice {
 pub struct ResponseMessage {
     /// Always `assistant`.
     pub role: &'static str,
-    /// The text.
-    pub content: String,
+    /// The text (null when the answer is only tool calls).
+    pub content: Option<String>,
     /// Always null.
     pub refusal: Option<String>,
+    /// The tools the model calls (function calling).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<serde_json::Value>>,
 }
 
 /// One streamed chunk.
@@ -153,6 +156,9 @@ pub struct Delta<'a> {
     /// A piece of text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<&'a str>,
+    /// Tool calls (each with its `index`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<serde_json::Value>>,
 }
 
 impl<'a> ChatChunk<'a> {
@@ -251,6 +257,7 @@ mod tests {
             Delta {
                 role: Some("assistant"),
                 content: Some(""),
+                tool_calls: None,
             },
             None,
         );

@@ -79,6 +79,7 @@ pub(crate) async fn create(
         admission,
         system_prompt: placement.system_prompt,
         limit: OutputLimit::new(req.max_output_tokens, Vec::new()),
+        tools: None,
     };
     let with_key_credential = turn.caller.oauth_token.is_some();
     let started = start(&app, turn).await?;
@@ -280,7 +281,7 @@ impl Sse {
             }
             Some(TurnEvent::Completed(r)) => self.closing(&r),
             Some(TurnEvent::Failed(e)) => self.fail(e.into()),
-            Some(TurnEvent::Started { .. }) => {}
+            Some(TurnEvent::Started { .. } | TurnEvent::ToolCalls(_)) => {}
             None => self.fail(TurnError::WorkerFailed("stream ended".into()).into()),
         }
     }

@@ -147,6 +147,8 @@ fn message(role: &str, text: String) -> ChatMessage {
         role: role.to_owned(),
         content: Some(Content::Text(text)),
         name: None,
+        tool_calls: None,
+        tool_call_id: None,
     }
 }
 

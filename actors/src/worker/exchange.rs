@@ -15,7 +15,7 @@ use crate::child::{ChildError, ChildIo, ExitInfo};
 use crate::pricing::CostMeter;
 use crate::protocol::{self, CliEvent, ControlRequest, ResultLine};
 use crate::transcript::{self, TranscriptDir};
-use crate::turn::TurnEvent;
+use crate::turn::{ToolCall, TurnEvent};
 
 /// How long a completed turn may wait for the CLI to save it (it flushes every 100 ms); past
 /// it the turn fails and the process is replaced.
@@ -37,6 +37,9 @@ pub(crate) struct ExchangeLimits {
     pub(crate) idle_timeout: Duration,
     /// Interrupt not answered by a `result` within this → the process is broken.
     pub(crate) interrupt_timeout: Duration,
+    /// How long the turn may wait for the results of external tool calls (the caller answers
+    /// them); the idle timeout does not apply while it waits.
+    pub(crate) external_wait: Duration,
 }
 
 /// Why an interrupt was sent.
@@ -100,6 +103,9 @@ pub(crate) struct Exchange {
     pub(crate) seq: u64,
     /// Confirm a completed turn saved before reporting it.
     pub(crate) save: Option<SaveCheck>,
+    /// The name prefix of external tools (`mcp__<server>__`): their calls are reported as
+    /// [`TurnEvent::ToolUse`] and waited for with [`ExchangeLimits::external_wait`].
+    pub(crate) external_prefix: Option<String>,
 }
 
 /// Runs one exchange on the child's I/O.
@@ -116,7 +122,12 @@ pub(crate) async fn run_exchange(
         cut,
         seq,
         save,
+        external_prefix,
     } = exchange;
+    // External tool calls whose results the CLI has not received yet.
+    let mut awaiting: Vec<String> = Vec::new();
+    // External tool calls of the message being streamed, reported together when it ends.
+    let mut calls: Vec<ToolCall> = Vec::new();
     let mut interrupted = None;
     let mut cli_session_id = None;
     // The transcript id of the turn's last assistant message.
@@ -138,7 +149,7 @@ pub(crate) async fn run_exchange(
     if let Err(e) = io.write_line(&input).await {
         broken!(e.to_string());
     }
-    let mut idle_deadline = Instant::now() + limits.idle_timeout;
+    let mut last_line = Instant::now();
     let mut interrupt_deadline: Option<Instant> = None;
     // Send the interrupt line; failure to write means the child is gone.
     let request_id = format!("{INTERRUPT_ID_PREFIX}{seq}");
@@ -155,17 +166,39 @@ pub(crate) async fn run_exchange(
                 _ => std::future::pending().await,
             }
         };
+        let idle_deadline = last_line
+            + if awaiting.is_empty() {
+                limits.idle_timeout
+            } else {
+                limits.external_wait
+            };
         let cause = tokio::select! {
             biased;
             line = io.next_line() => {
-                idle_deadline = Instant::now() + limits.idle_timeout;
+                last_line = Instant::now();
                 match line {
                     None => broken!("the child closed its output".into()),
                     Some(Err(ChildError::LineTooLong(n))) => {
                         broken!(format!("the child printed a line longer than {n} bytes"));
                     }
                     Some(Err(e)) => broken!(e.to_string()),
-                    Some(Ok(line)) => match protocol::parse_line(&line) {
+                    Some(Ok(line)) => {
+                        let parsed = protocol::parse_line(&line);
+                        // A message's external calls are reported together once it ends (they
+                        // are all known then, and the CLI is about to make them).
+                        let flushed = if !calls.is_empty() && ends_message(&parsed) {
+                            let batch = TurnEvent::ToolCalls(std::mem::take(&mut calls));
+                            match (&sink, interrupted) {
+                                (Some(s), None) => match s.send_timeout(batch, limits.idle_timeout).await {
+                                    Ok(()) => None,
+                                    Err(_) => Some(InterruptCause::Cancelled),
+                                },
+                                _ => None,
+                            }
+                        } else {
+                            None
+                        };
+                        let cause = match parsed {
                         Ok(CliEvent::TextDelta(piece)) => {
                             text.push_str(&piece);
                             if let (Some(s), None) = (&sink, interrupted) {
@@ -229,8 +262,21 @@ pub(crate) async fn run_exchange(
                             cli_session_id = Some(session_id);
                             None
                         }
-                        Ok(CliEvent::Assistant { uuid: Some(uuid), .. }) => {
-                            last_message = Some(uuid);
+                        Ok(CliEvent::Assistant { uuid, tool_uses, .. }) => {
+                            if uuid.is_some() {
+                                last_message = uuid;
+                            }
+                            for call in tool_uses {
+                                let Some(name) = external_prefix.as_deref().and_then(|p| call.name.strip_prefix(p)) else {
+                                    continue;
+                                };
+                                awaiting.push(call.id.clone());
+                                calls.push(ToolCall { id: call.id, name: name.to_owned(), input: call.input });
+                            }
+                            None
+                        }
+                        Ok(CliEvent::User { tool_results }) => {
+                            awaiting.retain(|id| !tool_results.contains(id));
                             None
                         }
                         Ok(CliEvent::ApiRetry { attempt, max_retries, error_status, .. }) => {
@@ -252,7 +298,9 @@ pub(crate) async fn run_exchange(
                             tracing::warn!(error = %e, "ignoring a line that is not valid stream-json");
                             None
                         }
-                    },
+                        };
+                        flushed.or(cause)
+                    }
                 }
             }
             () = exited(&mut exit) => broken!("the child exited mid-turn".into()),
@@ -273,6 +321,14 @@ pub(crate) async fn run_exchange(
             }
         }
     }
+}
+
+/// Whether a line ends the message being streamed (or shows that it ended).
+fn ends_message(parsed: &Result<CliEvent, protocol::ProtocolError>) -> bool {
+    matches!(
+        parsed,
+        Ok(CliEvent::MessageUsage { .. } | CliEvent::User { .. } | CliEvent::Result(_))
+    ) || matches!(parsed, Ok(CliEvent::StreamOther { event_type }) if event_type == "message_delta" || event_type == "message_stop")
 }
 
 /// Part of a start-up failure's reason when `--resume` found no transcript for its session

@@ -63,6 +63,10 @@ pub(crate) struct WorkerArgs {
     pub(crate) stop_grace: Duration,
     pub(crate) max_turns: u64,
     pub(crate) max_rss_bytes: u64,
+    /// Its token for external tools (reported with every turn it starts).
+    pub(crate) tool_token: Option<crate::turn::Secret>,
+    /// The name prefix of its external tools.
+    pub(crate) external_prefix: Option<String>,
 }
 
 /// The worker actor (behaviour only; all data lives in [`WorkerData`]).
@@ -189,6 +193,7 @@ impl Actor for Worker {
                     pid,
                     queued_for: a.queued_for,
                     resumed: a.resumed,
+                    tool_token: st.args.tool_token.clone(),
                 };
                 if a.events.try_send(started).is_err() && a.events.is_closed() {
                     // Cancelled between dispatch and start: nothing to run.
@@ -274,6 +279,7 @@ fn start_exchange(
         .then(|| st.budget.cut.clone())
         .flatten();
     let seq = st.seq;
+    let external_prefix = st.args.external_prefix.clone();
     let save = st.transcripts.clone().map(|dir| SaveCheck {
         dir,
         saved: st.saved.clone(),
@@ -288,6 +294,7 @@ fn start_exchange(
             cut,
             seq,
             save,
+            external_prefix,
         };
         let report = exchange::run_exchange(io, exit, exchange).await;
         let _ = me.cast(WorkerMsg::ExchangeDone(Box::new(report)));

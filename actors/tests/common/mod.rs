@@ -60,7 +60,7 @@ pub async fn turn(pool: &PoolHandle, session: &str, text: &str) -> (String, u32)
     loop {
         match stream.recv().await {
             Some(TurnEvent::Started { pid: p, .. }) => pid = p,
-            Some(TurnEvent::TextDelta(_)) => {}
+            Some(TurnEvent::TextDelta(_) | TurnEvent::ToolCalls(_)) => {}
             Some(TurnEvent::Completed(r)) => return (r.text, pid),
             Some(TurnEvent::Failed(e)) => panic!("turn {text:?} failed: {e}"),
             None => panic!("turn {text:?} ended without a result"),

@@ -158,6 +158,7 @@ function renderPool(p) {
     stat("starting", c.starting),
     stat(`workers (min ${p.min_workers}, max ${p.max_workers})`, c.busy + c.idle + c.starting + c.stopping),
     stat("queued", p.queue_depth, p.queue_depth ? "warn" : ""),
+    stat("awaiting tool results", p.parked_turns, p.parked_turns ? "busy" : ""),
     stat("sessions", p.sessions),
     stat("TTFT p50", fmt.ms(p.ttft && p.ttft.p50_ms)),
     stat("TTFT p99", fmt.ms(p.ttft && p.ttft.p99_ms)),

@@ -155,6 +155,7 @@ impl PoolState {
         ExchangeLimits {
             idle_timeout: self.config.turn_idle_timeout,
             interrupt_timeout: self.config.interrupt_timeout,
+            external_wait: self.config.tool_result_timeout,
         }
     }
 
@@ -171,7 +172,14 @@ impl PoolState {
         conversation: &Conversation,
     ) {
         let c = &self.config;
-        let spec = child::spawn_spec(&c.worker, profile, &cwd, conversation, |name| {
+        // A worker with external tools gets its own token for them (the caller's MCP server
+        // tells workers apart by it).
+        let tool_token = profile
+            .external_tools
+            .as_ref()
+            .map(|_| crate::turn::Secret::new(uuid::Uuid::new_v4().simple().to_string()));
+        let tools = tool_token.as_ref().map(|t| (t, c.tool_result_timeout));
+        let spec = child::spawn_spec(&c.worker, profile, &cwd, conversation, tools, |name| {
             std::env::var(name).ok()
         });
         let args = WorkerArgs {
@@ -183,6 +191,8 @@ impl PoolState {
             stop_grace: c.stop_grace,
             max_turns: c.max_turns_per_worker.max(1),
             max_rss_bytes: c.max_worker_rss_mb.saturating_mul(1024 * 1024),
+            tool_token,
+            external_prefix: profile.external_tools.as_ref().map(|t| t.prefix()),
         };
         let name = self.worker_name(id);
         let pool = myself.clone();

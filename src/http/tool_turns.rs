@@ -1,0 +1,85 @@
+//! Function calling in chat completions: a turn whose model calls the client's tools is
+//! answered with `tool_calls` and parked (holding its worker) until the request that brings
+//! the results continues it, or `pool.tool_result_timeout` ends it.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::response::Response;
+use claude_pool_actors::ToolCall;
+
+use crate::auth::Identity;
+use crate::conversation::normalize_history;
+use crate::error::ApiError;
+use crate::http::App;
+use crate::http::turn::Started;
+pub(crate) use crate::http::turn::ToolTurn;
+use crate::openai::{ChatRequest, completion_id};
+use crate::tools::wire::{ToolResult, cli_id};
+use crate::tools::{ContinueError, Outcome, Parked};
+
+/// Parks a started turn whose model called `calls`: it waits for their results (see
+/// [`continue_turn`]); after `pool.tool_result_timeout` it is dropped, which interrupts it (the
+/// conversation is kept) and frees its worker.
+pub(crate) fn park(app: &Arc<App>, started: Started, calls: &[ToolCall]) {
+    let Some(link) = started.req.tools.as_ref().and_then(|t| t.link.clone()) else {
+        tracing::error!("tool calls from a turn without a link to the bridge");
+        return;
+    };
+    let owner = started.req.caller.key_id.clone();
+    let session = started.req.session.clone();
+    app.tools.bridge.park(
+        Parked {
+            owner,
+            calls: calls.iter().map(|c| c.id.clone()).collect(),
+            link,
+            turn: started,
+        },
+        move |turn| {
+            tracing::info!(%session, "tool results did not come in time: the turn is interrupted");
+            drop(turn);
+        },
+    );
+}
+
+/// A request ending with `tool` messages: hands the results to the parked turn that asked for
+/// them and answers with the rest of that turn (more tool calls, or the answer).
+pub(crate) async fn continue_turn(
+    app: Arc<App>,
+    caller: Identity,
+    req: ChatRequest,
+    results: Vec<ToolResult>,
+) -> Result<Response, ApiError> {
+    let outcomes = results
+        .into_iter()
+        .map(|r| {
+            let outcome = Outcome {
+                text: r.text,
+                is_error: false,
+            };
+            (cli_id(&r.call_id), outcome)
+        })
+        .collect();
+    let mut started = app
+        .tools
+        .bridge
+        .resume(&caller.key_id, outcomes)
+        .map_err(|e| match e {
+            ContinueError::Unknown(_) | ContinueError::Missing(_) => {
+                ApiError::bad("messages", e.to_string())
+            }
+        })?;
+    // The rest of the turn is this request's answer.
+    let r = &mut started.req;
+    r.stream = req.stream;
+    r.include_usage = req.include_usage();
+    r.model_name = req.model.clone();
+    r.id = completion_id();
+    if r.history.is_some() {
+        // Stateless clients continue from this request's messages plus the answer.
+        r.history = Some(normalize_history(&req.messages)?);
+    }
+    started.t0 = Instant::now();
+    started.first = None;
+    crate::http::chat_render::render(app, started).await
+}
