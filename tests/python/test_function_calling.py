@@ -197,3 +197,38 @@ def test_a_turn_whose_results_never_come_ends_and_frees_its_worker(tools_server)
                  {"role": "tool", "tool_call_id": call.id, "content": "too late"}]
     with pytest.raises(openai.BadRequestError, match="tool_result_timeout"):
         c.chat.completions.create(model="sonnet", messages=messages, tools=[WEATHER])
+
+
+def test_agent_frameworks_complete_tool_loops(tools_server):
+    """The Vercel AI SDK and the openai Node client (tests/node/tools.mjs), and a LangChain
+    `bind_tools` loop, each completing a two-step tool use."""
+    node_dir = Path(__file__).resolve().parents[1] / "node"
+    if not (node_dir / "node_modules").is_dir():
+        if os.environ.get("CI"):
+            raise AssertionError("tests/node/node_modules missing: scripts/test.sh installs it")
+        pytest.skip("run `npm ci` in tests/node first")
+    env = dict(os.environ, CP_URL=tools_server["url"], CP_KEY=KEY)
+    r = subprocess.run(["node", str(node_dir / "tools.mjs")], env=env, cwd=node_dir,
+                       capture_output=True, text=True, timeout=300)
+    print(r.stdout)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+
+    from langchain_core.messages import HumanMessage, ToolMessage
+    from langchain_core.tools import tool
+    from langchain_openai import ChatOpenAI
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Current weather in a city."""
+        return f"{city}: cloudy, 12 C"
+
+    llm = ChatOpenAI(base_url=tools_server["url"] + "/v1", api_key=KEY, model="sonnet",
+                     max_retries=0).bind_tools([get_weather])
+    messages = [HumanMessage('Weather in Bergen? [[call:get_weather {"city": "Bergen"}]]')]
+    ai = llm.invoke(messages)
+    assert ai.tool_calls and ai.tool_calls[0]["name"] == "get_weather"
+    messages.append(ai)
+    for call in ai.tool_calls:
+        messages.append(ToolMessage(get_weather.invoke(call["args"]), tool_call_id=call["id"]))
+    final = llm.invoke(messages)
+    assert "Bergen: cloudy, 12 C" in final.content, final.content
