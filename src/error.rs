@@ -123,6 +123,9 @@ pub enum ApiError {
     /// 401: the admin password given at sign-in is wrong.
     #[error("wrong admin password")]
     WrongPassword,
+    /// 502: the model's answer does not satisfy the request's `response_format`.
+    #[error("{0}")]
+    OutputRejected(String),
     /// 429: too many sign-in attempts from one address.
     #[error("too many sign-in attempts from this address; retry after {}s", retry_secs(*.0))]
     SignInThrottled(Duration),
@@ -280,6 +283,12 @@ impl ApiError {
                 "server_error",
                 Some("internal_error"),
                 "internal server error".into(),
+            ),
+            OutputRejected(_) => (
+                StatusCode::BAD_GATEWAY,
+                "server_error",
+                Some("response_format_unmet"),
+                self.to_string(),
             ),
             SignInRequired => (
                 StatusCode::UNAUTHORIZED,

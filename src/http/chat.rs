@@ -29,7 +29,10 @@ pub(super) async fn chat_completions(
     if !results.is_empty() {
         return crate::http::tool_turns::continue_turn(app, caller, req, results).await;
     }
-    let tools = crate::tools::wire::parse(req.tools.as_deref(), req.tool_choice.as_ref())?;
+    let tools = crate::tools::wire::with_output(
+        crate::tools::wire::parse(req.tools.as_deref(), req.tool_choice.as_ref())?,
+        crate::tools::format::parse(req.response_format.as_ref())?,
+    )?;
     let msgs = normalize(&req.messages)?;
     let tags = req.tags().map_err(|m| ApiError::bad("metadata", m))?;
     check_tags("metadata.tags", &tags)?;
@@ -73,6 +76,7 @@ pub(super) async fn chat_completions(
             tools: tools.map(|request| crate::http::tool_turns::ToolTurn {
                 request,
                 link: None,
+                output: None,
             }),
         },
     )

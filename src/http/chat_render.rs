@@ -54,7 +54,7 @@ pub(crate) async fn render(app: Arc<App>, started: Started) -> Result<Response, 
 
 async fn json(
     app: Arc<App>,
-    req: TurnRequest,
+    mut req: TurnRequest,
     mut events: TurnStream,
     t0: Instant,
     mut claim: Claim,
@@ -75,6 +75,13 @@ async fn json(
                 so_far.push_str(&answer.delta(piece));
             }
             Some(TurnEvent::ToolCalls(calls)) if req.tools.is_some() => {
+                let calls = match req.tools.as_mut() {
+                    Some(t) => crate::http::tool_turns::take_output(t, calls),
+                    None => calls,
+                };
+                if calls.is_empty() {
+                    continue;
+                }
                 let content = Some(so_far).filter(|t| !t.is_empty());
                 let body = tool_calls_completion(&req, content, &calls);
                 let started = Started {
@@ -95,7 +102,10 @@ async fn json(
         }
     };
     answer.tail();
-    let content = answer.full(&result);
+    let mut content = answer.full(&result);
+    if let Some(json) = crate::http::tool_turns::formatted(&req, &content)? {
+        content = json;
+    }
     finished(&app, &req, &content);
     Ok(Json(ChatCompletion {
         id: req.id.clone(),
@@ -177,6 +187,14 @@ struct SseState {
 }
 
 impl SseState {
+    /// True under a `response_format`: the answer is sent whole, once checked.
+    fn formatted(&self) -> bool {
+        self.req
+            .tools
+            .as_ref()
+            .is_some_and(|t| t.request.output.is_some())
+    }
+
     fn chunk(&mut self, delta: Delta<'_>, finish: Option<&'static str>) {
         let c = ChatChunk::delta(&self.id, self.created, &self.req.model_name, delta, finish);
         push_json(&mut self.pending, &c);
@@ -200,7 +218,7 @@ impl SseState {
                         .observe_ttft(self.t0.elapsed().as_secs_f64());
                 }
                 let text = self.answer.delta(text);
-                if !text.is_empty() {
+                if !text.is_empty() && !self.formatted() {
                     self.chunk(
                         Delta {
                             role: None,
@@ -213,6 +231,37 @@ impl SseState {
             }
             Some(TurnEvent::Completed(r)) => {
                 let tail = self.answer.tail();
+                if self.formatted() {
+                    let full = self.answer.full(&r);
+                    match crate::http::tool_turns::formatted(&self.req, &full) {
+                        Ok(json) => {
+                            let json = json.unwrap_or_default();
+                            self.chunk(
+                                Delta {
+                                    role: None,
+                                    content: Some(&json),
+                                    tool_calls: None,
+                                },
+                                None,
+                            );
+                            finished(&self.app, &self.req, &json);
+                            self.chunk(Delta::default(), Some("stop"));
+                            if self.req.include_usage {
+                                let u = ChatChunk::usage(
+                                    &self.id,
+                                    self.created,
+                                    &self.req.model_name,
+                                    Usage::from(r.usage),
+                                );
+                                push_json(&mut self.pending, &u);
+                            }
+                            self.pending.extend_from_slice(DONE_EVENT);
+                            self.done = true;
+                        }
+                        Err(e) => self.end_with_error(e),
+                    }
+                    return;
+                }
                 if !tail.is_empty() {
                     self.chunk(
                         Delta {
@@ -239,6 +288,13 @@ impl SseState {
                 self.done = true;
             }
             Some(TurnEvent::ToolCalls(calls)) if self.req.tools.is_some() => {
+                let calls = match self.req.tools.as_mut() {
+                    Some(t) => crate::http::tool_turns::take_output(t, calls),
+                    None => calls,
+                };
+                if calls.is_empty() {
+                    return;
+                }
                 let tool_calls = crate::tools::wire::tool_calls(&calls)
                     .into_iter()
                     .enumerate()

@@ -12,8 +12,8 @@ use crate::auth::Identity;
 use crate::conversation::normalize_history;
 use crate::error::ApiError;
 use crate::http::App;
-use crate::http::turn::Started;
 pub(crate) use crate::http::turn::ToolTurn;
+use crate::http::turn::{Started, TurnRequest};
 use crate::openai::{ChatRequest, completion_id};
 use crate::tools::wire::{ToolResult, cli_id};
 use crate::tools::{ContinueError, Outcome, Parked};
@@ -40,6 +40,43 @@ pub(crate) fn park(app: &Arc<App>, started: Started, calls: &[ToolCall]) {
             drop(turn);
         },
     );
+}
+
+/// Takes the calls of the output function (`response_format`) out of `calls`: each is
+/// answered at once and its arguments kept as the answer. The client's calls remain.
+pub(crate) fn take_output(tools: &mut ToolTurn, calls: Vec<ToolCall>) -> Vec<ToolCall> {
+    if tools.request.output.is_none() {
+        return calls;
+    }
+    let (output, client): (Vec<ToolCall>, Vec<ToolCall>) = calls
+        .into_iter()
+        .partition(|c| c.name == crate::tools::format::OUTPUT_FUNCTION);
+    for call in output {
+        if let Some(link) = &tools.link {
+            let received = Outcome {
+                text: "Received.".into(),
+                is_error: false,
+            };
+            link.answer(&call.id, received);
+        }
+        tools.output = Some(call.input);
+    }
+    client
+}
+
+/// The answer under `response_format`: the output function's arguments (else the text, if it
+/// is JSON), checked against the schema; `Ok(None)` without a format.
+pub(crate) fn formatted(req: &TurnRequest, text: &str) -> Result<Option<String>, ApiError> {
+    let Some(tools) = &req.tools else {
+        return Ok(None);
+    };
+    let Some(format) = &tools.request.output else {
+        return Ok(None);
+    };
+    format
+        .answer(tools.output.as_ref(), text)
+        .map(Some)
+        .map_err(ApiError::OutputRejected)
 }
 
 /// A request ending with `tool` messages: hands the results to the parked turn that asked for

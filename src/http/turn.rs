@@ -69,6 +69,8 @@ pub(crate) struct ToolTurn {
     pub request: crate::tools::wire::ToolRequest,
     /// Where the worker's MCP calls meet the client's results (set when the turn starts).
     pub link: Option<Arc<crate::tools::Link>>,
+    /// The arguments of the output function (`response_format`), once called.
+    pub output: Option<serde_json::Value>,
 }
 
 /// A turn that has started on a worker, ready to be rendered (as a chat completion or as a

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 /// A chat-completions request. Fields OpenAI defines that have no meaning for a Claude Code
-/// worker (`temperature`, `top_p`, penalties, `seed`, `stop`, `response_format`, ...) are
+/// worker (`temperature`, `top_p`, penalties, `seed`, ...) are
 /// accepted and ignored; the few that would change the answer's shape are rejected by
 /// [`ChatRequest::unsupported`].
 #[derive(Debug, Clone, Deserialize)]
@@ -67,6 +67,9 @@ pub struct ChatRequest {
     /// -2 to 2: checked, then left to the CLI.
     #[serde(default)]
     pub frequency_penalty: Option<f64>,
+    /// `text`, `json_object` or `json_schema`: a JSON answer checked against the schema.
+    #[serde(default)]
+    pub response_format: Option<serde_json::Value>,
 }
 
 impl ChatRequest {

@@ -3,6 +3,7 @@
 //! | module | responsibility |
 //! |---|---|
 //! | [`wire`] | `tools`, `tool_choice`, `tool_calls` and `tool` messages (pure) |
+//! | [`format`] | `response_format`: the answer as an output function's JSON arguments, checked against the schema |
 //! | [`bridge`] | parked turns and the exchange of calls and results between a worker and a client |
 //! | `mcp` | the MCP server workers call (rmcp, streamable HTTP, loopback) |
 //!
@@ -13,6 +14,7 @@
 //! docs/conversations.md.
 
 pub mod bridge;
+pub mod format;
 mod mcp;
 pub mod wire;
 

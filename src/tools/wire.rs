@@ -37,10 +37,12 @@ pub enum ToolChoice {
 /// The functions a request offers and how the model should use them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolRequest {
-    /// The functions, in the request's order.
+    /// The functions, in the request's order (the output function last, with `output`).
     pub functions: Vec<Function>,
     /// `tool_choice`.
     pub choice: ToolChoice,
+    /// `response_format`: the answer comes as the output function's arguments.
+    pub output: Option<super::format::OutputFormat>,
 }
 
 fn bad(param: &str, message: impl Into<String>) -> ApiError {
@@ -153,7 +155,43 @@ pub fn parse(
         }
         return Ok(None);
     }
-    Ok(Some(ToolRequest { functions, choice }))
+    Ok(Some(ToolRequest {
+        functions,
+        choice,
+        output: None,
+    }))
+}
+
+/// The tools of a request with its `response_format`: the client's functions (if any) and the
+/// output function.
+pub fn with_output(
+    tools: Option<ToolRequest>,
+    output: Option<super::format::OutputFormat>,
+) -> Result<Option<ToolRequest>, ApiError> {
+    let Some(output) = output else {
+        return Ok(tools);
+    };
+    let mut request = tools.unwrap_or(ToolRequest {
+        functions: Vec::new(),
+        choice: ToolChoice::Auto,
+        output: None,
+    });
+    if request
+        .functions
+        .iter()
+        .any(|f| f.name == super::format::OUTPUT_FUNCTION)
+    {
+        return Err(bad(
+            "tools",
+            format!(
+                "`{}` is the gateway's own function for response_format: rename yours",
+                super::format::OUTPUT_FUNCTION
+            ),
+        ));
+    }
+    request.functions.push(output.function());
+    request.output = Some(output);
+    Ok(Some(request))
 }
 
 impl ToolRequest {
@@ -168,14 +206,23 @@ impl ToolRequest {
         hex::encode(&digest[..16])
     }
 
-    /// What the turn's message says about `tool_choice` (the CLI has no switch for it).
+    /// What the turn's message says about `tool_choice` and `response_format` (the CLI has
+    /// no switch for them).
     pub fn instruction(&self) -> Option<String> {
-        match &self.choice {
+        let choice = match &self.choice {
             ToolChoice::Auto => None,
             ToolChoice::Required => {
-                Some("(Answer by calling one or more of the available tools.)".into())
+                Some("(Answer by calling one or more of the available tools.)".to_owned())
             }
             ToolChoice::Named(name) => Some(format!("(Answer by calling the tool `{name}`.)")),
+        };
+        let output = self
+            .output
+            .as_ref()
+            .map(super::format::OutputFormat::instruction);
+        match (choice, output) {
+            (Some(c), Some(o)) => Some(format!("{c}\n{o}")),
+            (c, o) => c.or(o),
         }
     }
 }

@@ -232,3 +232,39 @@ def test_agent_frameworks_complete_tool_loops(tools_server):
         messages.append(ToolMessage(get_weather.invoke(call["args"]), tool_call_id=call["id"]))
     final = llm.invoke(messages)
     assert "Bergen: cloudy, 12 C" in final.content, final.content
+
+
+CITY = {"type": "json_schema", "json_schema": {"name": "city", "strict": True, "schema": {
+    "type": "object", "properties": {"city": {"type": "string"}, "temp": {"type": "number"}},
+    "required": ["city", "temp"], "additionalProperties": False}}}
+
+
+def test_a_json_schema_answer_is_valid_json_or_a_visible_error(tools_server):
+    c = client(tools_server)
+    ask = 'Oslo? [[call:respond_with_json {"city": "Oslo", "temp": 3}]]'
+    r = c.chat.completions.create(model="sonnet", response_format=CITY,
+                                  messages=[{"role": "user", "content": ask}])
+    assert r.choices[0].finish_reason == "stop"
+    assert json.loads(r.choices[0].message.content) == {"city": "Oslo", "temp": 3}
+    text = ""
+    for chunk in c.chat.completions.create(model="sonnet", response_format=CITY, stream=True,
+                                           messages=[{"role": "user", "content": ask}]):
+        if chunk.choices and chunk.choices[0].delta.content:
+            text += chunk.choices[0].delta.content
+    assert json.loads(text) == {"city": "Oslo", "temp": 3}
+    # With the client's own tools too: they still come back as tool_calls.
+    r = c.chat.completions.create(model="sonnet", response_format=CITY, tools=[WEATHER],
+                                  messages=[{"role": "user", "content":
+                                             'x [[call:get_weather {"city": "Oslo"}]]'}])
+    assert r.choices[0].message.tool_calls[0].function.name == "get_weather"
+    # An answer that does not match the schema, or is not JSON at all, is an error.
+    for content, fmt in [('x [[call:respond_with_json {"city": 5, "temp": 1}]]', CITY),
+                         ("just text", {"type": "json_object"})]:
+        with pytest.raises(openai.APIStatusError) as e:
+            c.chat.completions.create(model="sonnet", response_format=fmt,
+                                      messages=[{"role": "user", "content": content}])
+        assert e.value.status_code == 502
+        assert e.value.body["code"] == "response_format_unmet", e.value.body
+    with pytest.raises(openai.BadRequestError, match="response_format"):
+        c.chat.completions.create(model="sonnet", response_format={"type": "yaml"},
+                                  messages=[{"role": "user", "content": "x"}])
