@@ -31,6 +31,7 @@ pub(crate) fn park(app: &Arc<App>, started: Started, calls: &[ToolCall]) {
     app.tools.bridge.park(
         Parked {
             owner,
+            session: session.clone(),
             calls: calls.iter().map(|c| c.id.clone()).collect(),
             link,
             turn: started,

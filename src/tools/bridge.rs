@@ -90,6 +90,8 @@ impl Link {
 pub struct Parked<T> {
     /// The key that owns the turn (only it may continue it).
     pub owner: Arc<str>,
+    /// Its session (deleting the session ends the turn).
+    pub session: String,
     /// The CLI ids of the calls waiting for results.
     pub calls: Vec<String>,
     /// The turn's link (results go there).
@@ -258,6 +260,26 @@ impl<T: Send + 'static> Bridge<T> {
         Ok(parked.turn)
     }
 
+    /// Ends the turns parked in `owner`'s `session` (it was deleted): their calls get no
+    /// result and the turns are handed to `end`.
+    pub fn end_session(&self, owner: &str, session: &str, mut end: impl FnMut(T)) {
+        let cells: Vec<ParkedCell<T>> = lock(&self.parked).values().cloned().collect();
+        for cell in cells {
+            let mut guard = lock(&cell);
+            let matches = guard
+                .as_ref()
+                .is_some_and(|p| &*p.owner == owner && p.session == session);
+            if matches {
+                if let Some(p) = guard.take() {
+                    drop(guard);
+                    self.forget(&p.calls);
+                    p.link.abandon();
+                    end(p.turn);
+                }
+            }
+        }
+    }
+
     /// Turns parked now.
     pub fn parked_turns(&self) -> usize {
         let map = lock(&self.parked);
@@ -314,6 +336,7 @@ mod tests {
         bridge.park(
             Parked {
                 owner: "key-a".into(),
+                session: "s".into(),
                 calls: calls.clone(),
                 link: link.clone(),
                 turn: "the turn",
@@ -346,6 +369,7 @@ mod tests {
         bridge.park(
             Parked {
                 owner: "key-a".into(),
+                session: "s".into(),
                 calls: vec!["toolu_3".into()],
                 link,
                 turn: "late turn",
@@ -356,5 +380,27 @@ mod tests {
         );
         assert_eq!(rx.await.unwrap(), "late turn");
         assert_eq!(bridge.parked_turns(), 0);
+    }
+
+    #[tokio::test]
+    async fn deleting_a_session_ends_its_parked_turns_only() {
+        let bridge: Arc<Bridge<&'static str>> = Arc::new(Bridge::new(Duration::from_secs(60)));
+        for (session, call, turn) in [("s1", "toolu_a", "turn a"), ("s2", "toolu_b", "turn b")] {
+            let link = bridge.link(session);
+            let parked = Parked {
+                owner: "key".into(),
+                session: session.into(),
+                calls: vec![call.into()],
+                link,
+                turn,
+            };
+            bridge.park(parked, |_| {});
+        }
+        let mut ended = Vec::new();
+        bridge.end_session("other-key", "s1", |t| ended.push(t));
+        assert!(ended.is_empty());
+        bridge.end_session("key", "s1", |t| ended.push(t));
+        assert_eq!(ended, ["turn a"]);
+        assert_eq!(bridge.parked_turns(), 1);
     }
 }

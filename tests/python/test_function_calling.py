@@ -6,6 +6,7 @@ conversation going on after a tool round, `tool_choice: "none"`, tool sets kept 
 conversations, and the tool-result timeout freeing the worker."""
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -268,3 +269,32 @@ def test_a_json_schema_answer_is_valid_json_or_a_visible_error(tools_server):
     with pytest.raises(openai.BadRequestError, match="response_format"):
         c.chat.completions.create(model="sonnet", response_format={"type": "yaml"},
                                   messages=[{"role": "user", "content": "x"}])
+
+
+def test_session_clients_send_only_new_messages_and_deleting_the_session_ends_a_parked_turn(tools_server):
+    c = client(tools_server)
+    h = {"X-Session-Id": "tool-session-1"}
+    r = c.chat.completions.create(model="sonnet", tools=[WEATHER], extra_headers=h, messages=[
+        {"role": "user", "content": 'Lyon? [[call:get_weather {"city": "Lyon"}]]'}])
+    call = r.choices[0].message.tool_calls[0]
+    r = c.chat.completions.create(model="sonnet", tools=[WEATHER], extra_headers=h, messages=[
+        {"role": "tool", "tool_call_id": call.id, "content": "windy"}])
+    assert "=windy" in r.choices[0].message.content
+    r = c.chat.completions.create(model="sonnet", tools=[WEATHER], extra_headers=h, messages=[
+        {"role": "user", "content": "and tomorrow?"}])
+    assert r.choices[0].finish_reason == "stop"
+    upstream = json.dumps(last_upstream_request(tools_server)["messages"])
+    assert "windy" in upstream and "and tomorrow?" in upstream, "the same conversation goes on"
+    # A parked turn of a session that is deleted ends with it (before its timeout).
+    h = {"X-Session-Id": "tool-session-2"}
+    r = c.chat.completions.create(model="sonnet", tools=[WEATHER], extra_headers=h, messages=[
+        {"role": "user", "content": 'Nice? [[call:get_weather {"city": "Nice"}]]'}])
+    assert r.choices[0].finish_reason == "tool_calls"
+    metrics = lambda: urllib.request.urlopen(tools_server["url"] + "/metrics").read().decode()
+    parked = lambda: int(re.search(r"^claude_pool_parked_turns (\d+)$", metrics(), re.M)[1])
+    before = parked()
+    assert before >= 1
+    req = urllib.request.Request(tools_server["url"] + "/api/v1/sessions/tool-session-2",
+                                 method="DELETE", headers={"Authorization": f"Bearer {KEY}"})
+    assert urllib.request.urlopen(req).status == 200
+    assert parked() == before - 1, "the deleted session's parked turn ended with it"
