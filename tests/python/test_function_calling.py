@@ -190,7 +190,7 @@ def test_a_turn_whose_results_never_come_ends_and_frees_its_worker(tools_server)
     call = r.choices[0].message.tool_calls[0]
     health = lambda: json.load(urllib.request.urlopen(tools_server["url"] + "/v1/health"))
     assert "claude_pool_parked_turns 1" in metrics()
-    assert health()["pool"]["workers_busy"] == 1, "the parked turn holds its worker"
+    assert health()["pool"]["workers_busy"] >= 1, "the parked turn holds its worker"
     # The pool's tool_result_timeout is 4 s here: the turn is interrupted, its worker freed.
     wait_until("the parked turn to end", lambda: health()["pool"]["workers_busy"] == 0, 30)
     assert "claude_pool_parked_turns 0" in metrics()
