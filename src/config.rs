@@ -341,6 +341,10 @@ pub struct LimitsConfig {
         deserialize_with = "seconds_or_duration"
     )]
     pub rate_limit_window: Duration,
+    /// On PostgreSQL, keep request-rate state in the database, so replicas sharing it enforce
+    /// one limit per key (one statement per request); off, or on SQLite, each replica counts
+    /// alone.
+    pub shared_rate_limits: bool,
     /// Largest cost of one request, USD (0 = no cap).
     pub max_cost_per_request: f64,
     /// Budget of a key without its own `max_budget`, USD (0 = no cap).
@@ -354,6 +358,7 @@ impl Default for LimitsConfig {
         Self {
             rate_limit_requests: 60,
             rate_limit_window: Duration::from_secs(60),
+            shared_rate_limits: true,
             max_cost_per_request: 5.0,
             max_cost_per_key: 50.0,
             turn_cost_estimate: 0.5,

@@ -69,6 +69,34 @@ async fn reset_due_budgets(app: &App, key_id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Counts one request of a key: in the store when replicas share it (one atomic statement),
+/// else here. A store that fails falls back to this replica's own count (logged), so the
+/// rate limit never turns a database hiccup into refused requests.
+async fn check_rate(
+    app: &App,
+    key_id: &std::sync::Arc<str>,
+    rate: Option<crate::limits::Rate>,
+) -> Option<Decision> {
+    let rate = rate?;
+    if app.shared_rates {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let (interval, tolerance) = rate.gcra_ms();
+        match app
+            .store
+            .take_rate(key_id, now_ms, interval, tolerance)
+            .await
+        {
+            Ok(take) => return Some(rate.shared_decision(now_ms, take)),
+            Err(e) => {
+                tracing::warn!(error = %e, "shared rate limit unavailable; counting on this replica")
+            }
+        }
+    }
+    app.limits.check(key_id, Some(rate))
+}
+
 /// Authenticates, rate-limits, and runs the route.
 pub(super) async fn api_gate(
     State(AppState(app)): State<AppState>,
@@ -96,7 +124,7 @@ pub(super) async fn api_gate(
         let rate = app
             .limits
             .rate_for(identity.key.as_ref().and_then(|k| k.rpm_limit));
-        app.limits.check(&identity.key_id, rate)
+        check_rate(&app, &identity.key_id, rate).await
     };
     let tpm = identity.key.as_ref().and_then(|k| k.policy.tpm_limit);
     let key_id = identity.key_id.clone();

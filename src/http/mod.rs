@@ -51,6 +51,8 @@ pub struct App {
     pub sealer: Sealer,
     /// Per-key request rates.
     pub limits: RateLimits,
+    /// Request rates are taken from the store (PostgreSQL shared by replicas).
+    pub shared_rates: bool,
     /// Per-key tokens per minute.
     pub tokens: TokenWindows,
     /// Per-key running turns.
@@ -127,6 +129,7 @@ impl App {
             auth,
             sealer,
             limits: RateLimits::new(Rate::new(l.rate_limit_requests, l.rate_limit_window)),
+            shared_rates: l.shared_rate_limits && store.backend() == "postgres",
             tokens: TokenWindows::default(),
             in_flight: InFlight::default(),
             reservations: Reservations::default(),

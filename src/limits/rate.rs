@@ -42,6 +42,41 @@ impl Rate {
     fn replenish_interval(self) -> Duration {
         self.window / self.requests.get()
     }
+
+    /// GCRA parameters in milliseconds: one request per interval, a burst of `requests`.
+    pub fn gcra_ms(self) -> (i64, i64) {
+        let interval = i64::try_from(self.replenish_interval().as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        (interval, interval * i64::from(self.requests.get() - 1))
+    }
+
+    /// The decision for a request taken from the shared state at `now_ms`.
+    pub fn shared_decision(self, now_ms: i64, take: crate::store::RateTake) -> Decision {
+        let (interval, tolerance) = self.gcra_ms();
+        let limit = self.requests.get();
+        let ahead = (take.tat_ms - now_ms).max(0);
+        if take.allowed {
+            // Requests that still fit now.
+            let used = u32::try_from((ahead + interval - 1) / interval).unwrap_or(limit);
+            Decision {
+                limit,
+                remaining: limit.saturating_sub(used),
+                reset_secs: ceil_secs(Duration::from_millis(ahead as u64)),
+                window: self.window,
+                retry_after: None,
+            }
+        } else {
+            let wait = (ahead - tolerance).max(1);
+            Decision {
+                limit,
+                remaining: 0,
+                reset_secs: ceil_secs(Duration::from_millis(ahead as u64)),
+                window: self.window,
+                retry_after: Some(Duration::from_millis(wait as u64)),
+            }
+        }
+    }
 }
 
 /// The outcome of a check, with the numbers for the response headers.
@@ -135,6 +170,22 @@ impl RateLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_decisions_follow_the_same_rule_as_local_ones() {
+        let rate = Rate::new(3, Duration::from_secs(60)).unwrap();
+        assert_eq!(rate.gcra_ms(), (20_000, 40_000));
+        let take = |allowed, tat_ms| crate::store::RateTake { allowed, tat_ms };
+        // The first of three: its arrival time is one interval ahead.
+        let d = rate.shared_decision(0, take(true, 20_000));
+        assert_eq!((d.remaining, d.reset_secs, d.retry_after), (2, 20, None));
+        let d = rate.shared_decision(0, take(true, 60_000));
+        assert_eq!((d.remaining, d.reset_secs), (0, 60));
+        // Refused: retry once the arrival time is back within the burst.
+        let d = rate.shared_decision(1_000, take(false, 60_000));
+        assert_eq!(d.remaining, 0);
+        assert_eq!(d.retry_after, Some(Duration::from_secs(19)));
+    }
 
     #[test]
     fn a_key_gets_its_burst_then_is_refused_with_a_retry_time() {

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{
-    KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, SessionRecord, SpendFilter, SpendRecord,
-    Store, StoreError, TagSpend,
+    KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake, SessionRecord, SpendFilter,
+    SpendRecord, Store, StoreError, TagSpend,
 };
 
 /// How long calls fail fast after the database was found unavailable.
@@ -79,6 +79,15 @@ impl<S: Store> Store for Breaker<S> {
     }
     async fn ping(&self) -> Result<(), StoreError> {
         guarded!(self.ping())
+    }
+    async fn take_rate(
+        &self,
+        key_id: &str,
+        now_ms: i64,
+        interval_ms: i64,
+        tolerance_ms: i64,
+    ) -> Result<RateTake, StoreError> {
+        guarded!(self.take_rate(key_id, now_ms, interval_ms, tolerance_ms))
     }
     async fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError> {
         guarded!(self.insert_key(key))

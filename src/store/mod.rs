@@ -13,8 +13,8 @@ use async_trait::async_trait;
 
 pub use breaker::{Breaker, COOL_DOWN};
 pub use records::{
-    KeyFilter, KeyPolicy, KeyRecord, KeySource, KeySpend, KeyUpdate, NewKey, SessionRecord,
-    SpendFilter, SpendRecord, TagSpend,
+    KeyFilter, KeyPolicy, KeyRecord, KeySource, KeySpend, KeyUpdate, NewKey, RateTake,
+    SessionRecord, SpendFilter, SpendRecord, TagSpend,
 };
 pub use seal::{SealError, Sealer};
 pub use sql::SqlStore;
@@ -78,6 +78,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn backend(&self) -> &'static str;
     /// A trivial round trip (readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Takes one request of a key from the rate state shared by replicas (GCRA: one request per
+    /// `interval_ms`, `tolerance_ms` of burst), atomically.
+    async fn take_rate(
+        &self,
+        key_id: &str,
+        now_ms: i64,
+        interval_ms: i64,
+        tolerance_ms: i64,
+    ) -> Result<RateTake, StoreError>;
     /// Inserts a key; fails if its id exists.
     async fn insert_key(&self, key: &NewKey) -> Result<KeyRecord, StoreError>;
     /// Registers a configured key if it is not stored yet (a revoked one stays revoked).

@@ -202,6 +202,15 @@ pub struct SpendRecord {
     pub created_at: i64,
 }
 
+/// The outcome of [`super::Store::take_rate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateTake {
+    /// The request fits the rate.
+    pub allowed: bool,
+    /// The key's theoretical arrival time (Unix ms): after the request when allowed.
+    pub tat_ms: i64,
+}
+
 /// Spend totals of one key.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct KeySpend {

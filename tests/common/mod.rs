@@ -129,6 +129,17 @@ impl TestServer {
     ) -> Option<Self> {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = database_url(backend, dir.path()).await?;
+        Some(Self::start_with_database(dir, database_url, min, max, tweak).await)
+    }
+
+    /// A server on an existing database (replicas share one), its files in `dir`.
+    pub async fn start_with_database(
+        dir: tempfile::TempDir,
+        database_url: String,
+        min: usize,
+        max: usize,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = test_config(dir.path(), min, max);
         config.store.database_url = database_url.clone();
         tweak(&mut config);
@@ -151,14 +162,14 @@ impl TestServer {
             limits,
             std::future::pending(),
         ));
-        Some(Self {
+        Self {
             url: format!("http://{addr}"),
             pool,
             app,
             client: reqwest::Client::new(),
             database_url,
             dir,
-        })
+        }
     }
 
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {

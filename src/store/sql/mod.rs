@@ -11,11 +11,12 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Connection};
 
 use super::{
-    KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, SessionRecord, SpendFilter, SpendRecord,
-    Store, StoreError, TagSpend,
+    KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake, SessionRecord, SpendFilter,
+    SpendRecord, Store, StoreError, TagSpend,
 };
 
 mod keys;
+mod rates;
 mod sessions;
 mod spend;
 
@@ -147,6 +148,16 @@ impl Store for SqlStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn take_rate(
+        &self,
+        key_id: &str,
+        now_ms: i64,
+        interval_ms: i64,
+        tolerance_ms: i64,
+    ) -> Result<RateTake, StoreError> {
+        rates::take(&self.pool, key_id, now_ms, interval_ms, tolerance_ms).await
     }
 
     async fn insert_key(&self, k: &NewKey) -> Result<KeyRecord, StoreError> {

@@ -1,0 +1,87 @@
+//! Replicas on one PostgreSQL database enforce one request rate per key: two servers sharing a
+//! database, a key with `rpm_limit` 10, requests alternating between them. (On SQLite each
+//! server counts alone, as a single node does.)
+
+mod common;
+
+use common::keys::{MASTER, server};
+use common::*;
+use serde_json::json;
+
+async fn hammer(servers: &[&TestServer], key: &str, n: usize) -> (usize, Vec<u64>) {
+    let mut accepted = 0;
+    let mut retry_after = Vec::new();
+    for i in 0..n {
+        let s = servers[i % servers.len()];
+        let r = s
+            .client
+            .get(format!("{}/v1/models", s.url))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            200 => accepted += 1,
+            429 => retry_after.push(
+                r.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap(),
+            ),
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    (accepted, retry_after)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgres_database_share_a_keys_rate_limit() {
+    let Some(a) = server(Backend::Postgres, |_| {}).await else {
+        return;
+    };
+    let b = TestServer::start_with_database(
+        tempfile::tempdir().unwrap(),
+        a.database_url.clone(),
+        1,
+        2,
+        |c| {
+            c.auth.master_key = MASTER.into();
+        },
+    )
+    .await;
+    assert!(a.app.shared_rates && b.app.shared_rates);
+    let (key, _) = a.generate(json!({"rpm_limit": 10})).await;
+    // 30 requests take well under the 6 s it takes to earn one more: 10 pass in all.
+    let (accepted, waits) = hammer(&[&a, &b], &key, 30).await;
+    assert_eq!(accepted, 10, "one limit for both replicas");
+    assert!(waits.iter().all(|w| (1..=6).contains(w)), "{waits:?}");
+    // Another key has its own allowance.
+    let (other, _) = b.generate(json!({"rpm_limit": 10})).await;
+    assert_eq!(hammer(&[&b, &a], &other, 4).await.0, 4);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_sharing_each_replica_counts_alone() {
+    let Some(a) = server(Backend::Postgres, |c| c.limits.shared_rate_limits = false).await else {
+        return;
+    };
+    let b = TestServer::start_with_database(
+        tempfile::tempdir().unwrap(),
+        a.database_url.clone(),
+        1,
+        2,
+        |c| {
+            c.auth.master_key = MASTER.into();
+            c.limits.shared_rate_limits = false;
+        },
+    )
+    .await;
+    assert!(!a.app.shared_rates);
+    let (key, _) = a.generate(json!({"rpm_limit": 10})).await;
+    assert_eq!(hammer(&[&a, &b], &key, 30).await.0, 20, "10 per replica");
+    a.stop().await;
+    b.stop().await;
+}
