@@ -1,9 +1,10 @@
 //! Authentication. Keys arrive as `Authorization: Bearer <key>` or `X-API-Key: <key>`. The
 //! master key (`auth.master_key`) is compared in constant time and grants the admin API;
 //! every other key is looked up by its SHA-256 in the store (configured `API_KEYS` are
-//! registered there at start), through an in-memory cache: hits for [`POSITIVE_TTL`], misses
-//! for [`NEGATIVE_TTL`]. Revoking or changing a key on this replica drops its cache entry at
-//! once; other replicas see the change within [`POSITIVE_TTL`].
+//! registered there at start), through an in-memory cache: hits for [`POSITIVE_TTL`]
+//! ([`SHARED_POSITIVE_TTL`] on PostgreSQL, where replicas share the keys), misses for
+//! [`NEGATIVE_TTL`]. Revoking or changing a key on this replica drops its cache entry at once;
+//! other replicas see the change, and the spend recorded there, within the hit lifetime.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,9 @@ use crate::store::{KeyRecord, KeySource, NewKey, Sealer, Store, StoreError, now_
 
 /// How long a found key is served from the cache.
 pub const POSITIVE_TTL: Duration = Duration::from_secs(5);
+/// The same on a store shared by replicas: spend and changes made by the others count within
+/// a second (one key read per key and second per replica).
+pub const SHARED_POSITIVE_TTL: Duration = Duration::from_secs(1);
 /// How long an unknown key is remembered as unknown.
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(1);
 /// Entries kept before the cache is emptied (bounds memory under key-guessing floods).
@@ -79,6 +83,8 @@ pub struct Authenticator {
     store: Arc<dyn Store>,
     sealer: Sealer,
     cache: Mutex<HashMap<String, Cached>>,
+    /// How long a found key is served from the cache.
+    positive_ttl: Duration,
 }
 
 fn sha256(s: &str) -> [u8; 32] {
@@ -112,9 +118,15 @@ impl Authenticator {
         let master = (!auth.master_key.is_empty()).then(|| sha256(&auth.master_key));
         // Open mode only when no key exists at all; the store is asked only if it matters.
         let open = auth.allow_open && master.is_none() && store.list_keys().await?.is_empty();
+        let positive_ttl = if store.backend() == "postgres" {
+            SHARED_POSITIVE_TTL
+        } else {
+            POSITIVE_TTL
+        };
         Ok(Self {
             open,
             master,
+            positive_ttl,
             store,
             sealer,
             cache: Mutex::new(HashMap::new()),
@@ -187,7 +199,7 @@ impl Authenticator {
     async fn lookup(&self, id: &str) -> Result<Option<(Arc<KeyRecord>, Option<Secret>)>, ApiError> {
         if let Some(c) = self.cache().get(id) {
             let ttl = if c.found.is_some() {
-                POSITIVE_TTL
+                self.positive_ttl
             } else {
                 NEGATIVE_TTL
             };

@@ -1,6 +1,8 @@
-//! Replicas on one PostgreSQL database enforce one request rate per key: two servers sharing a
-//! database, a key with `rpm_limit` 10, requests alternating between them. (On SQLite each
-//! server counts alone, as a single node does.)
+//! Replicas on one PostgreSQL database behave as one service for a key's limits: two servers
+//! sharing a database enforce one request rate (a key with `rpm_limit` 10, requests
+//! alternating between them), and spend and revocations made on one are enforced by the
+//! other (its key cache lives 1 s on PostgreSQL). (On SQLite each server counts alone, as a
+//! single node does.)
 
 mod common;
 
@@ -82,6 +84,77 @@ async fn without_sharing_each_replica_counts_alone() {
     assert!(!a.app.shared_rates);
     let (key, _) = a.generate(json!({"rpm_limit": 10})).await;
     assert_eq!(hammer(&[&a, &b], &key, 30).await.0, 20, "10 per replica");
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spend_and_revocation_on_one_replica_are_enforced_by_the_other() {
+    let Some(a) = server(Backend::Postgres, |_| {}).await else {
+        return;
+    };
+    let b = TestServer::start_with_database(
+        tempfile::tempdir().unwrap(),
+        a.database_url.clone(),
+        1,
+        2,
+        |c| {
+            c.auth.master_key = MASTER.into();
+        },
+    )
+    .await;
+    let (key, _) = a
+        .generate(json!({"max_budget": 0.01, "max_parallel_requests": 1}))
+        .await;
+    // B knows the key (and caches it) before A spends.
+    assert_eq!(b.chat_as(&key, "sonnet", "hi").await.status(), 200);
+    let spent = a.chat_as(&key, "sonnet", "[[cost:0.05]] expensive").await;
+    assert_eq!(spent.status(), 200);
+    poll_async(
+        "B refuses the key over its budget",
+        std::time::Duration::from_secs(10),
+        || {
+            let b = &b;
+            let key = key.clone();
+            async move {
+                let r = b.chat_as(&key, "sonnet", "more").await;
+                r.status() == 429
+                    && r.json::<serde_json::Value>().await.unwrap()["error"]["code"]
+                        == "budget_exceeded"
+            }
+        },
+    )
+    .await;
+    // A revocation on A is enforced by B.
+    let (other, _) = a.generate(json!({})).await;
+    assert_eq!(hammer(&[&b], &other, 1).await.0, 1);
+    let (status, _) = a
+        .admin(
+            reqwest::Method::POST,
+            "/key/delete",
+            Some(json!({"keys": [other.clone()]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    poll_async(
+        "B refuses the revoked key",
+        std::time::Duration::from_secs(10),
+        || {
+            let b = &b;
+            let other = other.clone();
+            async move {
+                b.client
+                    .get(format!("{}/v1/models", b.url))
+                    .bearer_auth(&other)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    == 401
+            }
+        },
+    )
+    .await;
     a.stop().await;
     b.stop().await;
 }
