@@ -106,6 +106,10 @@ pub struct ServerConfig {
     /// How long in-flight turns may run on after SIGTERM/SIGINT.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// On SIGTERM/SIGINT, how long `/readyz` answers 503 `draining` while the server still
+    /// takes requests, so load balancers stop sending before the listener closes.
+    #[serde(with = "humantime_serde")]
+    pub drain_delay: Duration,
     /// Time a client has to send a request's headers, from the connection's start or the end
     /// of its previous response (so also the longest idle keep-alive wait).
     #[serde(with = "humantime_serde")]
@@ -126,6 +130,7 @@ impl Default for ServerConfig {
             max_body_bytes: 4 * 1024 * 1024,
             sse_keepalive: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
+            drain_delay: Duration::ZERO,
             header_read_timeout: Duration::from_secs(10),
             log_level: "info".into(),
         }

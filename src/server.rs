@@ -188,8 +188,21 @@ pub async fn serve(
 
     let token = CancellationToken::new();
     let trigger = token.clone();
+    let signalled = app.clone();
+    let drain_delay = config.server.drain_delay;
     tokio::spawn(async move {
         stop.await;
+        // Load balancers see the replica leave (`/readyz` 503) while it still serves.
+        signalled
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        if !drain_delay.is_zero() {
+            tracing::info!(
+                ?drain_delay,
+                "draining: /readyz answers 503 before the listener closes"
+            );
+            tokio::time::sleep(drain_delay).await;
+        }
         trigger.cancel();
     });
     let pool = app.pool.clone();

@@ -26,9 +26,14 @@ impl Drop for Server {
 }
 
 async fn start_server(workers: usize) -> Server {
+    start_server_with(workers, &[]).await
+}
+
+async fn start_server_with(workers: usize, env: &[(&str, &str)]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_claude-pool"))
+        .envs(env.iter().copied())
         .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
         .current_dir(dir.path())
         .env("API_KEYS", KEY)
@@ -200,4 +205,37 @@ async fn sighup_reloads_the_pool_configuration_live() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test]
+async fn on_sigterm_readyz_answers_draining_while_the_server_still_serves_then_it_exits() {
+    let mut server = start_server_with(1, &[("CLAUDE_POOL_SERVER__DRAIN_DELAY", "3s")]).await;
+    kill(Pid::from_raw(server.child.id() as i32), Signal::SIGTERM).unwrap();
+    let client = reqwest::Client::new();
+    let url = server.url.clone();
+    poll_async("/readyz says draining", Duration::from_secs(3), || {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            match client.get(format!("{url}/readyz")).send().await {
+                Ok(r) if r.status() == 503 => {
+                    r.json::<Value>().await.unwrap()["status"] == "draining"
+                }
+                _ => false,
+            }
+        }
+    })
+    .await;
+    // Still serving meanwhile.
+    let r = client
+        .post(format!("{url}/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(&json!({"model": "sonnet", "messages": [{"role": "user", "content": "late"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let status = tokio::task::spawn_blocking(move || server.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status}");
 }

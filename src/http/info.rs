@@ -125,7 +125,9 @@ pub(super) async fn healthz() -> Json<serde_json::Value> {
 /// starting up, draining, when no worker can start, or when the store is unreachable.
 pub(super) async fn readyz(State(AppState(app)): State<AppState>) -> Response {
     let s = app.pool.snapshot();
+    let draining = app.draining.load(std::sync::atomic::Ordering::Relaxed);
     let status = match pool_status(&s) {
+        _ if draining => "draining",
         "ready" if !store_reachable(&app).await => "store_unavailable",
         other => other,
     };

@@ -96,6 +96,8 @@ pub struct App {
     pub max_body_bytes: usize,
     /// The admin console's HTTPS port (0 = none), named when its paths are asked for here.
     pub https_port: u16,
+    /// Set on SIGTERM/SIGINT: `/readyz` answers 503 `draining` from then on.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 /// Cheap-to-clone handle on [`App`].
@@ -154,6 +156,7 @@ impl App {
             sse_keepalive: config.server.sse_keepalive,
             max_body_bytes: config.server.max_body_bytes,
             https_port: config.server.https_port,
+            draining: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

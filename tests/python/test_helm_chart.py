@@ -101,7 +101,9 @@ def test_the_seed_install_command():
     d = one(o, "Deployment")
     pod = d["spec"]["template"]["spec"]
     assert d["spec"]["replicas"] == 1
-    assert pod["terminationGracePeriodSeconds"] > 30
+    # SIGTERM: /readyz answers 503 for the drain delay, then running turns get the grace.
+    assert cfg["server"]["drain_delay"] == "5s" and cfg["server"]["shutdown_grace"] == "30s"
+    assert pod["terminationGracePeriodSeconds"] > 30 + 5
     assert set(d["spec"]["template"]["metadata"]["annotations"]) >= {"checksum/config", "checksum/secret"}
     c = container(o)
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
@@ -247,6 +249,7 @@ def test_extra_environment_service_monitor_and_bad_values():
     assert [p["name"] for p in one(o, "Service")["spec"]["ports"]] == ["http"]
     assert one(o, "Deployment")["metadata"]["name"] == f"{RELEASE}-gw"
     assert "terminationGracePeriodSeconds" in refused(*SEED, "terminationGracePeriodSeconds=30")
+    assert "drainDelaySeconds" in refused(*SEED, "terminationGracePeriodSeconds=35")
     assert "minWorkers" in refused(*SEED, "config.pool.minWorkers=9")
     assert "replicaCount" in refused(*SEED, "replicaCount=many")
 

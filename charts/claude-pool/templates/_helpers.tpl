@@ -84,8 +84,8 @@ user-made `<release>-auth`). */}}
 {{- if and .Values.database.url (not (or (hasPrefix "postgres://" .Values.database.url) (hasPrefix "postgresql://" .Values.database.url))) }}
 {{- fail "database.url must be a postgres:// URL (SQLite is the default when it is empty)" }}
 {{- end }}
-{{- if le (int .Values.terminationGracePeriodSeconds) (int .Values.config.server.shutdownGraceSeconds) }}
-{{- fail "terminationGracePeriodSeconds must exceed config.server.shutdownGraceSeconds, or running turns are killed on every rollout" }}
+{{- if le (int .Values.terminationGracePeriodSeconds) (add (int .Values.config.server.shutdownGraceSeconds) (int .Values.config.server.drainDelaySeconds)) }}
+{{- fail "terminationGracePeriodSeconds must exceed config.server.shutdownGraceSeconds + config.server.drainDelaySeconds, or running turns are killed on every rollout" }}
 {{- end }}
 {{- if gt (int .Values.config.pool.minWorkers) (int .Values.config.pool.maxWorkers) }}
 {{- fail "config.pool.minWorkers must not exceed config.pool.maxWorkers" }}
