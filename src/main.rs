@@ -68,6 +68,15 @@ enum Command {
     },
     /// Read a password from standard input and print its argon2id hash, for ADMIN_PASSWORD.
     HashPassword,
+    /// (Internal) start a worker's CLI: die with the server, then exec the command.
+    #[command(hide = true)]
+    LaunchWorker {
+        /// The server's process id: if it is gone already, do not start.
+        parent: i32,
+        /// The CLI and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<std::ffi::OsString>,
+    },
     /// Manage API keys directly in the store (`store.database_url`).
     Keys {
         /// Config file (default: config/claude-pool.toml when present).
@@ -201,6 +210,41 @@ fn hash_password() -> ExitCode {
     }
 }
 
+/// `claude-pool launch-worker <server pid> -- <command> <args>`: asks the kernel to SIGKILL this
+/// process when its parent (the server's spawning thread) goes, checks the server is still
+/// there, then becomes the CLI (same pid, process group and pipes).
+fn launch_worker(parent: i32, command: &[std::ffi::OsString]) -> ExitCode {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
+        eprintln!("claude-pool launch-worker: cannot set the parent-death signal: {e}");
+        return ExitCode::from(126);
+    }
+    if nix::unistd::getppid().as_raw() != parent {
+        // The server went away before the signal was armed.
+        return ExitCode::from(126);
+    }
+    let args: Result<Vec<CString>, _> =
+        command.iter().map(|a| CString::new(a.as_bytes())).collect();
+    let Ok(args) = args else {
+        eprintln!("claude-pool launch-worker: an argument contains a NUL byte");
+        return ExitCode::from(126);
+    };
+    let Some(program) = args.first() else {
+        return ExitCode::from(126);
+    };
+    match nix::unistd::execvp(program, &args) {
+        Err(e) => {
+            eprintln!(
+                "claude-pool launch-worker: cannot start {}: {e}",
+                command[0].to_string_lossy()
+            );
+            ExitCode::from(127)
+        }
+        Ok(never) => match never {},
+    }
+}
+
 /// `EX_USAGE`: bad configuration.
 const EXIT_CONFIG: u8 = 64;
 
@@ -228,6 +272,7 @@ fn main() -> ExitCode {
             force,
         } => return gen_certs(config.as_deref(), &hosts, force),
         Command::HashPassword => return hash_password(),
+        Command::LaunchWorker { parent, command } => return launch_worker(parent, &command),
         Command::Serve { config, host, port } => (config, FlagOverrides { host, port }, false),
         Command::CheckConfig { config } => (config, FlagOverrides::default(), true),
     };

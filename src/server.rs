@@ -47,6 +47,21 @@ pub enum ServeError {
     },
 }
 
+/// Workers are started through this executable (`claude-pool launch-worker`): the server
+/// spawns it with `posix_spawn`, it sets the parent-death signal and execs the CLI. Setting
+/// that signal in the server between fork and exec would force a full `fork` of the server for
+/// every worker, whose cost grows with the server's memory (measured: most of the server's CPU
+/// in a burst of new conversations went to copying and tearing down its page tables).
+fn launched(mut pool: claude_pool_actors::PoolConfig) -> claude_pool_actors::PoolConfig {
+    match std::env::current_exe() {
+        Ok(exe) => pool.worker.launcher = Some(exe),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot find this executable; workers are started by fork")
+        }
+    }
+    pool
+}
+
 /// Resolves on SIGTERM or SIGINT.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -85,7 +100,7 @@ fn watch_reloads(pool: PoolHandle, reload: Reload) {
         };
         while hup.recv().await.is_some() {
             match reload() {
-                Ok(config) => match pool.reconfigure(config.pool_config()).await {
+                Ok(config) => match pool.reconfigure(launched(config.pool_config())).await {
                     Ok(()) => tracing::info!(
                         "configuration reloaded (pool settings applied; listener, keys and models need a restart)"
                     ),
@@ -121,7 +136,7 @@ pub async fn serve(
     reload: Option<Reload>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let pool_config = config.pool_config();
+    let pool_config = launched(config.pool_config());
     let version = child::check_command(&pool_config.worker).await?;
     tracing::info!(%version, command = %pool_config.worker.command.display(), "Claude Code CLI found");
     let backend = config

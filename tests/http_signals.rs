@@ -239,3 +239,39 @@ async fn on_sigterm_readyz_answers_draining_while_the_server_still_serves_then_i
         .unwrap();
     assert!(status.success(), "{status}");
 }
+
+/// `claude-pool launch-worker` (how the server starts each CLI): it runs the command only while
+/// the process that started it is the server it names, so a worker never outlives a server
+/// that died before the parent-death signal was armed.
+#[test]
+fn the_worker_launcher_runs_the_command_only_under_its_server() {
+    let run = |parent: u32| {
+        Command::new(env!("CARGO_BIN_EXE_claude-pool"))
+            .args([
+                "launch-worker",
+                &parent.to_string(),
+                "--",
+                "/bin/echo",
+                "started",
+            ])
+            .output()
+            .unwrap()
+    };
+    let ours = run(std::process::id());
+    assert!(ours.status.success());
+    assert_eq!(String::from_utf8_lossy(&ours.stdout), "started\n");
+    let orphan = run(1);
+    assert_eq!(orphan.status.code(), Some(126));
+    assert!(orphan.stdout.is_empty(), "the command did not run");
+    let missing = Command::new(env!("CARGO_BIN_EXE_claude-pool"))
+        .args([
+            "launch-worker",
+            &std::process::id().to_string(),
+            "--",
+            "/no/such/cli",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/cli"));
+}

@@ -90,6 +90,8 @@ pub struct SpawnSpec {
     pub env: Vec<(String, String)>,
     /// Longest accepted stdout line.
     pub max_line_bytes: usize,
+    /// Started through this launcher (see [`WorkerConfig::launcher`]).
+    pub launcher: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for SpawnSpec {
@@ -217,6 +219,7 @@ pub fn spawn_spec(
         cwd: cwd.to_path_buf(),
         env,
         max_line_bytes: cfg.max_line_bytes,
+        launcher: cfg.launcher.clone(),
     }
 }
 
@@ -400,6 +403,9 @@ async fn wait_exit(exit: &mut watch::Receiver<Option<ExitInfo>>) -> Option<ExitI
     }
 }
 
+/// The launcher's subcommand: `<launcher> launch-worker <server pid> -- <command> <args>`.
+pub const LAUNCH_SUBCOMMAND: &str = "launch-worker";
+
 /// Spawns a child per `spec`. Returns its I/O (for the exchange runner) and its control
 /// (for the owner). Must be called within a tokio runtime.
 pub fn spawn(spec: &SpawnSpec) -> Result<(ChildIo, ChildControl), ChildError> {
@@ -407,7 +413,23 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(ChildIo, ChildControl), ChildError> {
         path: spec.cwd.clone(),
         source,
     })?;
-    let mut cmd = Command::new(&spec.command);
+    let mut cmd = match &spec.launcher {
+        // posix_spawn (no code between fork and exec): the launcher sets the parent-death
+        // signal itself, then execs the CLI with the same pid.
+        Some(launcher) => {
+            let mut cmd = Command::new(launcher);
+            cmd.arg(LAUNCH_SUBCOMMAND)
+                .arg(std::process::id().to_string())
+                .arg("--")
+                .arg(&spec.command);
+            cmd
+        }
+        None => {
+            let mut cmd = Command::new(&spec.command);
+            set_parent_death_signal(&mut cmd);
+            cmd
+        }
+    };
     cmd.args(&spec.args)
         .current_dir(&spec.cwd)
         .env_clear()
@@ -417,7 +439,6 @@ pub fn spawn(spec: &SpawnSpec) -> Result<(ChildIo, ChildControl), ChildError> {
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    set_parent_death_signal(&mut cmd);
     let mut child = cmd.spawn().map_err(|source| ChildError::Spawn {
         command: spec.command.display().to_string(),
         source,

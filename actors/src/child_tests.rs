@@ -162,6 +162,7 @@ async fn stop_terminates_the_whole_group() {
         cwd: dir.path().to_path_buf(),
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],
         max_line_bytes: 1024,
+        launcher: None,
     };
     let (_io, control) = spawn(&spec).expect("spawn");
     let pgid = control.pid() as i32;

@@ -124,6 +124,11 @@ pub struct WorkerConfig {
     pub max_line_bytes: usize,
     /// How long a fresh child may take to answer the `initialize` handshake.
     pub startup_timeout: Duration,
+    /// A launcher the CLI is started through (`<launcher> launch-worker <server pid> --
+    /// <command> <args>`), which sets the parent-death signal and execs the CLI. Without one the
+    /// server sets it between fork and exec, which forces a full `fork` of the server (its
+    /// page tables copied per worker); with one, the child is made with `posix_spawn`.
+    pub launcher: Option<PathBuf>,
 }
 
 impl Default for WorkerConfig {
@@ -141,6 +146,7 @@ impl Default for WorkerConfig {
             env: BTreeMap::new(),
             max_line_bytes: 16 * 1024 * 1024,
             startup_timeout: Duration::from_secs(60),
+            launcher: None,
         }
     }
 }
