@@ -3,6 +3,9 @@
 //!
 //! * The child runs in its own process group (`process_group(0)`), so a stop reaches every
 //!   process it started (tools, shells) and a terminal Ctrl-C does not reach it directly.
+//! * It gets SIGKILL if the server dies (the parent-death signal): armed by the configured
+//!   launcher (`claude-pool launch-worker`, started with `posix_spawn`) before it execs the
+//!   CLI, or without one between fork and exec, which costs a full fork of the server.
 //! * Its environment is built from an allow-list plus the configured extras
 //!   ([`spawn_spec`]); nothing else of the server's environment reaches it.
 //! * stdout is read as JSON lines with a maximum length; stderr is drained into `tracing`
