@@ -10,6 +10,24 @@ use common::keys::{MASTER, server};
 use common::*;
 use serde_json::json;
 
+/// A second server on `a`'s database (its own files, the same master key).
+async fn replica_of(
+    a: &TestServer,
+    tweak: impl FnOnce(&mut claude_pool::config::Config),
+) -> TestServer {
+    TestServer::start_with_database(
+        tempfile::tempdir().unwrap(),
+        a.database_url.clone(),
+        1,
+        2,
+        |c| {
+            c.auth.master_key = MASTER.into();
+            tweak(c);
+        },
+    )
+    .await
+}
+
 async fn hammer(servers: &[&TestServer], key: &str, n: usize) -> (usize, Vec<u64>) {
     let mut accepted = 0;
     let mut retry_after = Vec::new();
@@ -42,16 +60,7 @@ async fn two_replicas_on_one_postgres_database_share_a_keys_rate_limit() {
     let Some(a) = server(Backend::Postgres, |_| {}).await else {
         return;
     };
-    let b = TestServer::start_with_database(
-        tempfile::tempdir().unwrap(),
-        a.database_url.clone(),
-        1,
-        2,
-        |c| {
-            c.auth.master_key = MASTER.into();
-        },
-    )
-    .await;
+    let b = replica_of(&a, |_| {}).await;
     assert!(a.app.shared_rates && b.app.shared_rates);
     let (key, _) = a.generate(json!({"rpm_limit": 10})).await;
     // 30 requests take well under the 6 s it takes to earn one more: 10 pass in all.
@@ -70,17 +79,7 @@ async fn without_sharing_each_replica_counts_alone() {
     let Some(a) = server(Backend::Postgres, |c| c.limits.shared_rate_limits = false).await else {
         return;
     };
-    let b = TestServer::start_with_database(
-        tempfile::tempdir().unwrap(),
-        a.database_url.clone(),
-        1,
-        2,
-        |c| {
-            c.auth.master_key = MASTER.into();
-            c.limits.shared_rate_limits = false;
-        },
-    )
-    .await;
+    let b = replica_of(&a, |c| c.limits.shared_rate_limits = false).await;
     assert!(!a.app.shared_rates);
     let (key, _) = a.generate(json!({"rpm_limit": 10})).await;
     assert_eq!(hammer(&[&a, &b], &key, 30).await.0, 20, "10 per replica");
@@ -93,16 +92,7 @@ async fn spend_and_revocation_on_one_replica_are_enforced_by_the_other() {
     let Some(a) = server(Backend::Postgres, |_| {}).await else {
         return;
     };
-    let b = TestServer::start_with_database(
-        tempfile::tempdir().unwrap(),
-        a.database_url.clone(),
-        1,
-        2,
-        |c| {
-            c.auth.master_key = MASTER.into();
-        },
-    )
-    .await;
+    let b = replica_of(&a, |_| {}).await;
     let (key, _) = a
         .generate(json!({"max_budget": 0.01, "max_parallel_requests": 1}))
         .await;

@@ -75,10 +75,7 @@ async fn json(
                 so_far.push_str(&answer.delta(piece));
             }
             Some(TurnEvent::ToolCalls(calls)) if req.tools.is_some() => {
-                let calls = match req.tools.as_mut() {
-                    Some(t) => crate::http::tool_turns::take_output(t, calls),
-                    None => calls,
-                };
+                let calls = crate::http::tool_turns::take_output(req.tools.as_mut(), calls);
                 if calls.is_empty() {
                     continue;
                 }
@@ -200,6 +197,29 @@ impl SseState {
         push_json(&mut self.pending, &c);
     }
 
+    /// A chunk of answer text.
+    fn text(&mut self, text: &str) {
+        self.chunk(
+            Delta {
+                role: None,
+                content: Some(text),
+                tool_calls: None,
+            },
+            None,
+        );
+    }
+
+    /// The chunk with `finish_reason`, the usage chunk if asked for, and `[DONE]`.
+    fn finish(&mut self, reason: &'static str, usage: Usage) {
+        self.chunk(Delta::default(), Some(reason));
+        if self.req.include_usage {
+            let u = ChatChunk::usage(&self.id, self.created, &self.req.model_name, usage);
+            push_json(&mut self.pending, &u);
+        }
+        self.pending.extend_from_slice(DONE_EVENT);
+        self.done = true;
+    }
+
     fn end_with_error(&mut self, e: ApiError) {
         tracing::warn!(error = %e, session = %self.req.session, "stream ended with an error");
         push_json(&mut self.pending, &e.envelope());
@@ -219,79 +239,34 @@ impl SseState {
                 }
                 let text = self.answer.delta(text);
                 if !text.is_empty() && !self.formatted() {
-                    self.chunk(
-                        Delta {
-                            role: None,
-                            content: Some(&text),
-                            tool_calls: None,
-                        },
-                        None,
-                    );
+                    self.text(&text);
                 }
             }
             Some(TurnEvent::Completed(r)) => {
                 let tail = self.answer.tail();
-                if self.formatted() {
+                // Under a response_format the answer is sent whole, once checked; otherwise
+                // only the tail the output limit held back is still unsent.
+                let (unsent, answer, reason) = if self.formatted() {
                     let full = self.answer.full(&r);
                     match crate::http::tool_turns::formatted(&self.req, &full) {
                         Ok(json) => {
                             let json = json.unwrap_or_default();
-                            self.chunk(
-                                Delta {
-                                    role: None,
-                                    content: Some(&json),
-                                    tool_calls: None,
-                                },
-                                None,
-                            );
-                            finished(&self.app, &self.req, &json);
-                            self.chunk(Delta::default(), Some("stop"));
-                            if self.req.include_usage {
-                                let u = ChatChunk::usage(
-                                    &self.id,
-                                    self.created,
-                                    &self.req.model_name,
-                                    Usage::from(r.usage),
-                                );
-                                push_json(&mut self.pending, &u);
-                            }
-                            self.pending.extend_from_slice(DONE_EVENT);
-                            self.done = true;
+                            (json.clone(), json, "stop")
                         }
-                        Err(e) => self.end_with_error(e),
+                        Err(e) => return self.end_with_error(e),
                     }
-                    return;
+                } else {
+                    let reason = self.answer.finish_reason(&r);
+                    (tail, self.answer.full(&r), reason)
+                };
+                if !unsent.is_empty() {
+                    self.text(&unsent);
                 }
-                if !tail.is_empty() {
-                    self.chunk(
-                        Delta {
-                            role: None,
-                            content: Some(&tail),
-                            tool_calls: None,
-                        },
-                        None,
-                    );
-                }
-                finished(&self.app, &self.req, &self.answer.full(&r));
-                let reason = self.answer.finish_reason(&r);
-                self.chunk(Delta::default(), Some(reason));
-                if self.req.include_usage {
-                    let u = ChatChunk::usage(
-                        &self.id,
-                        self.created,
-                        &self.req.model_name,
-                        Usage::from(r.usage),
-                    );
-                    push_json(&mut self.pending, &u);
-                }
-                self.pending.extend_from_slice(DONE_EVENT);
-                self.done = true;
+                finished(&self.app, &self.req, &answer);
+                self.finish(reason, Usage::from(r.usage));
             }
             Some(TurnEvent::ToolCalls(calls)) if self.req.tools.is_some() => {
-                let calls = match self.req.tools.as_mut() {
-                    Some(t) => crate::http::tool_turns::take_output(t, calls),
-                    None => calls,
-                };
+                let calls = crate::http::tool_turns::take_output(self.req.tools.as_mut(), calls);
                 if calls.is_empty() {
                     return;
                 }
@@ -311,18 +286,8 @@ impl SseState {
                     },
                     None,
                 );
-                self.chunk(Delta::default(), Some("tool_calls"));
-                if self.req.include_usage {
-                    let u = ChatChunk::usage(
-                        &self.id,
-                        self.created,
-                        &self.req.model_name,
-                        Usage::default(),
-                    );
-                    push_json(&mut self.pending, &u);
-                }
-                self.pending.extend_from_slice(DONE_EVENT);
-                self.done = true;
+                // The turn's usage comes with its final answer.
+                self.finish("tool_calls", Usage::default());
                 self.park = Some(calls);
             }
             Some(TurnEvent::Failed(e)) => self.end_with_error(e.into()),

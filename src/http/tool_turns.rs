@@ -45,10 +45,10 @@ pub(crate) fn park(app: &Arc<App>, started: Started, calls: &[ToolCall]) {
 
 /// Takes the calls of the output function (`response_format`) out of `calls`: each is
 /// answered at once and its arguments kept as the answer. The client's calls remain.
-pub(crate) fn take_output(tools: &mut ToolTurn, calls: Vec<ToolCall>) -> Vec<ToolCall> {
-    if tools.request.output.is_none() {
+pub(crate) fn take_output(tools: Option<&mut ToolTurn>, calls: Vec<ToolCall>) -> Vec<ToolCall> {
+    let Some(tools) = tools.filter(|t| t.request.output.is_some()) else {
         return calls;
-    }
+    };
     let (output, client): (Vec<ToolCall>, Vec<ToolCall>) = calls
         .into_iter()
         .partition(|c| c.name == crate::tools::format::OUTPUT_FUNCTION);
