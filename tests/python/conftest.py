@@ -1,5 +1,6 @@
 """Fixtures for the Python end-to-end tests: the fake Anthropic API, and a `claude-pool serve`
 started with either the fake CLI or the real Claude Code CLI as its workers."""
+import contextlib
 import json
 import os
 import shutil
@@ -49,6 +50,26 @@ def wait_until(what, cond, timeout=60.0):
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextlib.contextmanager
+def running_server(tmp, config_text, port, ready_timeout=90, env=None):
+    """`claude-pool serve` with `config_text` as its config file in `tmp` (log in
+    `tmp/server.log`): yields its URL once ready; on exit, SIGTERM and exit code 0."""
+    config = tmp / "claude-pool.toml"
+    config.write_text(config_text)
+    with open(tmp / "server.log", "wb") as log:
+        proc = subprocess.Popen([str(TARGET / "claude-pool"), "serve", "--config", str(config)],
+                                cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until("server ready", lambda: proc.poll() is None and _ready(url), ready_timeout)
+        yield url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0, "claude-pool exits 0 on SIGTERM"
 
 
 @pytest.fixture(scope="session")

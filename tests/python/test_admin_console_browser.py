@@ -10,7 +10,6 @@ import base64
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import threading
@@ -24,7 +23,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import KEY, MASTER, ROOT, TARGET, _ready, free_port, wait_until
+from conftest import KEY, MASTER, ROOT, TARGET, free_port, running_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -51,8 +50,7 @@ def console():
         pytest.skip("apt-get install chromium chromium-driver")
     tmp = Path(tempfile.mkdtemp())
     port, https_port = free_port(), free_port()
-    config = tmp / "claude-pool.toml"
-    config.write_text(f"""
+    config = f"""
 [server]
 host = "127.0.0.1"
 port = {port}
@@ -71,35 +69,28 @@ master_key = "{MASTER}"
 admin_password = "{PASSWORD}"
 [limits]
 rate_limit_requests = 0
-""")
-    log = open(tmp / "server.log", "wb")
-    proc = subprocess.Popen([str(TARGET / "claude-pool"), "serve", "--config", str(config)],
-                            cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    wait_until("server ready", lambda: proc.poll() is None and _ready(url), 60)
-    cert = tmp / "certs/server.crt"
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                "--window-size=1360,1000", "--force-device-scale-factor=1",
-                f"--user-data-dir={tmp / 'chromium'}",
-                f"--ignore-certificate-errors-spki-list={spki_hash(cert)}"]:
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.execute_cdp_cmd("Browser.grantPermissions", {
-        "origin": f"https://localhost:{https_port}",
-        "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
-    try:
-        yield {"driver": driver, "https": f"https://localhost:{https_port}", "api": url,
-               "log": tmp / "server.log"}
-    finally:
-        driver.quit()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
-        log.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+"""
+    with running_server(tmp, config, port, ready_timeout=60) as url:
+        cert = tmp / "certs/server.crt"
+        options = webdriver.ChromeOptions()
+        options.binary_location = str(CHROMIUM)
+        for arg in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                    "--window-size=1360,1000", "--force-device-scale-factor=1",
+                    f"--user-data-dir={tmp / 'chromium'}",
+                    f"--ignore-certificate-errors-spki-list={spki_hash(cert)}"]:
+            options.add_argument(arg)
+        driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+        driver.execute_cdp_cmd("Browser.grantPermissions", {
+            "origin": f"https://localhost:{https_port}",
+            "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+        try:
+            yield {"driver": driver, "https": f"https://localhost:{https_port}", "api": url,
+                   "log": tmp / "server.log"}
+        finally:
+            driver.quit()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def wait(driver, timeout=15):

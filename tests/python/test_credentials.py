@@ -4,8 +4,6 @@ logged in" (never a 503 "retry later")."""
 import json
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -13,7 +11,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from conftest import KEY, REAL_CLI, TARGET, _ready, free_port, wait_until
+from conftest import KEY, REAL_CLI, free_port, running_server
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +22,7 @@ def uncredentialed(fake_api):
         pytest.skip("real CLI not installed")
     tmp = Path(tempfile.mkdtemp())
     port = free_port()
-    config = tmp / "claude-pool.toml"
-    config.write_text(f"""
+    config = f"""
 [server]
 host = "127.0.0.1"
 port = {port}
@@ -43,18 +40,11 @@ ANTHROPIC_BASE_URL = "http://127.0.0.1:{fake_api}"
 CLAUDE_CODE_MAX_RETRIES = "0"
 [auth]
 api_keys = ["{KEY}"]
-""")
+"""
     env = {k: v for k, v in os.environ.items()
            if k not in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN")}
-    log = tmp / "server.log"
-    with open(log, "wb") as err:
-        proc = subprocess.Popen([str(TARGET / "claude-pool"), "serve", "--config", str(config)],
-                                cwd=tmp, env=env, stdout=err, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    wait_until("server ready", lambda: proc.poll() is None and _ready(url), 60)
-    yield {"url": url, "log": log}
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 0
+    with running_server(tmp, config, port, ready_timeout=60, env=env) as url:
+        yield {"url": url, "log": tmp / "server.log"}
     shutil.rmtree(tmp, ignore_errors=True)
 
 

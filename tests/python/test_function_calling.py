@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from conftest import KEY, REAL_CLI, TARGET, _ready, free_port, wait_until, worker_toml
+from conftest import KEY, REAL_CLI, free_port, running_server, wait_until, worker_toml
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Current weather in a city",
@@ -37,8 +36,7 @@ def tools_server(fake_api):
         pytest.skip("real CLI not installed (scripts/install-cli.sh)")
     tmp = Path(tempfile.mkdtemp())
     port = free_port()
-    config = tmp / "claude-pool.toml"
-    config.write_text(f"""
+    config = f"""
 [server]
 host = "127.0.0.1"
 port = {port}
@@ -52,16 +50,9 @@ tool_result_timeout = "4s"
 api_keys = ["{KEY}"]
 [limits]
 rate_limit_requests = 0
-""")
-    log = open(tmp / "server.log", "wb")
-    proc = subprocess.Popen([str(TARGET / "claude-pool"), "serve", "--config", str(config)],
-                            cwd=tmp, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    wait_until("server ready", lambda: proc.poll() is None and _ready(url), 90)
-    yield {"url": url, "fake_api": fake_api, "log": tmp / "server.log"}
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 0
-    log.close()
+"""
+    with running_server(tmp, config, port) as url:
+        yield {"url": url, "fake_api": fake_api, "log": tmp / "server.log"}
     shutil.rmtree(tmp, ignore_errors=True)
 
 
