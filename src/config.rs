@@ -379,6 +379,11 @@ pub struct StoreConfig {
     pub database_url: String,
     /// Connections in the store's pool (0 = the backend's default: SQLite 4, PostgreSQL 8).
     pub max_connections: u32,
+    /// Keep every conversation's transcript in the store after each completed turn, so any
+    /// replica (or this one after a restart) can resume it.
+    pub keep_conversations: bool,
+    /// Largest transcript kept; a conversation that grows past it goes on only where it runs.
+    pub max_conversation_bytes: u64,
 }
 
 impl Default for StoreConfig {
@@ -386,6 +391,8 @@ impl Default for StoreConfig {
         Self {
             database_url: "sqlite://data/claude-pool.db".into(),
             max_connections: 0,
+            keep_conversations: true,
+            max_conversation_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -396,6 +403,8 @@ impl std::fmt::Debug for StoreConfig {
         f.debug_struct("StoreConfig")
             .field("database_url", &format!("{scheme}://***"))
             .field("max_connections", &self.max_connections)
+            .field("keep_conversations", &self.keep_conversations)
+            .field("max_conversation_bytes", &self.max_conversation_bytes)
             .finish()
     }
 }

@@ -129,6 +129,9 @@ pub enum ApiError {
     /// 429: too many sign-in attempts from one address.
     #[error("too many sign-in attempts from this address; retry after {}s", retry_secs(*.0))]
     SignInThrottled(Duration),
+    /// 409: the conversation cannot be continued here (its transcript was too large to keep).
+    #[error("{0}")]
+    ConversationNotResumable(String),
 }
 
 /// True when the upstream refused the credential the turn ran with (the CLI says "not logged
@@ -288,6 +291,12 @@ impl ApiError {
                 StatusCode::BAD_GATEWAY,
                 "server_error",
                 Some("response_format_unmet"),
+                self.to_string(),
+            ),
+            ConversationNotResumable(_) => (
+                StatusCode::CONFLICT,
+                "invalid_request_error",
+                Some("conversation_not_resumable"),
                 self.to_string(),
             ),
             SignInRequired => (

@@ -50,3 +50,4 @@ pub mod server;
 pub mod spend;
 pub mod store;
 pub mod tools;
+pub mod transcripts;

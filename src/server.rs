@@ -89,7 +89,11 @@ pub type Reload = Box<dyn Fn() -> Result<Config, crate::config::ConfigError> + S
 
 /// On every SIGHUP: reload the configuration and apply the pool's part live (sizes, queue,
 /// timeouts; worker settings for workers started afterwards). A bad file is logged and ignored.
-fn watch_reloads(pool: PoolHandle, reload: Reload) {
+fn watch_reloads(
+    pool: PoolHandle,
+    reload: Reload,
+    sink: Option<claude_pool_actors::TranscriptSink>,
+) {
     tokio::spawn(async move {
         let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
             Ok(s) => s,
@@ -100,7 +104,13 @@ fn watch_reloads(pool: PoolHandle, reload: Reload) {
         };
         while hup.recv().await.is_some() {
             match reload() {
-                Ok(config) => match pool.reconfigure(launched(config.pool_config())).await {
+                Ok(config) => match pool
+                    .reconfigure(claude_pool_actors::PoolConfig {
+                        transcript_sink: sink.clone(),
+                        ..launched(config.pool_config())
+                    })
+                    .await
+                {
                     Ok(()) => tracing::info!(
                         "configuration reloaded (pool settings applied; listener, keys and models need a restart)"
                     ),
@@ -154,8 +164,12 @@ pub async fn serve(
         .await
         .map_err(store_error)?;
     tracing::info!(backend = store.backend(), "store open, migrations applied");
+    let keeper = crate::transcripts::Keeper::for_config(&config.store, &store);
+    let sink = keeper.as_ref().map(|k| k.sink());
+    let mut pool_config = pool_config;
+    pool_config.transcript_sink = sink.clone();
     let pool = PoolHandle::start(pool_config).await?;
-    let app = match App::new(&config, pool.clone(), store).await {
+    let app = match App::new(&config, pool.clone(), store, keeper).await {
         Ok(app) => Arc::new(app),
         Err(e) => {
             pool.shutdown(std::time::Duration::ZERO).await;
@@ -177,7 +191,7 @@ pub async fn serve(
         tracing::warn!(tools = ?config.worker.allowed_tools, "tools are ENABLED for workers: the model can act on this host");
     }
     if let Some(reload) = reload {
-        watch_reloads(app.pool.clone(), reload);
+        watch_reloads(app.pool.clone(), reload, sink);
     }
     prune_sessions_hourly(app.clone());
     let addr = format!("{}:{}", config.server.host, config.server.port);

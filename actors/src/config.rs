@@ -43,6 +43,8 @@ pub struct PoolConfig {
     pub backoff: BackoffConfig,
     /// How each worker's child process is started.
     pub worker: WorkerConfig,
+    /// Where completed turns' transcripts are also kept (`None`: only in the workers' HOME).
+    pub transcript_sink: Option<crate::transcript::TranscriptSink>,
 }
 
 impl Default for PoolConfig {
@@ -64,6 +66,7 @@ impl Default for PoolConfig {
             stop_grace: Duration::from_secs(3),
             backoff: BackoffConfig::default(),
             worker: WorkerConfig::default(),
+            transcript_sink: None,
         }
     }
 }

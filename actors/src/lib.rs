@@ -29,7 +29,8 @@ pub mod turn;
 pub mod worker;
 
 pub use config::{BackoffConfig, Handoff, PoolConfig, WorkerConfig};
-pub use pool::{PoolError, PoolHandle, PoolSnapshot, WorkerState};
+pub use pool::{AdoptError, PoolError, PoolHandle, PoolSnapshot, WorkerState};
+pub use transcript::{SavedTurn, TranscriptSink};
 pub use turn::{
     ExternalTools, Ledger, Profile, Secret, SessionId, SubmitError, ToolCall, Turn, TurnBudget,
     TurnError, TurnEvent, TurnResult, TurnSpend, TurnStream, Usage,

@@ -11,10 +11,67 @@
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures_util::future::BoxFuture;
 
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::time::Instant;
+
+/// A completed turn's place in its conversation's transcript: the CLI session, its file, and
+/// how far the file reaches with this turn saved (the file only grows past it, or is rewritten
+/// from the start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedTurn {
+    /// The CLI's session id (the file's name; changes on `/clear` and may on `--resume`).
+    pub cli_session_id: String,
+    /// The transcript file.
+    pub file: PathBuf,
+    /// Bytes of the file that hold the conversation up to and including this turn.
+    pub len: u64,
+}
+
+/// Where completed turns' transcripts are kept beyond this pool (so a conversation can be
+/// taken up elsewhere, see [`crate::PoolHandle::adopt`]). The worker awaits it before it
+/// reports the turn complete, so a completed turn is kept before the caller hears of it; it is
+/// given up to [`KEEP_TIMEOUT`] (the sink reports its own failures).
+#[derive(Clone)]
+pub struct TranscriptSink(
+    Arc<dyn Fn(crate::SessionId, SavedTurn) -> BoxFuture<'static, ()> + Send + Sync>,
+);
+
+/// How long a worker waits for a [`TranscriptSink`] before it reports the turn anyway.
+pub const KEEP_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl TranscriptSink {
+    /// Wraps an async callback.
+    pub fn new<F, Fut>(f: F) -> Self
+    where
+        F: Fn(crate::SessionId, SavedTurn) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        Self(Arc::new(move |sid, saved| Box::pin(f(sid, saved))))
+    }
+
+    /// Keeps one turn's transcript (bounded by [`KEEP_TIMEOUT`]).
+    pub(crate) async fn keep(&self, session: crate::SessionId, saved: SavedTurn) {
+        if tokio::time::timeout(KEEP_TIMEOUT, (self.0)(session, saved))
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "keeping a transcript took longer than {KEEP_TIMEOUT:?}; the turn is reported without it"
+            );
+        }
+    }
+}
+
+impl std::fmt::Debug for TranscriptSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TranscriptSink")
+    }
+}
 
 /// Longest project directory name the CLI uses as is; longer ones are cut and hashed.
 const MAX_SLUG: usize = 200;

@@ -217,6 +217,7 @@ impl Config {
                 startup_timeout: w.startup_timeout,
                 ..WorkerConfig::default()
             },
+            transcript_sink: None,
         }
     }
 }

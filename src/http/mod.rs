@@ -98,6 +98,8 @@ pub struct App {
     pub https_port: u16,
     /// Set on SIGTERM/SIGINT: `/readyz` answers 503 `draining` from then on.
     pub draining: std::sync::atomic::AtomicBool,
+    /// Keeps conversations in the store (`store.keep_conversations`); its sink is the pool's.
+    pub keeper: Option<Arc<crate::transcripts::Keeper>>,
 }
 
 /// Cheap-to-clone handle on [`App`].
@@ -117,11 +119,13 @@ fn cap(usd: f64) -> Option<f64> {
 
 impl App {
     /// Builds the application state from the config, an open store and a started pool
-    /// (registers the configured keys in the store, starts the spend writer).
+    /// (registers the configured keys in the store, starts the spend writer). `keeper` is the
+    /// one whose sink the pool was started with ([`crate::transcripts::Keeper::for_config`]).
     pub async fn new(
         config: &Config,
         pool: PoolHandle,
         store: Arc<dyn Store>,
+        keeper: Option<Arc<crate::transcripts::Keeper>>,
     ) -> Result<Self, StoreError> {
         let sealer = Sealer::new(config.auth.sealing_secret());
         let auth = Arc::new(Authenticator::new(&config.auth, store.clone(), sealer.clone()).await?);
@@ -157,6 +161,7 @@ impl App {
             max_body_bytes: config.server.max_body_bytes,
             https_port: config.server.https_port,
             draining: std::sync::atomic::AtomicBool::new(false),
+            keeper,
         })
     }
 

@@ -38,6 +38,12 @@ pub(crate) async fn place(
     let last = msgs.last().map(|m| m.text.clone()).unwrap_or_default();
     if let Some(sid) = explicit {
         let created = app.sessions.claim_or_create(&sid, &caller.key_id).await?;
+        if !created && app.keeper.is_some() {
+            // A conversation this replica's pool does not hold (it ran on another replica, or
+            // before a restart) is taken up from the store with its whole context.
+            let scoped = crate::http::sessions::scoped(&caller.key_id, &sid);
+            crate::transcripts::take_up(&app.pool, app.store.as_ref(), &scoped.into()).await?;
+        }
         let content = if created { replay(&msgs) } else { last };
         let system_prompt = app
             .sessions

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 
 use super::{
     KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake, SessionRecord, SpendFilter,
-    SpendRecord, Store, StoreError, TagSpend,
+    SpendRecord, Store, StoreError, StoredTranscript, TagSpend,
 };
 
 /// How long calls fail fast after the database was found unavailable.
@@ -181,6 +181,21 @@ impl<S: Store> Store for Breaker<S> {
     }
     async fn prune_sessions(&self, unused_since: i64) -> Result<u64, StoreError> {
         guarded!(self.prune_sessions(unused_since))
+    }
+    async fn keep_transcript(
+        &self,
+        session_id: &str,
+        cli_session_id: &str,
+        start: i64,
+        data: &str,
+    ) -> Result<(), StoreError> {
+        guarded!(self.keep_transcript(session_id, cli_session_id, start, data))
+    }
+    async fn transcript(&self, session_id: &str) -> Result<Option<StoredTranscript>, StoreError> {
+        guarded!(self.transcript(session_id))
+    }
+    async fn drop_transcript(&self, session_id: &str) -> Result<(), StoreError> {
+        guarded!(self.drop_transcript(session_id))
     }
 }
 

@@ -42,6 +42,9 @@ pub enum StoreError {
     /// A stored value could not be decoded (corrupt row).
     #[error("corrupt stored value in {0}")]
     Corrupt(&'static str),
+    /// A conditional write found the row changed by someone else.
+    #[error("the stored {0} changed meanwhile")]
+    Conflict(&'static str),
     /// The database was unreachable a moment ago; not tried again yet (see [`Breaker`]).
     #[error("the database is unavailable")]
     Unavailable,
@@ -158,6 +161,31 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn delete_session(&self, id: &str, owner: &str) -> Result<bool, StoreError>;
     /// Deletes sessions last used before `unused_since` (Unix seconds); returns how many.
     async fn prune_sessions(&self, unused_since: i64) -> Result<u64, StoreError>;
+
+    /// Keeps part of a conversation's transcript: `data` goes at byte `start` of the CLI
+    /// session's file. `start == 0` replaces what was kept; otherwise the part is appended
+    /// only if what is kept is that CLI session's and ends exactly at `start`, else
+    /// [`StoreError::Conflict`] (the caller then keeps the whole file).
+    async fn keep_transcript(
+        &self,
+        session_id: &str,
+        cli_session_id: &str,
+        start: i64,
+        data: &str,
+    ) -> Result<(), StoreError>;
+    /// A conversation's kept transcript.
+    async fn transcript(&self, session_id: &str) -> Result<Option<StoredTranscript>, StoreError>;
+    /// Forgets a conversation's transcript (too large to keep, or the session is gone).
+    async fn drop_transcript(&self, session_id: &str) -> Result<(), StoreError>;
+}
+
+/// A conversation's transcript as kept in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTranscript {
+    /// The CLI session it belongs to (the file's name).
+    pub cli_session_id: String,
+    /// The file's content.
+    pub data: String,
 }
 
 /// Unix seconds now.

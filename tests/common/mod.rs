@@ -147,9 +147,16 @@ impl TestServer {
         let store = claude_pool::store::open(&config.store)
             .await
             .expect("store");
-        let pool = PoolHandle::start(config.pool_config()).await.expect("pool");
+        let keeper = claude_pool::transcripts::Keeper::for_config(&config.store, &store);
+        let mut pool_config = config.pool_config();
+        pool_config.transcript_sink = keeper.as_ref().map(|k| k.sink());
+        let pool = PoolHandle::start(pool_config).await.expect("pool");
         assert!(pool.wait_ready(Duration::from_secs(20)).await, "pool warm");
-        let app = Arc::new(App::new(&config, pool.clone(), store).await.expect("app"));
+        let app = Arc::new(
+            App::new(&config, pool.clone(), store, keeper)
+                .await
+                .expect("app"),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let r = router(app.clone());

@@ -9,8 +9,10 @@
 //!
 //! Reply text: `echo: <user text> [turn=<k>]`, k = turns of the current conversation. `/clear`
 //! starts a new conversation (new session id, k back to 0). The count is saved after every turn
-//! in `$HOME/.fake-claude/sessions/<session id>`, so `--resume <id>` continues it in another
-//! process.
+//! in `$HOME/.fake-claude/sessions/<session id>`, and each completed turn is appended, like the
+//! real CLI does, to its transcript `<config dir>/projects/<slug of cwd>/<session id>.jsonl`
+//! (an entry with the `uuid` of the turn's `assistant` line and the turn count), so
+//! `--resume <id>` continues it in another process, also one that has only the transcript.
 //!
 //! Magic words in the user text:
 //! - `[[slow]]` / `[[slow:N]]`: 100 ms / N ms between deltas; `[[long]]`: about 200 deltas
@@ -106,9 +108,12 @@ fn main() {
         .join(".fake-claude/sessions");
     let (session_id, turns) = match flag("--resume") {
         Some(id) => {
-            let turns = std::fs::read_to_string(home.join(&id))
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
+            let turns = transcript_turns(&id)
+                .or_else(|| {
+                    std::fs::read_to_string(home.join(&id))
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok())
+                })
                 .unwrap_or(0);
             (id, turns)
         }
@@ -130,6 +135,32 @@ fn main() {
         eof: false,
     };
     fake.run();
+}
+
+/// Where the real CLI keeps the transcript of session `id` started in this working directory.
+fn transcript_file(id: &str) -> Option<PathBuf> {
+    let config = match (std::env::var("CLAUDE_CONFIG_DIR"), std::env::var("HOME")) {
+        (Ok(dir), _) if !dir.is_empty() => PathBuf::from(dir),
+        (_, Ok(home)) if !home.is_empty() => PathBuf::from(home).join(".claude"),
+        _ => return None,
+    };
+    let cwd = std::env::current_dir().ok()?;
+    let slug = claude_pool_actors::transcript::project_slug(&cwd.to_string_lossy());
+    Some(
+        config
+            .join("projects")
+            .join(slug)
+            .join(format!("{id}.jsonl")),
+    )
+}
+
+/// The turn count of the last entry of session `id`'s transcript.
+fn transcript_turns(id: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(transcript_file(id)?).ok()?;
+    text.lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|v| v["turns"].as_u64())
 }
 
 fn read_stdin(tx: mpsc::Sender<Input>) {
@@ -325,10 +356,13 @@ impl Fake {
         self.total_cost += cost;
         match end {
             TurnEnd::Done => {
+                let uuid = uuid::Uuid::new_v4().to_string();
                 emit(
                     &json!({"type": "assistant", "message": {"model": self.model, "role": "assistant",
-                    "content": [{"type": "text", "text": reply}]}, "session_id": self.session_id}),
+                    "content": [{"type": "text", "text": reply}]}, "session_id": self.session_id,
+                    "uuid": uuid}),
                 );
+                self.append_transcript(text, &reply, &uuid);
                 let out_tokens = (reply.len() / 4).max(1) as u64;
                 self.result("success", false, None, &reply, out_tokens, 1, started);
             }
@@ -461,6 +495,26 @@ impl Fake {
             "usage": {"input_tokens": 10 * self.turns, "output_tokens": output_tokens,
                 "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}),
         );
+    }
+
+    /// Appends a completed turn to the session's transcript (before its `result`, as the real
+    /// CLI's file has it within ~100 ms).
+    fn append_transcript(&self, text: &str, reply: &str, uuid: &str) {
+        let Some(file) = transcript_file(&self.session_id) else {
+            return;
+        };
+        if let Some(dir) = file.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let entry = json!({"type": "assistant", "uuid": uuid, "sessionId": self.session_id,
+            "turns": self.turns, "user": text, "text": reply});
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)
+        {
+            let _ = writeln!(f, "{entry}");
+        }
     }
 
     fn save(&self) {

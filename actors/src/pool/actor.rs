@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::child::{self, Conversation};
 use crate::config::{Handoff, PoolConfig};
+use crate::pool::ConversationPlace;
 use crate::pool::inspect::{EventLog, PoolInspection, WorkerEventKind, WorkerView};
 use crate::pool::router::{Action, Limits, Pending, Router, Timeouts};
 use crate::pool::{PoolSnapshot, WorkerState};
@@ -66,6 +67,19 @@ pub(crate) enum PoolMsg {
         reply: RpcReplyPort<()>,
     },
     EndSession(SessionId),
+    /// Where a conversation the pool does not know could be taken up: `None` when it knows it.
+    PlaceConversation {
+        session: SessionId,
+        reply: RpcReplyPort<Option<ConversationPlace>>,
+    },
+    /// Takes up a conversation whose transcript was written at `place` (false: the pool meanwhile
+    /// knows the session, and the place is not used).
+    AdoptConversation {
+        session: SessionId,
+        cli_session_id: String,
+        place: ConversationPlace,
+        reply: RpcReplyPort<bool>,
+    },
     Inspect {
         reply: RpcReplyPort<PoolInspection>,
     },
@@ -285,6 +299,26 @@ impl Actor for Pool {
                 let _ = reply.send(());
             }
             PoolMsg::EndSession(sid) => st.router.end_session(&sid, &mut actions),
+            PoolMsg::PlaceConversation { session, reply } => {
+                let place = (!st.router.sessions.contains_key(&session)).then(|| st.place());
+                let _ = reply.send(place);
+                return Ok(());
+            }
+            PoolMsg::AdoptConversation {
+                session,
+                cli_session_id,
+                place,
+                reply,
+            } => {
+                let adopted = !st.draining
+                    && st
+                        .router
+                        .adopt(session, cli_session_id, place.cwd.clone(), now);
+                if !adopted {
+                    actions.push(Action::RemoveDir(place.cwd));
+                }
+                let _ = reply.send(adopted);
+            }
             PoolMsg::Inspect { reply } => {
                 let _ = reply.send(st.inspect(now));
                 return Ok(());

@@ -76,6 +76,8 @@ pub struct PoolSnapshot {
     pub resumes: u64,
     /// Conversations whose transcript was missing when they were to be resumed.
     pub conversations_lost: u64,
+    /// Conversations taken up from a transcript kept elsewhere ([`PoolHandle::adopt`]).
+    pub conversations_adopted: u64,
     /// Workers recycled after `max_turns_per_worker` or `max_worker_rss_mb`.
     pub recycles: u64,
     /// Interrupts sent (client cancel, idle timeout).
@@ -95,6 +97,29 @@ pub struct PoolSnapshot {
     pub spawn_troubles: Vec<SpawnTrouble>,
     /// True while shutting down.
     pub draining: bool,
+}
+
+/// Where a conversation taken up from elsewhere will live: its working directory and the
+/// directory its transcript must be written to.
+#[derive(Debug, Clone)]
+pub(crate) struct ConversationPlace {
+    pub(crate) cwd: std::path::PathBuf,
+    /// The environment a process started there gets (where its CLI keeps transcripts).
+    pub(crate) env: Vec<(String, String)>,
+}
+
+/// Why a conversation could not be taken up.
+#[derive(Debug, thiserror::Error)]
+pub enum AdoptError {
+    /// The pool has stopped.
+    #[error("the pool actor is not running")]
+    NotRunning,
+    /// The workers' HOME is not known, so there is nowhere to put the transcript.
+    #[error("the workers have no HOME to resume conversations from")]
+    NoHome,
+    /// The transcript could not be written.
+    #[error("cannot write the transcript: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Errors of the pool's control API.
@@ -263,6 +288,74 @@ impl PoolHandle {
             Ok(CallResult::Success(view)) => Ok(view),
             Ok(_) => Err(PoolError::NotRunning("no answer".into())),
             Err(e) => Err(PoolError::NotRunning(e.to_string())),
+        }
+    }
+
+    /// True when the pool knows the conversation `session` (a worker holds it, or it can be
+    /// resumed from its transcript here).
+    pub async fn knows(&self, session: &SessionId) -> bool {
+        matches!(self.place(session).await, Ok(None))
+    }
+
+    async fn place(&self, session: &SessionId) -> Result<Option<ConversationPlace>, AdoptError> {
+        let session = session.clone();
+        match self
+            .actor
+            .call(|reply| PoolMsg::PlaceConversation { session, reply }, None)
+            .await
+        {
+            Ok(CallResult::Success(place)) => Ok(place),
+            _ => Err(AdoptError::NotRunning),
+        }
+    }
+
+    /// Takes up a conversation run elsewhere (another pool, another host) from its transcript,
+    /// as the CLI wrote it for `cli_session_id`: the transcript is written where a process in a
+    /// new working directory finds it, and the conversation's next turn resumes it there with
+    /// `--resume`. Returns false (and writes nothing) when the pool already knows the session.
+    pub async fn adopt(
+        &self,
+        session: SessionId,
+        cli_session_id: String,
+        transcript: &[u8],
+    ) -> Result<bool, AdoptError> {
+        let Some(place) = self.place(&session).await? else {
+            return Ok(false);
+        };
+        // The directory first: the CLI names the transcript's folder after its resolved path.
+        tokio::fs::create_dir_all(&place.cwd).await?;
+        let Some(dir) = crate::transcript::TranscriptDir::for_child(&place.cwd, &place.env) else {
+            let _ = tokio::fs::remove_dir(&place.cwd).await;
+            return Err(AdoptError::NoHome);
+        };
+        let file = dir.file(&cli_session_id);
+        let written = async {
+            if let Some(parent) = file.parent() {
+                tokio::fs::create_dir_all(parent).await?;
+            }
+            tokio::fs::write(&file, transcript).await
+        }
+        .await;
+        if let Err(e) = written {
+            let _ = tokio::fs::remove_dir_all(&place.cwd).await;
+            let _ = tokio::fs::remove_file(&file).await;
+            return Err(e.into());
+        }
+        match self
+            .actor
+            .call(
+                |reply| PoolMsg::AdoptConversation {
+                    session,
+                    cli_session_id,
+                    place,
+                    reply,
+                },
+                None,
+            )
+            .await
+        {
+            Ok(CallResult::Success(adopted)) => Ok(adopted),
+            _ => Err(AdoptError::NotRunning),
         }
     }
 

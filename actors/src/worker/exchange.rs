@@ -14,8 +14,8 @@ use tokio::time::{Instant, sleep_until};
 use crate::child::{ChildError, ChildIo, ExitInfo};
 use crate::pricing::CostMeter;
 use crate::protocol::{self, CliEvent, ControlRequest, ResultLine};
-use crate::transcript::{self, TranscriptDir};
-use crate::turn::{ToolCall, TurnEvent};
+use crate::transcript::{self, SavedTurn, TranscriptDir, TranscriptSink};
+use crate::turn::{SessionId, ToolCall, TurnEvent};
 
 /// How long a completed turn may wait for the CLI to save it (it flushes every 100 ms); past
 /// it the turn fails and the process is replaced.
@@ -28,6 +28,8 @@ pub(crate) struct SaveCheck {
     /// Where the last confirmed save ended: (CLI session, position in its file). This turn's
     /// entries come after it when the session is the same.
     pub(crate) saved: Option<(String, u64)>,
+    /// Where a completed turn's transcript is kept too (awaited before the turn is reported).
+    pub(crate) keep: Option<(TranscriptSink, SessionId)>,
 }
 
 /// Timing limits of one exchange.
@@ -234,6 +236,10 @@ pub(crate) async fn run_exchange(
                                         Ok(pos) => {
                                             tracing::trace!(waited = ?started.elapsed(), "turn saved");
                                             saved = Some((sid.clone(), pos));
+                                            if let Some((sink, session)) = &save.keep {
+                                                let turn = SavedTurn { cli_session_id: sid.clone(), file: path.clone(), len: pos };
+                                                sink.keep(session.clone(), turn).await;
+                                            }
                                         }
                                         // A process that cannot save its turn in time (stopped,
                                         // stuck on its disk) is not trusted with the next one.

@@ -19,8 +19,8 @@ use tokio::task::JoinHandle;
 use crate::child::{self, ChildControl, ChildIo, SpawnSpec};
 use crate::pool::PoolMsg;
 use crate::protocol;
-use crate::transcript::TranscriptDir;
-use crate::turn::{TurnBudget, TurnError, TurnEvent, TurnResult, TurnSpend, Usage};
+use crate::transcript::{TranscriptDir, TranscriptSink};
+use crate::turn::{SessionId, TurnBudget, TurnError, TurnEvent, TurnResult, TurnSpend, Usage};
 use exchange::{Exchange, ExchangeEnd, ExchangeLimits, ExchangeReport, InterruptCause, SaveCheck};
 
 /// The pool's id for a worker (unique within one pool).
@@ -37,6 +37,8 @@ pub(crate) struct Assignment {
     pub(crate) limits: ExchangeLimits,
     /// Its cost cap and spend report.
     pub(crate) budget: TurnBudget,
+    /// Where its transcript is kept once it completes, and its conversation.
+    pub(crate) keep: Option<(TranscriptSink, SessionId)>,
 }
 
 /// Messages of the worker actor.
@@ -92,6 +94,8 @@ pub(crate) struct WorkerData {
     current: Option<mpsc::Sender<TurnEvent>>,
     /// The current turn's cost cap and spend report.
     budget: TurnBudget,
+    /// Where the current turn's transcript is kept once it completes.
+    keep: Option<(TranscriptSink, SessionId)>,
     /// The CLI's cumulative cost after the previous result (per process, not per conversation).
     last_total_cost: f64,
     turns: u64,
@@ -131,6 +135,7 @@ impl Actor for Worker {
             running: None,
             current: None,
             budget: TurnBudget::default(),
+            keep: None,
             last_total_cost: 0.0,
             turns: 0,
             seq: 0,
@@ -210,6 +215,7 @@ impl Actor for Worker {
                 st.turn_started = Some(Instant::now());
                 st.args.limits = a.limits;
                 st.budget = a.budget;
+                st.keep = a.keep;
                 let input = protocol::user_message_line(&a.content);
                 start_exchange(&myself, st, Running::Turn, input, Some(a.events))
             }
@@ -280,9 +286,15 @@ fn start_exchange(
         .flatten();
     let seq = st.seq;
     let external_prefix = st.args.external_prefix.clone();
+    let keep = if kind == Running::Turn {
+        st.keep.take()
+    } else {
+        None
+    };
     let save = st.transcripts.clone().map(|dir| SaveCheck {
         dir,
         saved: st.saved.clone(),
+        keep,
     });
     let me = myself.clone();
     st.task = Some(tokio::spawn(async move {

@@ -12,13 +12,14 @@ use sqlx::{AnyPool, Connection};
 
 use super::{
     KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake, SessionRecord, SpendFilter,
-    SpendRecord, Store, StoreError, TagSpend,
+    SpendRecord, Store, StoreError, StoredTranscript, TagSpend,
 };
 
 mod keys;
 mod rates;
 mod sessions;
 mod spend;
+mod transcripts;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -274,5 +275,23 @@ impl Store for SqlStore {
 
     async fn prune_sessions(&self, unused_since: i64) -> Result<u64, StoreError> {
         sessions::prune(&self.pool, unused_since).await
+    }
+
+    async fn keep_transcript(
+        &self,
+        session_id: &str,
+        cli_session_id: &str,
+        start: i64,
+        data: &str,
+    ) -> Result<(), StoreError> {
+        transcripts::keep(&self.pool, session_id, cli_session_id, start, data).await
+    }
+
+    async fn transcript(&self, session_id: &str) -> Result<Option<StoredTranscript>, StoreError> {
+        transcripts::get(&self.pool, session_id).await
+    }
+
+    async fn drop_transcript(&self, session_id: &str) -> Result<(), StoreError> {
+        transcripts::delete(&self.pool, session_id).await
     }
 }

@@ -79,19 +79,40 @@ pub(super) async fn list(pool: &AnyPool, owner: &str) -> Result<Vec<SessionRecor
     rows.iter().map(from_row).collect()
 }
 
+/// Deletes a session and its kept transcript.
 pub(super) async fn delete(pool: &AnyPool, id: &str, owner: &str) -> Result<bool, StoreError> {
+    let mut tx = pool.begin().await?;
     let r = sqlx::query("DELETE FROM sessions WHERE id = $1 AND owner = $2")
         .bind(id)
         .bind(owner)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+    if r.rows_affected() > 0 {
+        for table in ["transcript_parts", "transcripts"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE session_id = $1"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
     Ok(r.rows_affected() > 0)
 }
 
+/// Deletes sessions unused since `unused_since`, and the transcripts of sessions that are gone.
 pub(super) async fn prune(pool: &AnyPool, unused_since: i64) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await?;
     let r = sqlx::query("DELETE FROM sessions WHERE last_used_at < $1")
         .bind(unused_since)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+    for table in ["transcript_parts", "transcripts"] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE session_id NOT IN (SELECT id FROM sessions)"
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
     Ok(r.rows_affected())
 }

@@ -104,6 +104,11 @@ impl PoolState {
                         resumed,
                         limits: self.limits(),
                         budget: pending.turn.budget,
+                        keep: self
+                            .config
+                            .transcript_sink
+                            .clone()
+                            .map(|sink| (sink, pending.turn.session)),
                     };
                     match self.actors.get(&worker) {
                         Some(a) => {
@@ -157,6 +162,28 @@ impl PoolState {
             interrupt_timeout: self.config.interrupt_timeout,
             external_wait: self.config.tool_result_timeout,
         }
+    }
+
+    /// A new working directory for a conversation taken up from elsewhere, and where its
+    /// transcript goes for `--resume` to find it there.
+    pub(super) fn place(&self) -> ConversationPlace {
+        let c = &self.config;
+        let cwd = c.worker.work_root.join(uuid::Uuid::new_v4().to_string());
+        let spec = child::spawn_spec(
+            &c.worker,
+            &Profile::default(),
+            &cwd,
+            &Conversation::Fresh,
+            None,
+            |name| std::env::var(name).ok(),
+        );
+        // Only what locates the transcripts (the rest may hold credentials).
+        let env = spec
+            .env
+            .into_iter()
+            .filter(|(k, _)| k == "HOME" || k == "CLAUDE_CONFIG_DIR")
+            .collect();
+        ConversationPlace { cwd, env }
     }
 
     fn worker_name(&self, id: WorkerId) -> String {
@@ -261,6 +288,7 @@ impl PoolState {
             evictions: self.router.counters.evictions,
             resumes: self.router.counters.resumes,
             conversations_lost: self.router.counters.conversations_lost,
+            conversations_adopted: self.router.counters.adopted,
             recycles: self.router.counters.recycles,
             restart_backoff: self.router.backoffs.current(),
             spawn_troubles: self.router.backoffs.troubles(Instant::now()),

@@ -153,6 +153,7 @@ pub(crate) struct Counters {
     pub(crate) resumes: u64,
     pub(crate) recycles: u64,
     pub(crate) conversations_lost: u64,
+    pub(crate) adopted: u64,
 }
 
 /// Routing state; see the module docs.
@@ -323,6 +324,35 @@ impl Router {
             }
         }
         actions.push(Action::Stop { worker });
+    }
+
+    /// Takes up a conversation that was run elsewhere and whose transcript is now in `cwd`:
+    /// its next turn resumes it there. False when the session is already known here.
+    pub(crate) fn adopt(
+        &mut self,
+        sid: SessionId,
+        cli_session_id: String,
+        cwd: PathBuf,
+        now: Instant,
+    ) -> bool {
+        if self.sessions.contains_key(&sid) {
+            return false;
+        }
+        self.dirs.acquire(&cwd);
+        self.sessions.insert(
+            sid,
+            SessionSlot {
+                worker: None,
+                cli_session_id: Some(cli_session_id),
+                cwd: Some(cwd),
+                running: false,
+                last_used: now,
+                ended: false,
+                resume_failures: 0,
+            },
+        );
+        self.counters.adopted += 1;
+        true
     }
 
     /// Forgets a conversation for good; its directory goes once no process uses it.

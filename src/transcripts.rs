@@ -1,0 +1,229 @@
+//! Conversations kept in the store, so any replica (or this one after a restart) can resume
+//! them.
+//!
+//! After every completed turn the pool hands over where the CLI saved the conversation
+//! ([`SavedTurn`]); [`Keeper`] appends what the store does not have yet (the part of the file
+//! the turn added) before the turn is reported, so an acknowledged turn is durable. A replica
+//! asked to continue a session its pool does not know loads the transcript and has the pool
+//! adopt it ([`take_up`]): the next turn resumes it with `--resume`, with its whole context.
+//!
+//! A transcript larger than `store.max_conversation_bytes` is no longer kept: the store holds a
+//! marker instead, the conversation goes on where it runs, and another replica answers its next
+//! turn with 409 `conversation_not_resumable`.
+
+use std::collections::HashMap;
+use std::io::SeekFrom;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use claude_pool_actors::{PoolHandle, SavedTurn, SessionId, TranscriptSink};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::error::ApiError;
+use crate::store::{Store, StoreError};
+
+/// Sessions whose kept length is remembered before the map is emptied (a forgotten one is
+/// kept whole again on its next turn).
+const REMEMBERED: usize = 100_000;
+
+/// The CLI session id the store holds for a conversation too large to keep.
+const TOO_LARGE: &str = "";
+
+/// Counters for metrics.
+#[derive(Debug, Default)]
+pub struct KeeperStats {
+    /// Turns whose transcript was kept.
+    pub kept: AtomicU64,
+    /// Bytes written to the store.
+    pub bytes: AtomicU64,
+    /// Turns whose transcript could not be kept (store error).
+    pub failures: AtomicU64,
+    /// Conversations that grew past the size limit.
+    pub too_large: AtomicU64,
+}
+
+/// Keeps completed turns' transcripts in the store.
+#[derive(Debug)]
+pub struct Keeper {
+    store: Arc<dyn Store>,
+    max_bytes: u64,
+    /// Per session: the CLI session and length the store has (`None`: marked too large).
+    kept: Mutex<HashMap<SessionId, Option<(String, u64)>>>,
+    /// What happened, for metrics.
+    pub stats: KeeperStats,
+}
+
+impl Keeper {
+    /// A keeper writing to `store`, keeping transcripts up to `max_bytes`.
+    pub fn new(store: Arc<dyn Store>, max_bytes: u64) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            max_bytes,
+            kept: Mutex::new(HashMap::new()),
+            stats: KeeperStats::default(),
+        })
+    }
+
+    /// The keeper `store` (the server's store) needs: `None` when `store.keep_conversations`
+    /// is off.
+    pub fn for_config(
+        config: &crate::config::StoreConfig,
+        store: &Arc<dyn Store>,
+    ) -> Option<Arc<Self>> {
+        config
+            .keep_conversations
+            .then(|| Self::new(store.clone(), config.max_conversation_bytes))
+    }
+
+    /// The sink the pool calls after every completed turn.
+    pub fn sink(self: &Arc<Self>) -> TranscriptSink {
+        let me = self.clone();
+        TranscriptSink::new(move |session, saved| {
+            let me = me.clone();
+            async move { me.keep(session, saved).await }
+        })
+    }
+
+    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Option<(String, u64)>>> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn remember(&self, session: SessionId, state: Option<(String, u64)>) {
+        let mut kept = self.remembered();
+        if kept.len() >= REMEMBERED && !kept.contains_key(&session) {
+            kept.clear();
+        }
+        kept.insert(session, state);
+    }
+
+    /// Keeps one completed turn: appends what the turn added, or the whole file when the store
+    /// may hold something else (another CLI session, a failed write, another replica's turns).
+    pub async fn keep(&self, session: SessionId, saved: SavedTurn) {
+        let known = self.remembered().get(&session).cloned();
+        if saved.len > self.max_bytes {
+            if known == Some(None) {
+                return;
+            }
+            self.stats.too_large.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                bytes = saved.len,
+                limit = self.max_bytes,
+                "a conversation outgrew store.max_conversation_bytes; it goes on only on this replica"
+            );
+            match self.store.keep_transcript(&session, TOO_LARGE, 0, "").await {
+                Ok(()) => self.remember(session, None),
+                Err(e) => self.failed(&session, &e),
+            }
+            return;
+        }
+        let start = match known {
+            Some(Some((cli, len))) if cli == saved.cli_session_id && len <= saved.len => len,
+            _ => 0,
+        };
+        let mut result = self.write(&session, &saved, start).await;
+        if start > 0 && matches!(result, Err(KeepError::Store(StoreError::Conflict(_)))) {
+            result = self.write(&session, &saved, 0).await;
+        }
+        match result {
+            Ok(written) => {
+                self.stats.kept.fetch_add(1, Ordering::Relaxed);
+                self.stats.bytes.fetch_add(written, Ordering::Relaxed);
+                self.remember(session, Some((saved.cli_session_id, saved.len)));
+            }
+            Err(KeepError::Store(e)) => self.failed(&session, &e),
+            Err(KeepError::File(e)) => {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                self.remembered().remove(&session);
+                tracing::warn!(error = %e, "cannot read a conversation's transcript to keep it");
+            }
+        }
+    }
+
+    fn failed(&self, session: &SessionId, e: &StoreError) {
+        self.stats.failures.fetch_add(1, Ordering::Relaxed);
+        self.remembered().remove(session);
+        tracing::warn!(error = %e, "cannot keep a conversation's transcript in the store; it goes on only on this replica until a later turn is kept");
+    }
+
+    async fn write(&self, session: &str, saved: &SavedTurn, start: u64) -> Result<u64, KeepError> {
+        let bytes = read_range(&saved.file, start, saved.len).await?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            KeepError::File(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the transcript is not UTF-8 at the kept boundary",
+            ))
+        })?;
+        self.store
+            .keep_transcript(session, &saved.cli_session_id, start as i64, &text)
+            .await?;
+        Ok(text.len() as u64)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum KeepError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    File(#[from] std::io::Error),
+}
+
+/// Bytes `start..end` of `file`.
+async fn read_range(file: &std::path::Path, start: u64, end: u64) -> std::io::Result<Vec<u8>> {
+    let mut f = tokio::fs::File::open(file).await?;
+    f.seek(SeekFrom::Start(start)).await?;
+    let mut buf = vec![0; usize::try_from(end.saturating_sub(start)).unwrap_or(0)];
+    f.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+/// What [`take_up`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TakeUp {
+    /// The pool already holds or can resume the conversation.
+    Known,
+    /// The pool adopted it from the store.
+    Adopted,
+    /// Nothing is kept for it (no completed turn, or keeping is off).
+    NothingKept,
+}
+
+/// Makes sure the pool can continue `session` with its context: a conversation the pool does
+/// not know is adopted from the transcript kept in the store.
+pub async fn take_up(
+    pool: &PoolHandle,
+    store: &dyn Store,
+    session: &SessionId,
+) -> Result<TakeUp, ApiError> {
+    if pool.knows(session).await {
+        return Ok(TakeUp::Known);
+    }
+    let Some(kept) = store.transcript(session).await? else {
+        return Ok(TakeUp::NothingKept);
+    };
+    if kept.cli_session_id == TOO_LARGE {
+        return Err(ApiError::ConversationNotResumable(
+            "this conversation grew past store.max_conversation_bytes, so it is kept only by \
+             the replica that ran it, which cannot serve it now; start a new session (or send \
+             the whole history without a session id)"
+                .into(),
+        ));
+    }
+    match pool
+        .adopt(session.clone(), kept.cli_session_id, kept.data.as_bytes())
+        .await
+    {
+        Ok(true) => {
+            tracing::info!(
+                bytes = kept.data.len(),
+                "conversation taken up from the store"
+            );
+            Ok(TakeUp::Adopted)
+        }
+        Ok(false) => Ok(TakeUp::Known),
+        Err(e) => Err(ApiError::Internal(format!(
+            "cannot take up a kept conversation: {e}"
+        ))),
+    }
+}

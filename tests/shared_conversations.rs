@@ -1,0 +1,135 @@
+//! Conversations kept in the store survive their replica: a session run on one server is
+//! continued on another server sharing the database (and on a restarted one) with its whole
+//! context, the client sending only its new message; deleting the session deletes what was
+//! kept; a conversation past `store.max_conversation_bytes` gets a clear 409 elsewhere. Run on
+//! SQLite (two servers on one file) and PostgreSQL.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// A second server on `a`'s database, with its own HOME, working root and data folder.
+async fn replica_of(
+    a: &TestServer,
+    tweak: impl FnOnce(&mut claude_pool::config::Config),
+) -> TestServer {
+    TestServer::start_with_database(
+        tempfile::tempdir().unwrap(),
+        a.database_url.clone(),
+        1,
+        2,
+        tweak,
+    )
+    .await
+}
+
+/// One turn of session `sid` with only its new message; returns (status, body).
+async fn say(s: &TestServer, sid: &str, text: &str) -> (u16, Value) {
+    let r = s
+        .post("/v1/chat/completions")
+        .header("X-Session-Id", sid)
+        .json(&json!({"model": "sonnet", "messages": [{"role": "user", "content": text}]}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+fn answer(body: &Value) -> &str {
+    body["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+async fn continued_elsewhere(backend: Backend) {
+    let Some(a) = TestServer::start_on(backend, 1, 2, |_| {}).await else {
+        return;
+    };
+    let b = replica_of(&a, |_| {}).await;
+    for k in 1..=3 {
+        let (status, body) = say(&a, "trip", &format!("message {k}")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(turn_counter(answer(&body)), k);
+    }
+    // The other replica has never seen it: it takes the conversation up from the store.
+    let (status, body) = say(&b, "trip", "message 4").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(turn_counter(answer(&body)), 4, "{body}");
+    assert_eq!(b.pool.snapshot().conversations_adopted, 1);
+    let (_, body) = say(&b, "trip", "message 5").await;
+    assert_eq!(turn_counter(answer(&body)), 5, "{body}");
+    assert_eq!(b.pool.snapshot().conversations_adopted, 1, "taken up once");
+
+    // A third server started later (a restarted replica) goes on from turn 5.
+    let c = replica_of(&a, |_| {}).await;
+    let (_, body) = say(&c, "trip", "message 6").await;
+    assert_eq!(turn_counter(answer(&body)), 6, "{body}");
+
+    // Deleting the session deletes what was kept.
+    let scoped = format!("{}/trip", claude_pool::keys::hash(KEY));
+    assert!(a.app.store.transcript(&scoped).await.unwrap().is_some());
+    let r = b
+        .client
+        .delete(format!("{}/api/v1/sessions/trip", b.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert!(a.app.store.transcript(&scoped).await.unwrap().is_none());
+
+    for s in [a, b, c] {
+        s.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_goes_on_on_another_replica_sqlite() {
+    continued_elsewhere(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_goes_on_on_another_replica_postgres() {
+    continued_elsewhere(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_too_large_to_keep_is_refused_elsewhere_with_409() {
+    let a = TestServer::start(1, 2, |c| c.store.max_conversation_bytes = 600).await;
+    let b = replica_of(&a, |c| c.store.max_conversation_bytes = 600).await;
+    let (_, body) = say(&a, "big", "short").await;
+    assert_eq!(turn_counter(answer(&body)), 1);
+    let long = "x".repeat(400);
+    let (status, body) = say(&a, "big", &long).await;
+    assert_eq!(status, 200, "the turn that outgrows the limit is answered");
+    let (status, body2) = say(&a, "big", "still here").await;
+    assert_eq!(status, 200, "{body2}");
+    assert_eq!(
+        turn_counter(answer(&body2)),
+        3,
+        "it goes on where it runs: {body}"
+    );
+    let (status, body) = say(&b, "big", "elsewhere").await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "conversation_not_resumable");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("store.max_conversation_bytes")
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_keeping_off_nothing_is_kept() {
+    let a = TestServer::start(1, 2, |c| c.store.keep_conversations = false).await;
+    let (_, body) = say(&a, "plain", "hello").await;
+    assert_eq!(turn_counter(answer(&body)), 1);
+    let scoped = format!("{}/plain", claude_pool::keys::hash(KEY));
+    assert!(a.app.store.transcript(&scoped).await.unwrap().is_none());
+    a.stop().await;
+}
