@@ -55,8 +55,10 @@ LOG="$ROOT/.cache/cargo-test.log"
 cargo test --workspace 2>&1 | tee "$LOG"
 rust_passed=$(awk '/^test result:/ {s += $4} END {print s+0}' "$LOG")
 
-phase "python tests (openai Python and Node clients, Vercel AI SDK)"
+phase "python tests (openai Python and Node clients, Vercel AI SDK, three replicas behind HAProxy)"
 cargo build --workspace --bins --quiet
+# The replicas test runs the release build (server and load generator).
+cargo build --release --workspace --bins --quiet
 "$VENV/bin/pytest" tests/python -q -p no:cacheprovider --junitxml "$ROOT/.cache/pytest.xml"
 py_passed=$(python3 -c "import xml.etree.ElementTree as E; r=E.parse('$ROOT/.cache/pytest.xml').getroot(); s=r if r.tag=='testsuite' else r[0]; print(int(s.get('tests'))-int(s.get('failures'))-int(s.get('errors'))-int(s.get('skipped')))")
 

@@ -72,6 +72,10 @@ pub struct Metrics {
     start_failures: Family<ProfileLabel, Gauge>,
     pool_events: Family<Event, Counter>,
     last: Mutex<PoolSnapshot>,
+    /// Conversations kept in the store, by outcome (`kept`, `failed`, `too_large`), and bytes.
+    kept: Family<Event, Counter>,
+    kept_bytes: Counter,
+    last_kept: Mutex<[u64; 4]>,
     /// The latest times to first token (seconds), for percentiles on the dashboard.
     recent_ttft: Mutex<std::collections::VecDeque<f64>>,
 }
@@ -168,10 +172,25 @@ impl Metrics {
         let pool_events = Family::<Event, Counter>::default();
         registry.register(
             "pool_events",
-            "Pool events: turns, failures, rejections, timeouts, restarts, evictions, resumes, conversations lost, recycles, interrupts",
+            "Pool events: turns, failures, rejections, timeouts, restarts, evictions, resumes, conversations taken up from the store, conversations lost, recycles, interrupts",
             pool_events.clone(),
         );
+        let kept = Family::<Event, Counter>::default();
+        registry.register(
+            "conversation_turns_kept",
+            "Completed turns whose transcript was kept in the store, by outcome: kept, failed (store error), too_large (past store.max_conversation_bytes)",
+            kept.clone(),
+        );
+        let kept_bytes = Counter::default();
+        registry.register(
+            "conversation_bytes_kept",
+            "Bytes of conversation transcripts written to the store",
+            kept_bytes.clone(),
+        );
         Self {
+            kept,
+            kept_bytes,
+            last_kept: Mutex::new([0; 4]),
             registry,
             requests,
             latency,
@@ -204,6 +223,25 @@ impl Metrics {
                 route: route.to_owned(),
             })
             .observe(seconds);
+    }
+
+    /// Folds in what the conversation keeper did since the last call.
+    pub fn observe_keeper(&self, stats: &crate::transcripts::KeeperStats) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = [
+            stats.kept.load(Relaxed),
+            stats.failures.load(Relaxed),
+            stats.too_large.load(Relaxed),
+            stats.bytes.load(Relaxed),
+        ];
+        let mut last = self.last_kept.lock().unwrap_or_else(|e| e.into_inner());
+        for (i, event) in ["kept", "failed", "too_large"].into_iter().enumerate() {
+            self.kept
+                .get_or_create(&Event { event })
+                .inc_by(now[i].saturating_sub(last[i]));
+        }
+        self.kept_bytes.inc_by(now[3].saturating_sub(last[3]));
+        *last = now;
     }
 
     /// Sets the number of turns parked for tool results.
@@ -301,6 +339,11 @@ impl Metrics {
                 ("spawn_failures", snap.spawn_failures, last.spawn_failures),
                 ("evictions", snap.evictions, last.evictions),
                 ("resumes", snap.resumes, last.resumes),
+                (
+                    "conversations_adopted",
+                    snap.conversations_adopted,
+                    last.conversations_adopted,
+                ),
                 (
                     "conversations_lost",
                     snap.conversations_lost,

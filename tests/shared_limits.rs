@@ -148,3 +148,61 @@ async fn spend_and_revocation_on_one_replica_are_enforced_by_the_other() {
     a.stop().await;
     b.stop().await;
 }
+
+/// 20 concurrent turns of $0.15 (cap $0.20) on a key with $1 of budget, spread over three
+/// replicas on one PostgreSQL: every running turn holds its cap in the store, so the key
+/// spends at most $1 plus one cap in all, not $1 per replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_do_not_overshoot_a_budget_by_more_than_one_cap() {
+    let cap = |c: &mut claude_pool::config::Config| c.limits.max_cost_per_request = 0.2;
+    let Some(a) = server(Backend::Postgres, cap).await else {
+        return;
+    };
+    let b = replica_of(&a, cap).await;
+    let c = replica_of(&a, cap).await;
+    let (key, _) = a.generate(json!({"max_budget": 1})).await;
+    let replicas = std::sync::Arc::new([a, b, c]);
+    let clients: Vec<_> = (0..20)
+        .map(|i| {
+            let (replicas, key) = (replicas.clone(), key.clone());
+            tokio::spawn(async move {
+                let s = &replicas[i % 3];
+                loop {
+                    let text = format!("client {i} [[cost:0.15]] [[slow:20]]");
+                    let r = s.chat_as(&key, "sonnet", &text).await;
+                    match r.status().as_u16() {
+                        200 => return true,
+                        429 => {
+                            let v: serde_json::Value = r.json().await.unwrap();
+                            match v["error"]["code"].as_str().unwrap_or_default() {
+                                "budget_reserved" => {
+                                    tokio::time::sleep(std::time::Duration::from_millis(50)).await
+                                }
+                                "budget_exceeded" => return false,
+                                other => panic!("{other}: {v}"),
+                            }
+                        }
+                        other => panic!("status {other}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut ran = 0;
+    for client in clients {
+        if client.await.unwrap() {
+            ran += 1;
+        }
+    }
+    let rows = replicas[0].spend_rows(&key, ran).await;
+    let total: f64 = rows.iter().map(|r| r.cost_usd).sum();
+    eprintln!("three replicas: {ran} turns ran, spent {total:.2} of a $1 budget");
+    assert!(total <= 1.0 + 0.2 + 1e-9, "spent {total} in {ran} turns");
+    assert!(ran >= 6, "the budget was used: {ran} turns, {total}");
+    let Ok(replicas) = std::sync::Arc::try_unwrap(replicas) else {
+        panic!("clients done");
+    };
+    for s in replicas {
+        s.stop().await;
+    }
+}

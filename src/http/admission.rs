@@ -12,6 +12,12 @@ use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::http::App;
 use crate::limits::{Admission, Refusal, Reservation};
+use crate::store::BudgetHold;
+
+/// How long a turn's hold in the store lasts if its replica dies before releasing it.
+const STORE_HOLD_TTL: Duration = Duration::from_secs(15 * 60);
+/// How often a turn whose key's budget is held on other replicas looks again.
+const STORE_HOLD_RETRY: Duration = Duration::from_millis(100);
 use crate::store::KeyRecord;
 
 /// `['a', 'b']`: the model list as LiteLLM prints it in its scope error.
@@ -68,6 +74,37 @@ impl App {
         })
     }
 
+    /// With replicas sharing the store: holds the turn's worst case there too, so turns on
+    /// every replica count against the key's budget. A store that cannot be reached leaves
+    /// the decision to this replica's own holds.
+    async fn hold_in_store(
+        &self,
+        id: &Arc<str>,
+        budget: f64,
+        local: Reservation,
+    ) -> Result<Reservation, Refusal> {
+        let hold_id = uuid::Uuid::new_v4().simple().to_string();
+        let expires_at = crate::store::now_secs() + STORE_HOLD_TTL.as_secs() as i64;
+        match self
+            .store
+            .hold_budget(id, &hold_id, self.turn_reserve_usd, budget, expires_at)
+            .await
+        {
+            Ok(BudgetHold::Taken) => Ok(local.with_store_hold(self.store.clone(), hold_id)),
+            Ok(BudgetHold::Spent { spend }) => Err(Refusal::Spent { spend, budget }),
+            Ok(BudgetHold::Held { spend, held, turns }) => Err(Refusal::Held {
+                spend,
+                held,
+                turns,
+                budget,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot hold budget in the store; this replica's own holds decide");
+                Ok(local)
+            }
+        }
+    }
+
     /// Reserves a turn's worst case against `budget`, waiting while running turns hold what
     /// is left.
     async fn reserve(
@@ -91,7 +128,17 @@ impl App {
                 .reservations
                 .reserve(id, spend, budget, self.turn_reserve_usd)
             {
-                Ok(r) => return Ok(r),
+                Ok(r) if !self.shared_rates => return Ok(r),
+                Ok(r) => match self.hold_in_store(id, budget, r).await {
+                    Ok(r) => return Ok(r),
+                    Err(Refusal::Held { .. }) if Instant::now() < deadline => {
+                        // Held by turns on other replicas, whose releases are not notified
+                        // here: look again shortly.
+                        tokio::time::sleep(STORE_HOLD_RETRY.min(deadline - Instant::now())).await;
+                        continue;
+                    }
+                    Err(refusal) => refusal,
+                },
                 Err(r) => r,
             };
             match refusal {

@@ -143,6 +143,9 @@ pub(super) async fn readyz(State(AppState(app)): State<AppState>) -> Response {
 pub(super) async fn metrics(State(AppState(app)): State<AppState>) -> Response {
     app.metrics
         .set_parked_turns(app.tools.bridge.parked_turns());
+    if let Some(keeper) = &app.keeper {
+        app.metrics.observe_keeper(&keeper.stats);
+    }
     let body = app.metrics.render(&app.pool.snapshot());
     (
         [(

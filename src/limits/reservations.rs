@@ -33,6 +33,16 @@ pub struct Reservation {
     released: Arc<Notify>,
     key: Arc<str>,
     usd: f64,
+    /// The same amount held in the store for replicas sharing it (released with this one).
+    store_hold: Option<(Arc<dyn crate::store::Store>, String)>,
+}
+
+impl Reservation {
+    /// Ties a hold in the store (id `hold_id`) to this reservation: it is released with it.
+    pub fn with_store_hold(mut self, store: Arc<dyn crate::store::Store>, hold_id: String) -> Self {
+        self.store_hold = Some((store, hold_id));
+        self
+    }
 }
 
 /// Why a turn was not admitted.
@@ -91,6 +101,7 @@ impl Reservations {
             released: self.released.clone(),
             key: key.clone(),
             usd,
+            store_hold: None,
         })
     }
 
@@ -117,6 +128,15 @@ impl Drop for Reservation {
         }
         drop(held);
         self.released.notify_waiters();
+        if let Some((store, id)) = self.store_hold.take() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if let Err(e) = store.release_budget(&id).await {
+                        tracing::warn!(error = %e, "cannot release a budget hold; it lapses on its own");
+                    }
+                });
+            }
+        }
     }
 }
 

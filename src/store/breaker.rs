@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{
-    KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake, SessionRecord, SpendFilter,
-    SpendRecord, Store, StoreError, StoredTranscript, TagSpend,
+    BudgetHold, KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake, SessionRecord,
+    SpendFilter, SpendRecord, Store, StoreError, StoredTranscript, TagSpend,
 };
 
 /// How long calls fail fast after the database was found unavailable.
@@ -190,6 +190,19 @@ impl<S: Store> Store for Breaker<S> {
         data: &str,
     ) -> Result<(), StoreError> {
         guarded!(self.keep_transcript(session_id, cli_session_id, start, data))
+    }
+    async fn hold_budget(
+        &self,
+        key_id: &str,
+        hold_id: &str,
+        usd: f64,
+        budget: f64,
+        expires_at: i64,
+    ) -> Result<BudgetHold, StoreError> {
+        guarded!(self.hold_budget(key_id, hold_id, usd, budget, expires_at))
+    }
+    async fn release_budget(&self, hold_id: &str) -> Result<(), StoreError> {
+        guarded!(self.release_budget(hold_id))
     }
     async fn transcript(&self, session_id: &str) -> Result<Option<StoredTranscript>, StoreError> {
         guarded!(self.transcript(session_id))

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 
 pub use breaker::{Breaker, COOL_DOWN};
 pub use records::{
-    KeyFilter, KeyPolicy, KeyRecord, KeySource, KeySpend, KeyUpdate, NewKey, RateTake,
+    BudgetHold, KeyFilter, KeyPolicy, KeyRecord, KeySource, KeySpend, KeyUpdate, NewKey, RateTake,
     SessionRecord, SpendFilter, SpendRecord, TagSpend,
 };
 pub use seal::{SealError, Sealer};
@@ -173,6 +173,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         start: i64,
         data: &str,
     ) -> Result<(), StoreError>;
+    /// Holds `usd` of `key_id`'s `budget` for a running turn (id `hold_id`, lapsing at
+    /// `expires_at` if never released), unless the key's spend, or its spend plus what other
+    /// running turns hold, has reached the budget. Decisions for one key are serialized.
+    async fn hold_budget(
+        &self,
+        key_id: &str,
+        hold_id: &str,
+        usd: f64,
+        budget: f64,
+        expires_at: i64,
+    ) -> Result<BudgetHold, StoreError>;
+    /// Releases a hold (its turn's spend is recorded).
+    async fn release_budget(&self, hold_id: &str) -> Result<(), StoreError>;
     /// A conversation's kept transcript.
     async fn transcript(&self, session_id: &str) -> Result<Option<StoredTranscript>, StoreError>;
     /// Forgets a conversation's transcript (too large to keep, or the session is gone).

@@ -202,6 +202,27 @@ pub struct SpendRecord {
     pub created_at: i64,
 }
 
+/// The outcome of [`super::Store::hold_budget`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BudgetHold {
+    /// The turn holds its amount until released.
+    Taken,
+    /// The key has spent its budget.
+    Spent {
+        /// Spend so far.
+        spend: f64,
+    },
+    /// What is left is held by running turns (on any replica).
+    Held {
+        /// Spend so far.
+        spend: f64,
+        /// Held by running turns.
+        held: f64,
+        /// How many turns hold it.
+        turns: u32,
+    },
+}
+
 /// The outcome of [`super::Store::take_rate`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateTake {

@@ -13,6 +13,7 @@
 //! its own soft limit to the hard limit at start.
 
 mod chart;
+mod conversations;
 mod modes;
 mod stats;
 
@@ -70,6 +71,13 @@ struct RunArgs {
     /// Turns per conversation (gateway): 0 = one conversation per client, 1 = stateless.
     #[arg(long, default_value_t = 0)]
     turns_per_session: u64,
+    /// Multi-turn conversations (of --turns-per-session turns, at least 2) that check every
+    /// answer's context against the fake API's `[n=..]` counter (errors: `context-lost`).
+    #[arg(long)]
+    check_context: bool,
+    /// With --check-context: send the whole history each turn instead of `X-Session-Id`.
+    #[arg(long)]
+    history: bool,
     /// The CLI for direct and spawn-per-request modes.
     #[arg(long, default_value = "claude")]
     cli: String,
@@ -149,6 +157,8 @@ async fn run_load(args: RunArgs) -> Result<(), String> {
         requests,
         stream,
         turns_per_session,
+        check_context,
+        history,
         cli,
         cli_args,
         cli_env,
@@ -172,6 +182,7 @@ async fn run_load(args: RunArgs) -> Result<(), String> {
         prompt,
         stream,
         turns_per_session,
+        history,
         cli,
         cli_args,
         cli_env,
@@ -226,6 +237,13 @@ async fn run_load(args: RunArgs) -> Result<(), String> {
     for client in 0..concurrency {
         let (plan, budget, pb) = (plan.clone(), budget.clone(), progress.clone());
         tasks.push(match mode {
+            Mode::Gateway if check_context || history => tokio::spawn(conversations::client(
+                http.clone(),
+                plan,
+                client,
+                budget,
+                pb,
+            )),
             Mode::Gateway => tokio::spawn(modes::gateway_client(
                 http.clone(),
                 plan,

@@ -24,6 +24,8 @@ pub(crate) struct Plan {
     pub(crate) stream: bool,
     /// Turns per conversation; 0 = one conversation per client for the whole run.
     pub(crate) turns_per_session: u64,
+    /// Conversations send their whole history instead of `X-Session-Id`.
+    pub(crate) history: bool,
     pub(crate) cli: String,
     pub(crate) cli_args: Vec<String>,
     pub(crate) cli_env: Vec<(String, String)>,
@@ -45,7 +47,7 @@ impl Budget {
         })
     }
 
-    fn take(&self) -> Option<u64> {
+    pub(crate) fn take(&self) -> Option<u64> {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
         (i < self.total).then_some(i)
     }

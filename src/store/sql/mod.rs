@@ -11,10 +11,11 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Connection};
 
 use super::{
-    KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake, SessionRecord, SpendFilter,
-    SpendRecord, Store, StoreError, StoredTranscript, TagSpend,
+    BudgetHold, KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake, SessionRecord,
+    SpendFilter, SpendRecord, Store, StoreError, StoredTranscript, TagSpend,
 };
 
+mod holds;
 mod keys;
 mod rates;
 mod sessions;
@@ -285,6 +286,32 @@ impl Store for SqlStore {
         data: &str,
     ) -> Result<(), StoreError> {
         transcripts::keep(&self.pool, session_id, cli_session_id, start, data).await
+    }
+
+    async fn hold_budget(
+        &self,
+        key_id: &str,
+        hold_id: &str,
+        usd: f64,
+        budget: f64,
+        expires_at: i64,
+    ) -> Result<BudgetHold, StoreError> {
+        let postgres = self.backend() == "postgres";
+        holds::hold(
+            &self.pool,
+            postgres,
+            key_id,
+            hold_id,
+            usd,
+            budget,
+            super::now_secs(),
+            expires_at,
+        )
+        .await
+    }
+
+    async fn release_budget(&self, hold_id: &str) -> Result<(), StoreError> {
+        holds::release(&self.pool, hold_id).await
     }
 
     async fn transcript(&self, session_id: &str) -> Result<Option<StoredTranscript>, StoreError> {
