@@ -178,52 +178,83 @@ async fn read_range(file: &std::path::Path, start: u64, end: u64) -> std::io::Re
     Ok(buf)
 }
 
-/// What [`take_up`] found.
+/// What [`Keeper::take_up`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum TakeUp {
-    /// The pool already holds or can resume the conversation.
+    /// The pool holds the conversation as kept.
     Known,
-    /// The pool adopted it from the store.
+    /// The pool adopted it from the store (it had not seen it, or what it held was behind:
+    /// the conversation went on on another replica meanwhile).
     Adopted,
     /// Nothing is kept for it (no completed turn, or keeping is off).
     NothingKept,
+    /// This replica kept it, and the store no longer has it: the session was deleted on
+    /// another replica (its copy here is dropped).
+    Deleted,
 }
 
-/// Makes sure the pool can continue `session` with its context: a conversation the pool does
-/// not know is adopted from the transcript kept in the store.
-pub async fn take_up(
-    pool: &PoolHandle,
-    store: &dyn Store,
-    session: &SessionId,
-) -> Result<TakeUp, ApiError> {
-    if pool.knows(session).await {
-        return Ok(TakeUp::Known);
-    }
-    let Some(kept) = store.transcript(session).await? else {
-        return Ok(TakeUp::NothingKept);
-    };
-    if kept.cli_session_id == TOO_LARGE {
-        return Err(ApiError::ConversationNotResumable(
-            "this conversation grew past store.max_conversation_bytes, so it is kept only by \
-             the replica that ran it, which cannot serve it now; start a new session (or send \
-             the whole history without a session id)"
-                .into(),
-        ));
-    }
-    match pool
-        .adopt(session.clone(), kept.cli_session_id, kept.data.as_bytes())
-        .await
-    {
-        Ok(true) => {
-            tracing::info!(
-                bytes = kept.data.len(),
-                "conversation taken up from the store"
-            );
-            Ok(TakeUp::Adopted)
+impl Keeper {
+    /// Makes sure the pool continues `session` with its whole context. A conversation the
+    /// pool does not know is adopted from the transcript kept in the store; one it knows but
+    /// whose kept transcript has moved on past what this replica kept (its later turns ran on
+    /// another replica, e.g. while this one was out of the load balancer) is dropped here and
+    /// adopted again.
+    pub async fn take_up(
+        &self,
+        pool: &PoolHandle,
+        session: &SessionId,
+    ) -> Result<TakeUp, ApiError> {
+        if pool.knows(session).await {
+            let ours = self.remembered().get(session).cloned().flatten();
+            let Some((cli, len)) = ours else {
+                return Ok(TakeUp::Known);
+            };
+            match self.store.transcript_head(session).await? {
+                Some((kept_cli, kept_len)) if kept_cli == cli && kept_len as u64 == len => {
+                    return Ok(TakeUp::Known);
+                }
+                Some(_) => {
+                    tracing::info!("a conversation went on on another replica; taking it up again");
+                    self.forget_held(pool, session);
+                }
+                None => {
+                    self.forget_held(pool, session);
+                    return Ok(TakeUp::Deleted);
+                }
+            }
         }
-        Ok(false) => Ok(TakeUp::Known),
-        Err(e) => Err(ApiError::Internal(format!(
-            "cannot take up a kept conversation: {e}"
-        ))),
+        let Some(kept) = self.store.transcript(session).await? else {
+            return Ok(TakeUp::NothingKept);
+        };
+        if kept.cli_session_id == TOO_LARGE {
+            return Err(ApiError::ConversationNotResumable(
+                "this conversation grew past store.max_conversation_bytes, so it is kept only \
+                 by the replica that ran it, which cannot serve it now; start a new session (or \
+                 send the whole history without a session id)"
+                    .into(),
+            ));
+        }
+        let (cli, len) = (kept.cli_session_id.clone(), kept.data.len() as u64);
+        match pool
+            .adopt(session.clone(), kept.cli_session_id, kept.data.as_bytes())
+            .await
+        {
+            Ok(true) => {
+                tracing::info!(bytes = len, "conversation taken up from the store");
+                self.remember(session.clone(), Some((cli, len)));
+                Ok(TakeUp::Adopted)
+            }
+            Ok(false) => Ok(TakeUp::Known),
+            Err(e) => Err(ApiError::Internal(format!(
+                "cannot take up a kept conversation: {e}"
+            ))),
+        }
+    }
+
+    /// A session id that is new to the store must not continue a conversation this replica
+    /// still holds under it (the session was deleted on another replica).
+    pub fn forget_held(&self, pool: &PoolHandle, session: &SessionId) {
+        self.remembered().remove(session);
+        pool.end_session(session.clone());
     }
 }

@@ -133,3 +133,37 @@ async fn with_keeping_off_nothing_is_kept() {
     assert!(a.app.store.transcript(&scoped).await.unwrap().is_none());
     a.stop().await;
 }
+
+/// A replica that still holds a conversation which went on elsewhere (it was out of the load
+/// balancer for a while) takes it up again from the store instead of answering from its stale
+/// copy; a session deleted elsewhere starts afresh here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_holding_a_conversation_that_went_on_elsewhere_catches_up() {
+    let a = TestServer::start(1, 2, |_| {}).await;
+    let b = replica_of(&a, |_| {}).await;
+    for k in 1..=2 {
+        let (_, body) = say(&a, "moved", &format!("a{k}")).await;
+        assert_eq!(turn_counter(answer(&body)), k);
+    }
+    for k in 3..=4 {
+        let (_, body) = say(&b, "moved", &format!("b{k}")).await;
+        assert_eq!(turn_counter(answer(&body)), k, "{body}");
+    }
+    let (_, body) = say(&a, "moved", "back on a").await;
+    assert_eq!(turn_counter(answer(&body)), 5, "{body}");
+    assert_eq!(a.pool.snapshot().conversations_adopted, 1);
+
+    // Deleted on B while A holds it: the id starts a new conversation on A.
+    let r = b
+        .client
+        .delete(format!("{}/api/v1/sessions/moved", b.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let (_, body) = say(&a, "moved", "fresh").await;
+    assert_eq!(turn_counter(answer(&body)), 1, "{body}");
+    a.stop().await;
+    b.stop().await;
+}

@@ -8,6 +8,7 @@ use crate::auth::Identity;
 use crate::conversation::{Fingerprint, Msg, fingerprint, replay, system_prompt};
 use crate::error::ApiError;
 use crate::http::App;
+use crate::transcripts::TakeUp;
 
 /// A request's place in a conversation.
 #[derive(Debug)]
@@ -37,12 +38,18 @@ pub(crate) async fn place(
     let sent_system_prompt = system_prompt(&msgs)?;
     let last = msgs.last().map(|m| m.text.clone()).unwrap_or_default();
     if let Some(sid) = explicit {
-        let created = app.sessions.claim_or_create(&sid, &caller.key_id).await?;
-        if !created && app.keeper.is_some() {
-            // A conversation this replica's pool does not hold (it ran on another replica, or
-            // before a restart) is taken up from the store with its whole context.
-            let scoped = crate::http::sessions::scoped(&caller.key_id, &sid);
-            crate::transcripts::take_up(&app.pool, app.store.as_ref(), &scoped.into()).await?;
+        let mut created = app.sessions.claim_or_create(&sid, &caller.key_id).await?;
+        if let Some(keeper) = &app.keeper {
+            let scoped = crate::http::sessions::scoped(&caller.key_id, &sid).into();
+            if created {
+                keeper.forget_held(&app.pool, &scoped);
+            } else if keeper.take_up(&app.pool, &scoped).await? == TakeUp::Deleted {
+                // Deleted on another replica: the id starts a new conversation.
+                app.sessions.forget_cached(&sid, &caller.key_id);
+                created = app.sessions.claim_or_create(&sid, &caller.key_id).await?;
+            }
+            // Otherwise a conversation this replica's pool did not hold as kept (it ran on
+            // another replica, or before a restart) has been taken up from the store.
         }
         let content = if created { replay(&msgs) } else { last };
         let system_prompt = app

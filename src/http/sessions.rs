@@ -162,6 +162,11 @@ impl SessionRegistry {
         Ok(created)
     }
 
+    /// Drops the cached owner of `owner`'s `id` (the session was deleted on another replica).
+    pub fn forget_cached(&self, id: &str, owner: &str) {
+        self.owners().remove(&scoped(owner, id));
+    }
+
     /// True when `owner` has a conversation `id` (a stateless continuation checks that the
     /// conversation still exists).
     pub async fn owned_by(&self, id: &str, owner: &Arc<str>) -> Result<bool, ApiError> {

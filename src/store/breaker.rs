@@ -204,6 +204,9 @@ impl<S: Store> Store for Breaker<S> {
     async fn release_budget(&self, hold_id: &str) -> Result<(), StoreError> {
         guarded!(self.release_budget(hold_id))
     }
+    async fn transcript_head(&self, session_id: &str) -> Result<Option<(String, i64)>, StoreError> {
+        guarded!(self.transcript_head(session_id))
+    }
     async fn transcript(&self, session_id: &str) -> Result<Option<StoredTranscript>, StoreError> {
         guarded!(self.transcript(session_id))
     }

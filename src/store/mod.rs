@@ -186,6 +186,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<BudgetHold, StoreError>;
     /// Releases a hold (its turn's spend is recorded).
     async fn release_budget(&self, hold_id: &str) -> Result<(), StoreError>;
+    /// Which CLI session's transcript is kept for a conversation, and its length.
+    async fn transcript_head(&self, session_id: &str) -> Result<Option<(String, i64)>, StoreError>;
     /// A conversation's kept transcript.
     async fn transcript(&self, session_id: &str) -> Result<Option<StoredTranscript>, StoreError>;
     /// Forgets a conversation's transcript (too large to keep, or the session is gone).

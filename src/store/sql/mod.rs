@@ -314,6 +314,10 @@ impl Store for SqlStore {
         holds::release(&self.pool, hold_id).await
     }
 
+    async fn transcript_head(&self, session_id: &str) -> Result<Option<(String, i64)>, StoreError> {
+        transcripts::head(&self.pool, session_id).await
+    }
+
     async fn transcript(&self, session_id: &str) -> Result<Option<StoredTranscript>, StoreError> {
         transcripts::get(&self.pool, session_id).await
     }

@@ -63,6 +63,18 @@ pub(super) async fn keep(
     Ok(())
 }
 
+pub(super) async fn head(
+    pool: &AnyPool,
+    session_id: &str,
+) -> Result<Option<(String, i64)>, StoreError> {
+    let row = sqlx::query("SELECT cli_session_id, size FROM transcripts WHERE session_id = $1")
+        .bind(session_id)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| Ok((r.try_get("cli_session_id")?, r.try_get("size")?)))
+        .transpose()
+}
+
 pub(super) async fn get(
     pool: &AnyPool,
     session_id: &str,
