@@ -167,3 +167,34 @@ async fn a_replica_holding_a_conversation_that_went_on_elsewhere_catches_up() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A conversation's system prompt moves with it: the replica that takes it up runs it with
+/// the prompt its first turn was sent with, although later turns send only their new message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_system_prompt_moves_with_the_conversation() {
+    let a = TestServer::start(1, 2, |_| {}).await;
+    let b = replica_of(&a, |_| {}).await;
+    let r = a
+        .post("/v1/chat/completions")
+        .header("X-Session-Id", "pirate")
+        .json(&json!({"model": "sonnet", "messages": [
+            {"role": "system", "content": "talk like a pirate"},
+            {"role": "user", "content": "[[system]] ahoy"}]}))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        answer(&body).contains("system=talk like a pirate"),
+        "{body}"
+    );
+    let (status, body) = say(&b, "pirate", "[[system]] and now?").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        answer(&body).contains("system=talk like a pirate"),
+        "{body}"
+    );
+    assert_eq!(turn_counter(answer(&body)), 2, "{body}");
+    a.stop().await;
+    b.stop().await;
+}

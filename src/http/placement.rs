@@ -54,7 +54,8 @@ pub(crate) async fn place(
         let content = if created { replay(&msgs) } else { last };
         let system_prompt = app
             .sessions
-            .system_prompt(&caller.key_id, &sid, sent_system_prompt);
+            .system_prompt(&caller.key_id, &sid, sent_system_prompt)
+            .await?;
         return Ok(Placement {
             session: sid,
             content,

@@ -108,20 +108,42 @@ impl SessionRegistry {
     }
 
     /// The system prompt a turn of `owner`'s conversation `id` runs with: the one it was sent
-    /// with (which becomes the conversation's), else the conversation's own.
-    pub fn system_prompt(&self, owner: &str, id: &str, sent: Option<Arc<str>>) -> Option<Arc<str>> {
+    /// with (which becomes the conversation's), else the conversation's own. Kept in the store
+    /// too, so the replica that takes the conversation up runs it with the same prompt.
+    pub async fn system_prompt(
+        &self,
+        owner: &str,
+        id: &str,
+        sent: Option<Arc<str>>,
+    ) -> Result<Option<Arc<str>>, ApiError> {
         let key = scoped(owner, id);
-        let mut prompts = self.prompts();
+        let cached = self.prompts().get(&key).cloned();
         match sent {
             Some(p) => {
-                if prompts.len() >= OWNER_CACHE_CAPACITY {
-                    prompts.clear();
+                if cached.as_deref() != Some(&*p) {
+                    self.store.set_session_prompt(&key, &p).await?;
+                    self.cache_prompt(key, p.clone());
                 }
-                prompts.insert(key, p.clone());
-                Some(p)
+                Ok(Some(p))
             }
-            None => prompts.get(&key).cloned(),
+            None if cached.is_some() => Ok(cached),
+            None => {
+                let stored: Option<Arc<str>> =
+                    self.store.session_prompt(&key).await?.map(Into::into);
+                if let Some(p) = &stored {
+                    self.cache_prompt(key, p.clone());
+                }
+                Ok(stored)
+            }
         }
+    }
+
+    fn cache_prompt(&self, key: String, prompt: Arc<str>) {
+        let mut prompts = self.prompts();
+        if prompts.len() >= OWNER_CACHE_CAPACITY {
+            prompts.clear();
+        }
+        prompts.insert(key, prompt);
     }
 
     fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<str>>> {
@@ -291,7 +313,16 @@ pub(super) async fn message(
         return Err(ApiError::bad("content", "`content` must not be empty"));
     }
     let model_name = body.model.unwrap_or_else(|| app.default_model.clone());
-    let system_prompt = app.sessions.system_prompt(&caller.key_id, &id, None);
+    if let Some(keeper) = &app.keeper {
+        // The session exists (checked above): a conversation held elsewhere is taken up.
+        keeper
+            .take_up(&app.pool, &scoped(&caller.key_id, &id).into())
+            .await?;
+    }
+    let system_prompt = app
+        .sessions
+        .system_prompt(&caller.key_id, &id, None)
+        .await?;
     let claude_model = app.resolve_model(&model_name)?;
     let admission = app.admit(&caller, &model_name, &claude_model).await?;
     respond(

@@ -132,9 +132,10 @@ async fn continue_from(
             [only] => only.text.clone(),
             _ => replay(&new),
         };
-        let system_prompt =
-            app.sessions
-                .system_prompt(&caller.key_id, &stored.session, sent_system_prompt);
+        let system_prompt = app
+            .sessions
+            .system_prompt(&caller.key_id, &stored.session, sent_system_prompt)
+            .await?;
         let placement = Placement {
             session: stored.session,
             content,
@@ -148,7 +149,8 @@ async fn continue_from(
     let session = app.sessions.create(&caller.key_id).await?;
     let system_prompt = app
         .sessions
-        .system_prompt(&caller.key_id, &session, sent_system_prompt);
+        .system_prompt(&caller.key_id, &session, sent_system_prompt)
+        .await?;
     let placement = Placement {
         session,
         content: replay(&full),

@@ -176,6 +176,12 @@ impl<S: Store> Store for Breaker<S> {
     async fn list_sessions(&self, owner: &str) -> Result<Vec<SessionRecord>, StoreError> {
         guarded!(self.list_sessions(owner))
     }
+    async fn set_session_prompt(&self, id: &str, prompt: &str) -> Result<(), StoreError> {
+        guarded!(self.set_session_prompt(id, prompt))
+    }
+    async fn session_prompt(&self, id: &str) -> Result<Option<String>, StoreError> {
+        guarded!(self.session_prompt(id))
+    }
     async fn delete_session(&self, id: &str, owner: &str) -> Result<bool, StoreError> {
         guarded!(self.delete_session(id, owner))
     }

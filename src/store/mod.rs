@@ -157,6 +157,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError>;
     /// The sessions of one owner, most recently used first.
     async fn list_sessions(&self, owner: &str) -> Result<Vec<SessionRecord>, StoreError>;
+    /// Sets a session's system prompt.
+    async fn set_session_prompt(&self, id: &str, prompt: &str) -> Result<(), StoreError>;
+    /// A session's system prompt, if it has one.
+    async fn session_prompt(&self, id: &str) -> Result<Option<String>, StoreError>;
     /// Deletes a session of `owner`; false if there was none.
     async fn delete_session(&self, id: &str, owner: &str) -> Result<bool, StoreError>;
     /// Deletes sessions last used before `unused_since` (Unix seconds); returns how many.

@@ -30,6 +30,7 @@
 //!   N output tokens (what the real CLI streams for each model call)
 //! - `[[credential]]`: the reply has `credential=<last 4 characters of CLAUDE_CODE_OAUTH_TOKEN>`
 //!   (or `credential=none`)
+//! - `[[system]]`: the reply has `system=<--system-prompt>` (or `system=none`)
 //! - `[[pid]]`: the reply has `pid=<pid>`; `[[stderr]]`: writes to stderr
 //! - `[[exit]]`: exit 0 after the turn
 //!
@@ -57,6 +58,8 @@ struct Fake {
     total_cost: f64,
     home: PathBuf,
     model: String,
+    /// `--system-prompt`, shown by `[[system]]`.
+    system_prompt: Option<String>,
     inbox: Receiver<Input>,
     /// User messages that arrived mid-turn, run next (the real CLI queues them too).
     queued: VecDeque<(String, bool)>,
@@ -130,6 +133,7 @@ fn main() {
         total_cost: 0.0,
         home,
         model: flag("--model").unwrap_or_else(|| "claude-sonnet-5".into()),
+        system_prompt: flag("--system-prompt"),
         inbox: rx,
         queued: VecDeque::new(),
         eof: false,
@@ -302,6 +306,10 @@ impl Fake {
             return;
         }
         let mut extras = String::new();
+        if text.contains("[[system]]") {
+            let prompt = self.system_prompt.as_deref().unwrap_or("none");
+            extras.push_str(&format!(" system={prompt}"));
+        }
         if text.contains("[[pid]]") {
             extras.push_str(&format!(" pid={}", std::process::id()));
         }

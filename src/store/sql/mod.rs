@@ -270,6 +270,14 @@ impl Store for SqlStore {
         sessions::list(&self.pool, owner).await
     }
 
+    async fn set_session_prompt(&self, id: &str, prompt: &str) -> Result<(), StoreError> {
+        sessions::set_prompt(&self.pool, id, prompt).await
+    }
+
+    async fn session_prompt(&self, id: &str) -> Result<Option<String>, StoreError> {
+        sessions::prompt(&self.pool, id).await
+    }
+
     async fn delete_session(&self, id: &str, owner: &str) -> Result<bool, StoreError> {
         sessions::delete(&self.pool, id, owner).await
     }

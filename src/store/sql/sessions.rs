@@ -79,6 +79,26 @@ pub(super) async fn list(pool: &AnyPool, owner: &str) -> Result<Vec<SessionRecor
     rows.iter().map(from_row).collect()
 }
 
+pub(super) async fn set_prompt(pool: &AnyPool, id: &str, prompt: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sessions SET system_prompt = $1 WHERE id = $2")
+        .bind(prompt)
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn prompt(pool: &AnyPool, id: &str) -> Result<Option<String>, StoreError> {
+    let row = sqlx::query("SELECT system_prompt FROM sessions WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get::<Option<String>, _>("system_prompt")?,
+        None => None,
+    })
+}
+
 /// Deletes a session and its kept transcript.
 pub(super) async fn delete(pool: &AnyPool, id: &str, owner: &str) -> Result<bool, StoreError> {
     let mut tx = pool.begin().await?;
