@@ -7,6 +7,9 @@
 //! asked to continue a session its pool does not know loads the transcript and has the pool
 //! adopt it ([`take_up`]): the next turn resumes it with `--resume`, with its whole context.
 //!
+//! Parts are written by one task in batches (group commit: one transaction for whatever
+//! turns completed meanwhile); each turn still waits until its own part is committed.
+//!
 //! A transcript larger than `store.max_conversation_bytes` is no longer kept: the store holds a
 //! marker instead, the conversation goes on where it runs, and another replica answers its next
 //! turn with 409 `conversation_not_resumable`.
@@ -21,7 +24,8 @@ use claude_pool_actors::{PoolHandle, SavedTurn, SessionId, TranscriptSink};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::error::ApiError;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, TranscriptPart};
+use tokio::sync::{mpsc, oneshot};
 
 /// Sessions whose kept length is remembered before the map is emptied (a forgotten one is
 /// kept whole again on its next turn).
@@ -43,10 +47,18 @@ pub struct KeeperStats {
     pub too_large: AtomicU64,
 }
 
+/// Parts written in one transaction at most.
+const MAX_BATCH: usize = 256;
+
+/// One part to write and where its outcome goes (kept, or not kept: the condition did not
+/// hold; or the store's error, as text for the log).
+type Job = (TranscriptPart, oneshot::Sender<Result<bool, String>>);
+
 /// Keeps completed turns' transcripts in the store.
 #[derive(Debug)]
 pub struct Keeper {
     store: Arc<dyn Store>,
+    writer: mpsc::UnboundedSender<Job>,
     max_bytes: u64,
     /// Per session: the CLI session and length the store has (`None`: marked too large).
     kept: Mutex<HashMap<SessionId, Option<(String, u64)>>>,
@@ -57,7 +69,10 @@ pub struct Keeper {
 impl Keeper {
     /// A keeper writing to `store`, keeping transcripts up to `max_bytes`.
     pub fn new(store: Arc<dyn Store>, max_bytes: u64) -> Arc<Self> {
+        let (writer, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(write_batches(store.clone(), jobs));
         Arc::new(Self {
+            writer,
             store,
             max_bytes,
             kept: Mutex::new(HashMap::new()),
@@ -111,8 +126,14 @@ impl Keeper {
                 limit = self.max_bytes,
                 "a conversation outgrew store.max_conversation_bytes; it goes on only on this replica"
             );
-            match self.store.keep_transcript(&session, TOO_LARGE, 0, "").await {
-                Ok(()) => self.remember(session, None),
+            let marker = TranscriptPart {
+                session_id: session.to_string(),
+                cli_session_id: TOO_LARGE.into(),
+                start: 0,
+                data: String::new(),
+            };
+            match self.write_part(marker).await {
+                Ok(_) => self.remember(session, None),
                 Err(e) => self.failed(&session, &e),
             }
             return;
@@ -122,7 +143,7 @@ impl Keeper {
             _ => 0,
         };
         let mut result = self.write(&session, &saved, start).await;
-        if start > 0 && matches!(result, Err(KeepError::Store(StoreError::Conflict(_)))) {
+        if start > 0 && matches!(result, Err(KeepError::NotAtEnd)) {
             result = self.write(&session, &saved, 0).await;
         }
         match result {
@@ -132,6 +153,9 @@ impl Keeper {
                 self.remember(session, Some((saved.cli_session_id, saved.len)));
             }
             Err(KeepError::Store(e)) => self.failed(&session, &e),
+            Err(KeepError::NotAtEnd) => {
+                self.failed(&session, "the kept copy changed while it was rewritten")
+            }
             Err(KeepError::File(e)) => {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
                 self.remembered().remove(&session);
@@ -140,7 +164,7 @@ impl Keeper {
         }
     }
 
-    fn failed(&self, session: &SessionId, e: &StoreError) {
+    fn failed(&self, session: &SessionId, e: &str) {
         self.stats.failures.fetch_add(1, Ordering::Relaxed);
         self.remembered().remove(session);
         tracing::warn!(error = %e, "cannot keep a conversation's transcript in the store; it goes on only on this replica until a later turn is kept");
@@ -154,19 +178,68 @@ impl Keeper {
                 "the transcript is not UTF-8 at the kept boundary",
             ))
         })?;
-        self.store
-            .keep_transcript(session, &saved.cli_session_id, start as i64, &text)
-            .await?;
-        Ok(text.len() as u64)
+        let written = text.len() as u64;
+        let part = TranscriptPart {
+            session_id: session.to_owned(),
+            cli_session_id: saved.cli_session_id.clone(),
+            start: start as i64,
+            data: text,
+        };
+        match self.write_part(part).await {
+            Ok(true) => Ok(written),
+            Ok(false) => Err(KeepError::NotAtEnd),
+            Err(e) => Err(KeepError::Store(e)),
+        }
+    }
+
+    /// Hands a part to the batch writer and waits until it is committed.
+    async fn write_part(&self, part: TranscriptPart) -> Result<bool, String> {
+        let (done, outcome) = oneshot::channel();
+        self.writer
+            .send((part, done))
+            .map_err(|_| "the transcript writer has stopped".to_owned())?;
+        outcome
+            .await
+            .map_err(|_| "the transcript writer has stopped".to_owned())?
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 enum KeepError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    #[error("{0}")]
+    Store(String),
+    #[error("the kept copy does not end where this part starts")]
+    NotAtEnd,
     #[error(transparent)]
     File(#[from] std::io::Error),
+}
+
+/// The batch writer: whatever parts are waiting, in one transaction.
+async fn write_batches(store: Arc<dyn Store>, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = jobs.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let parts: Vec<TranscriptPart> = batch.iter().map(|(p, _)| p.clone()).collect();
+        match store.keep_transcripts(&parts).await {
+            Ok(kept) => {
+                for ((_, done), kept) in batch.drain(..).zip(kept) {
+                    let _ = done.send(Ok(kept));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for (_, done) in batch.drain(..) {
+                    let _ = done.send(Err(message.clone()));
+                }
+            }
+        }
+    }
 }
 
 /// Bytes `start..end` of `file`.

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 
 use super::{
     BudgetHold, KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake, SessionRecord,
-    SpendFilter, SpendRecord, Store, StoreError, StoredTranscript, TagSpend,
+    SpendFilter, SpendRecord, Store, StoreError, StoredTranscript, TagSpend, TranscriptPart,
 };
 
 /// How long calls fail fast after the database was found unavailable.
@@ -188,14 +188,8 @@ impl<S: Store> Store for Breaker<S> {
     async fn prune_sessions(&self, unused_since: i64) -> Result<u64, StoreError> {
         guarded!(self.prune_sessions(unused_since))
     }
-    async fn keep_transcript(
-        &self,
-        session_id: &str,
-        cli_session_id: &str,
-        start: i64,
-        data: &str,
-    ) -> Result<(), StoreError> {
-        guarded!(self.keep_transcript(session_id, cli_session_id, start, data))
+    async fn keep_transcripts(&self, parts: &[TranscriptPart]) -> Result<Vec<bool>, StoreError> {
+        guarded!(self.keep_transcripts(parts))
     }
     async fn hold_budget(
         &self,

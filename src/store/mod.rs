@@ -42,9 +42,6 @@ pub enum StoreError {
     /// A stored value could not be decoded (corrupt row).
     #[error("corrupt stored value in {0}")]
     Corrupt(&'static str),
-    /// A conditional write found the row changed by someone else.
-    #[error("the stored {0} changed meanwhile")]
-    Conflict(&'static str),
     /// The database was unreachable a moment ago; not tried again yet (see [`Breaker`]).
     #[error("the database is unavailable")]
     Unavailable,
@@ -166,17 +163,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Deletes sessions last used before `unused_since` (Unix seconds); returns how many.
     async fn prune_sessions(&self, unused_since: i64) -> Result<u64, StoreError>;
 
-    /// Keeps part of a conversation's transcript: `data` goes at byte `start` of the CLI
-    /// session's file. `start == 0` replaces what was kept; otherwise the part is appended
-    /// only if what is kept is that CLI session's and ends exactly at `start`, else
-    /// [`StoreError::Conflict`] (the caller then keeps the whole file).
-    async fn keep_transcript(
-        &self,
-        session_id: &str,
-        cli_session_id: &str,
-        start: i64,
-        data: &str,
-    ) -> Result<(), StoreError>;
+    /// Keeps parts of conversations' transcripts, in one transaction: each part's `data` goes
+    /// at byte `start` of its CLI session's file. `start == 0` replaces what was kept;
+    /// otherwise the part is appended only if what is kept is that CLI session's and ends
+    /// exactly at `start`. Returns, per part, whether it was kept (false: that condition did
+    /// not hold; the caller then keeps the whole file).
+    async fn keep_transcripts(&self, parts: &[TranscriptPart]) -> Result<Vec<bool>, StoreError>;
     /// Holds `usd` of `key_id`'s `budget` for a running turn (id `hold_id`, lapsing at
     /// `expires_at` if never released), unless the key's spend, or its spend plus what other
     /// running turns hold, has reached the budget. Decisions for one key are serialized.
@@ -196,6 +188,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn transcript(&self, session_id: &str) -> Result<Option<StoredTranscript>, StoreError>;
     /// Forgets a conversation's transcript (too large to keep, or the session is gone).
     async fn drop_transcript(&self, session_id: &str) -> Result<(), StoreError>;
+}
+
+/// Part of a conversation's transcript to keep ([`Store::keep_transcripts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptPart {
+    /// The conversation (the store's session id).
+    pub session_id: String,
+    /// The CLI session whose file this is part of.
+    pub cli_session_id: String,
+    /// Where in the file the part starts.
+    pub start: i64,
+    /// Whole JSON lines of the file.
+    pub data: String,
 }
 
 /// A conversation's transcript as kept in the store.

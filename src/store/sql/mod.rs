@@ -12,7 +12,7 @@ use sqlx::{AnyPool, Connection};
 
 use super::{
     BudgetHold, KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake, SessionRecord,
-    SpendFilter, SpendRecord, Store, StoreError, StoredTranscript, TagSpend,
+    SpendFilter, SpendRecord, Store, StoreError, StoredTranscript, TagSpend, TranscriptPart,
 };
 
 mod holds;
@@ -286,14 +286,8 @@ impl Store for SqlStore {
         sessions::prune(&self.pool, unused_since).await
     }
 
-    async fn keep_transcript(
-        &self,
-        session_id: &str,
-        cli_session_id: &str,
-        start: i64,
-        data: &str,
-    ) -> Result<(), StoreError> {
-        transcripts::keep(&self.pool, session_id, cli_session_id, start, data).await
+    async fn keep_transcripts(&self, parts: &[TranscriptPart]) -> Result<Vec<bool>, StoreError> {
+        transcripts::keep(&self.pool, parts).await
     }
 
     async fn hold_budget(

@@ -7,60 +7,66 @@
 
 use sqlx::{AnyPool, Row};
 
-use crate::store::{StoreError, StoredTranscript, now_secs};
+use crate::store::{StoreError, StoredTranscript, TranscriptPart, now_secs};
 
 pub(super) async fn keep(
     pool: &AnyPool,
-    session_id: &str,
-    cli_session_id: &str,
-    start: i64,
-    data: &str,
-) -> Result<(), StoreError> {
-    let size = start + data.len() as i64;
+    parts: &[TranscriptPart],
+) -> Result<Vec<bool>, StoreError> {
     let now = now_secs();
+    let mut kept = Vec::with_capacity(parts.len());
     let mut tx = pool.begin().await?;
-    if start == 0 {
-        sqlx::query("DELETE FROM transcript_parts WHERE session_id = $1")
-            .bind(session_id)
+    for part in parts {
+        let size = part.start + part.data.len() as i64;
+        if part.start == 0 {
+            sqlx::query("DELETE FROM transcript_parts WHERE session_id = $1")
+                .bind(&part.session_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO transcripts (session_id, cli_session_id, size, updated_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO UPDATE SET \
+                 cli_session_id = excluded.cli_session_id, size = excluded.size, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(&part.session_id)
+            .bind(&part.cli_session_id)
+            .bind(size)
+            .bind(now)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO transcripts (session_id, cli_session_id, size, updated_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (session_id) DO UPDATE SET \
-             cli_session_id = excluded.cli_session_id, size = excluded.size, \
-             updated_at = excluded.updated_at",
-        )
-        .bind(session_id)
-        .bind(cli_session_id)
-        .bind(size)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    } else {
-        let moved = sqlx::query(
-            "UPDATE transcripts SET size = $1, updated_at = $2 \
-             WHERE session_id = $3 AND cli_session_id = $4 AND size = $5",
-        )
-        .bind(size)
-        .bind(now)
-        .bind(session_id)
-        .bind(cli_session_id)
-        .bind(start)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if moved == 0 {
-            return Err(StoreError::Conflict("transcript"));
+        } else {
+            let moved = sqlx::query(
+                "UPDATE transcripts SET size = $1, updated_at = $2 \
+                 WHERE session_id = $3 AND cli_session_id = $4 AND size = $5",
+            )
+            .bind(size)
+            .bind(now)
+            .bind(&part.session_id)
+            .bind(&part.cli_session_id)
+            .bind(part.start)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if moved == 0 {
+                kept.push(false);
+                continue;
+            }
         }
+        if !part.data.is_empty() {
+            sqlx::query(
+                "INSERT INTO transcript_parts (session_id, start, data) VALUES ($1, $2, $3)",
+            )
+            .bind(&part.session_id)
+            .bind(part.start)
+            .bind(&part.data)
+            .execute(&mut *tx)
+            .await?;
+        }
+        kept.push(true);
     }
-    sqlx::query("INSERT INTO transcript_parts (session_id, start, data) VALUES ($1, $2, $3)")
-        .bind(session_id)
-        .bind(start)
-        .bind(data)
-        .execute(&mut *tx)
-        .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(kept)
 }
 
 pub(super) async fn head(
