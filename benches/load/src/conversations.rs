@@ -82,7 +82,8 @@ pub(crate) async fn client(
         let mut retries = 0;
         let mut turn = 1;
         let mut base = 1;
-        let mut retried_turns: Vec<u64> = Vec::new();
+        // The current turn has failed at least once.
+        let mut failed_attempt = false;
         while turn <= per {
             if budget.take().is_none() {
                 break 'conversations;
@@ -132,9 +133,8 @@ pub(crate) async fn client(
                         }
                         Context::Unknown => {}
                     }
-                    if retries > 0 && !retried_turns.contains(&turn) {
+                    if std::mem::take(&mut failed_attempt) {
                         // Counted once per turn however many attempts it needed.
-                        retried_turns.push(turn);
                         rec.error("turns-retried");
                     }
                     history.push(json!({"role": "user", "content": text}));
@@ -145,10 +145,12 @@ pub(crate) async fn client(
                 Ok(Err(kind)) => {
                     rec.error(kind);
                     retries += 1;
+                    failed_attempt = true;
                 }
                 Err(_) => {
                     rec.error("client-timeout");
                     retries += 1;
+                    failed_attempt = true;
                 }
             }
         }
