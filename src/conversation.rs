@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::openai::{ChatMessage, Role};
 
 /// A message reduced to what routing and replay need.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Msg {
     /// Normalized role (`developer` counts as `system`).
     pub role: Role,

@@ -124,7 +124,8 @@ fn watch_reloads(
     });
 }
 
-/// Forgets day-old sessions once an hour, so stateless traffic cannot grow the table forever.
+/// Forgets day-old sessions and responses past their time once an hour, so stateless traffic
+/// cannot grow the tables forever.
 fn prune_sessions_hourly(app: Arc<App>) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
@@ -134,6 +135,11 @@ fn prune_sessions_hourly(app: Arc<App>) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(sessions = n, "forgot sessions unused for a day"),
                 Err(e) => tracing::warn!(error = %e, "pruning sessions failed"),
+            }
+            match app.responses.prune().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(responses = n, "forgot responses past their time"),
+                Err(e) => tracing::warn!(error = %e, "pruning responses failed"),
             }
         }
     });

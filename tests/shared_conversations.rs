@@ -198,3 +198,59 @@ async fn the_system_prompt_moves_with_the_conversation() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Responses API responses are in the store: a response made on one replica is continued
+/// (`previous_response_id`, in place: the conversation is taken up), shown and deleted on
+/// another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_made_on_one_replica_is_continued_on_another() {
+    let a = TestServer::start(1, 2, |_| {}).await;
+    let b = replica_of(&a, |_| {}).await;
+    let first: Value = a
+        .post("/v1/responses")
+        .json(&json!({"model": "sonnet", "input": "hello"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = first["id"].as_str().unwrap().to_owned();
+    let r = b
+        .post("/v1/responses")
+        .json(&json!({"model": "sonnet", "input": "again", "previous_response_id": id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let second: Value = r.json().await.unwrap();
+    let text = second["output"][0]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("echo: again"), "{second}");
+    assert_eq!(turn_counter(text), 2, "continued in place: {second}");
+    let shown = b
+        .client
+        .get(format!("{}/v1/responses/{id}", b.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.status(), 200);
+    let deleted = b
+        .client
+        .delete(format!("{}/v1/responses/{id}", b.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let gone = a
+        .client
+        .get(format!("{}/v1/responses/{id}", a.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    a.stop().await;
+    b.stop().await;
+}

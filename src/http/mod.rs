@@ -147,7 +147,10 @@ impl App {
             }),
             auth_failures: Default::default(),
             tools: crate::tools::ToolBridge::start(config.pool.tool_result_timeout),
-            responses: crate::responses::ResponseStore::new(config.pool.session_idle_ttl, 10_000),
+            responses: crate::responses::ResponseStore::new(
+                store.clone(),
+                config.pool.session_idle_ttl,
+            ),
             spend: SpendLog::start(store.clone()),
             max_cost_per_request: cap(l.max_cost_per_request),
             max_cost_per_key: cap(l.max_cost_per_key),

@@ -1,6 +1,6 @@
 //! The `POST /v1/chat/completions` request.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A chat-completions request. Fields OpenAI defines that have no meaning for a Claude Code
 /// worker (`temperature`, `top_p`, penalties, `seed`, ...) are
@@ -142,7 +142,7 @@ pub struct ChatMessage {
 }
 
 /// Message roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Instructions.

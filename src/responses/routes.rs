@@ -118,6 +118,7 @@ async fn continue_from(
     let stored = app
         .responses
         .get(prev, &caller.key_id)
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("response `{prev}` not found")))?;
     let sent_system_prompt = system_prompt(&msgs)?;
     let new: Vec<Msg> = msgs
@@ -126,8 +127,13 @@ async fn continue_from(
         .collect();
     let mut full = stored.history.clone();
     full.extend(new.iter().cloned());
-    if app.responses.is_latest(prev, &stored.session) {
-        // In place: the worker holds the conversation; only the new input is sent.
+    if app.responses.is_latest(prev, &stored.session).await? {
+        // In place: the conversation's worker (on this replica, or taken up from the store)
+        // holds it; only the new input is sent.
+        if let Some(keeper) = &app.keeper {
+            let scoped = crate::http::sessions::scoped(&caller.key_id, &stored.session);
+            keeper.take_up(&app.pool, &scoped.into()).await?;
+        }
         let content = match new.as_slice() {
             [only] => only.text.clone(),
             _ => replay(&new),
@@ -168,15 +174,18 @@ fn outcome_of(cut: Option<Cut>) -> Outcome {
     }
 }
 
-/// Stores a finished response (the conversation's messages now end with its answer).
-fn store(app: &App, req: &TurnRequest, before: Vec<Msg>, text: &str, object: &Value) {
-    app.responses.put(
-        &req.id,
-        &req.caller.key_id,
-        &req.session,
-        extended(&before, text),
-        object.clone(),
-    );
+/// Stores a finished response (the conversation's messages now end with its answer), before
+/// the client hears it is complete, so its next request may go to any replica. A store
+/// failure is logged; the answer is still given (it cannot then be continued by id).
+async fn store(app: &App, req: &TurnRequest, before: Vec<Msg>, text: &str, object: &Value) {
+    let history = extended(&before, text);
+    if let Err(e) = app
+        .responses
+        .put(&req.id, &req.caller.key_id, &req.session, &history, object)
+        .await
+    {
+        tracing::warn!(error = %e, "cannot store a response; previous_response_id will not find it");
+    }
 }
 
 async fn json_response(
@@ -217,7 +226,7 @@ async fn json_response(
     let cut = answer.limit.as_ref().and_then(OutputLimit::cut);
     let usage = Usage::from(result.usage);
     let object = response_object(head, &outcome_of(cut), Some(&text), Some(&usage));
-    store(app, &req, before, &text, &object);
+    store(app, &req, before, &text, &object).await;
     Ok(object)
 }
 
@@ -231,6 +240,10 @@ struct Sse {
     pending: Vec<u8>,
     done: bool,
     first_token: bool,
+    /// A completed response to store before its last event is sent.
+    to_store: Option<(Vec<Msg>, String, Value)>,
+    /// That last event.
+    last: Option<(&'static str, Value)>,
 }
 
 impl Sse {
@@ -320,12 +333,13 @@ impl Sse {
         let usage = Usage::from(r.usage);
         let object = response_object(&self.head, &outcome, Some(&text), Some(&usage));
         let before = self.before.take().unwrap_or_default();
-        store(&self.app, &self.started.req, before, &text, &object);
         let kind = match outcome {
             Outcome::Incomplete => "response.incomplete",
             _ => "response.completed",
         };
-        self.event(kind, json!({"response": object}));
+        // Stored before this last event goes out (see the stream loop).
+        self.to_store = Some((before, text, object.clone()));
+        self.last = Some((kind, json!({"response": object})));
         self.done = true;
     }
 
@@ -351,6 +365,8 @@ fn sse(app: Arc<App>, started: Started, head: Head, before: Vec<Msg>) -> Respons
         pending: Vec::with_capacity(2048),
         done: false,
         first_token: false,
+        to_store: None,
+        last: None,
     };
     st.opening();
     if let Some(ev) = first {
@@ -358,6 +374,12 @@ fn sse(app: Arc<App>, started: Started, head: Head, before: Vec<Msg>) -> Respons
     }
     let body = stream::unfold(st, move |mut st| async move {
         loop {
+            if let Some((before, text, object)) = st.to_store.take() {
+                store(&st.app, &st.started.req, before, &text, &object).await;
+            }
+            if let Some((kind, body)) = st.last.take() {
+                st.event(kind, body);
+            }
             if !st.pending.is_empty() {
                 let frame = Bytes::from(std::mem::take(&mut st.pending));
                 return Some((Ok::<_, Infallible>(frame), st));
@@ -389,6 +411,7 @@ pub(crate) async fn get(
 ) -> Result<Json<Value>, ApiError> {
     app.responses
         .get(&id, &caller.key_id)
+        .await?
         .map(|s| Json(s.object))
         .ok_or_else(|| ApiError::NotFound(format!("response `{id}` not found")))
 }
@@ -399,7 +422,7 @@ pub(crate) async fn delete(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if app.responses.delete(&id, &caller.key_id) {
+    if app.responses.delete(&id, &caller.key_id).await? {
         Ok(Json(
             json!({"id": id, "object": "response.deleted", "deleted": true}),
         ))

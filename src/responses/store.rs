@@ -1,14 +1,16 @@
-//! [`ResponseStore`]: the responses of this replica, for `GET`/`DELETE /v1/responses/{id}` and
-//! for `previous_response_id`: each with its owner, its conversation (session) and the
-//! messages of that conversation up to it. Kept in memory for a bounded time and number.
+//! [`ResponseStore`]: Responses API responses, for `GET`/`DELETE /v1/responses/{id}` and for
+//! `previous_response_id`: each with its owner, its conversation (session) and the messages of
+//! that conversation up to it. Kept in the database (shared by replicas, so any replica
+//! continues a response) for `pool.session_idle_ttl`.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::conversation::Msg;
+use crate::error::ApiError;
+use crate::store::{ResponseRecord, Store, StoreError, now_secs};
 
 /// One stored response.
 #[derive(Debug, Clone)]
@@ -21,117 +23,75 @@ pub struct Stored {
     pub history: Vec<Msg>,
     /// The response object.
     pub object: Value,
-    at: Instant,
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    responses: HashMap<String, Stored>,
-    /// The newest response of each conversation: only it can be continued in place.
-    latest: HashMap<String, String>,
 }
 
 /// Responses by id.
 #[derive(Debug)]
 pub struct ResponseStore {
-    inner: Mutex<Inner>,
+    store: Arc<dyn Store>,
     ttl: Duration,
-    capacity: usize,
 }
 
 impl ResponseStore {
-    /// A store keeping responses for `ttl`, at most `capacity` of them.
-    pub fn new(ttl: Duration, capacity: usize) -> Self {
-        Self {
-            inner: Mutex::new(Inner::default()),
-            ttl,
-            capacity,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    /// Responses in `store`, each kept for `ttl`.
+    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+        Self { store, ttl }
     }
 
     /// Stores a response as the newest of its conversation.
-    pub fn put(&self, id: &str, owner: &str, session: &str, history: Vec<Msg>, object: Value) {
-        let mut inner = self.lock();
-        let ttl = self.ttl;
-        inner.responses.retain(|_, s| s.at.elapsed() < ttl);
-        if inner.responses.len() >= self.capacity {
-            // Drop the oldest tenth at once rather than one per insert.
-            let mut ages: Vec<(Instant, String)> = inner
-                .responses
-                .iter()
-                .map(|(k, s)| (s.at, k.clone()))
-                .collect();
-            ages.sort();
-            for (_, k) in ages.into_iter().take(self.capacity / 10 + 1) {
-                inner.responses.remove(&k);
-            }
-        }
-        inner.latest.insert(session.to_owned(), id.to_owned());
-        inner.responses.insert(
-            id.to_owned(),
-            Stored {
-                owner: owner.to_owned(),
-                session: session.to_owned(),
-                history,
-                object,
-                at: Instant::now(),
-            },
-        );
+    pub async fn put(
+        &self,
+        id: &str,
+        owner: &str,
+        session: &str,
+        history: &[Msg],
+        object: &Value,
+    ) -> Result<(), StoreError> {
+        let record = ResponseRecord {
+            id: id.to_owned(),
+            owner: owner.to_owned(),
+            session_id: session.to_owned(),
+            history: serde_json::to_string(history).unwrap_or_else(|_| "[]".into()),
+            object: object.to_string(),
+            created_at: now_secs(),
+        };
+        self.store.put_response(&record).await
     }
 
-    /// A response of `owner` (another key's is not found).
-    pub fn get(&self, id: &str, owner: &str) -> Option<Stored> {
-        let inner = self.lock();
-        inner
-            .responses
-            .get(id)
-            .filter(|s| s.owner == owner && s.at.elapsed() < self.ttl)
-            .cloned()
+    /// A response of `owner` (another key's, or one past its time, is not found).
+    pub async fn get(&self, id: &str, owner: &str) -> Result<Option<Stored>, ApiError> {
+        let Some(r) = self.store.response(id).await? else {
+            return Ok(None);
+        };
+        if r.owner != owner || r.created_at + self.ttl.as_secs() as i64 <= now_secs() {
+            return Ok(None);
+        }
+        let decoded = serde_json::from_str(&r.history)
+            .and_then(|history| Ok((history, serde_json::from_str(&r.object)?)));
+        match decoded {
+            Ok((history, object)) => Ok(Some(Stored {
+                owner: r.owner,
+                session: r.session_id,
+                history,
+                object,
+            })),
+            Err(_) => Err(StoreError::Corrupt("responses").into()),
+        }
     }
 
     /// True when `id` is the newest response of its conversation.
-    pub fn is_latest(&self, id: &str, session: &str) -> bool {
-        self.lock().latest.get(session).is_some_and(|l| l == id)
+    pub async fn is_latest(&self, id: &str, session: &str) -> Result<bool, ApiError> {
+        Ok(self.store.latest_response(session).await?.as_deref() == Some(id))
     }
 
     /// Deletes a response of `owner`; false if there was none.
-    pub fn delete(&self, id: &str, owner: &str) -> bool {
-        let mut inner = self.lock();
-        match inner.responses.get(id) {
-            Some(s) if s.owner == owner => {
-                inner.responses.remove(id);
-                true
-            }
-            _ => false,
-        }
+    pub async fn delete(&self, id: &str, owner: &str) -> Result<bool, ApiError> {
+        Ok(self.store.delete_response(id, owner).await?)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn responses_belong_to_their_key_and_only_the_newest_continues_in_place() {
-        let s = ResponseStore::new(Duration::from_secs(60), 100);
-        s.put("r1", "k", "s", Vec::new(), Value::Null);
-        assert!(s.get("r1", "k").is_some());
-        assert!(s.get("r1", "other").is_none());
-        assert!(s.is_latest("r1", "s"));
-        s.put("r2", "k", "s", Vec::new(), Value::Null);
-        assert!(!s.is_latest("r1", "s") && s.is_latest("r2", "s"));
-        assert!(!s.delete("r2", "other"));
-        assert!(s.delete("r2", "k"));
-        assert!(s.get("r2", "k").is_none());
-        let tiny = ResponseStore::new(Duration::from_secs(60), 2);
-        for i in 0..5 {
-            tiny.put(&format!("r{i}"), "k", "s", Vec::new(), Value::Null);
-        }
-        assert!(tiny.get("r4", "k").is_some());
-        assert!(tiny.lock().responses.len() <= 2);
+    /// Forgets responses past their time; returns how many.
+    pub async fn prune(&self) -> Result<u64, ApiError> {
+        let before = now_secs() - self.ttl.as_secs() as i64;
+        Ok(self.store.prune_responses(before).await?)
     }
 }

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{
-    BudgetHold, KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake, SessionRecord,
-    SpendFilter, SpendRecord, Store, StoreError, StoredTranscript, TagSpend, TranscriptPart,
+    BudgetHold, KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake, ResponseRecord,
+    SessionRecord, SpendFilter, SpendRecord, Store, StoreError, StoredTranscript, TagSpend,
+    TranscriptPart,
 };
 
 /// How long calls fail fast after the database was found unavailable.
@@ -203,6 +204,21 @@ impl<S: Store> Store for Breaker<S> {
     }
     async fn release_budget(&self, hold_id: &str) -> Result<(), StoreError> {
         guarded!(self.release_budget(hold_id))
+    }
+    async fn put_response(&self, response: &ResponseRecord) -> Result<(), StoreError> {
+        guarded!(self.put_response(response))
+    }
+    async fn response(&self, id: &str) -> Result<Option<ResponseRecord>, StoreError> {
+        guarded!(self.response(id))
+    }
+    async fn latest_response(&self, session_id: &str) -> Result<Option<String>, StoreError> {
+        guarded!(self.latest_response(session_id))
+    }
+    async fn delete_response(&self, id: &str, owner: &str) -> Result<bool, StoreError> {
+        guarded!(self.delete_response(id, owner))
+    }
+    async fn prune_responses(&self, before: i64) -> Result<u64, StoreError> {
+        guarded!(self.prune_responses(before))
     }
     async fn transcript_head(&self, session_id: &str) -> Result<Option<(String, i64)>, StoreError> {
         guarded!(self.transcript_head(session_id))

@@ -182,12 +182,39 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<BudgetHold, StoreError>;
     /// Releases a hold (its turn's spend is recorded).
     async fn release_budget(&self, hold_id: &str) -> Result<(), StoreError>;
+    /// Stores a Responses API response as the newest of its conversation.
+    async fn put_response(&self, response: &ResponseRecord) -> Result<(), StoreError>;
+    /// A stored response (whoever owns it).
+    async fn response(&self, id: &str) -> Result<Option<ResponseRecord>, StoreError>;
+    /// The newest response of a conversation.
+    async fn latest_response(&self, session_id: &str) -> Result<Option<String>, StoreError>;
+    /// Deletes a response of `owner`; false if there was none.
+    async fn delete_response(&self, id: &str, owner: &str) -> Result<bool, StoreError>;
+    /// Deletes responses created before `before` (Unix seconds); returns how many.
+    async fn prune_responses(&self, before: i64) -> Result<u64, StoreError>;
     /// Which CLI session's transcript is kept for a conversation, and its length.
     async fn transcript_head(&self, session_id: &str) -> Result<Option<(String, i64)>, StoreError>;
     /// A conversation's kept transcript.
     async fn transcript(&self, session_id: &str) -> Result<Option<StoredTranscript>, StoreError>;
     /// Forgets a conversation's transcript (too large to keep, or the session is gone).
     async fn drop_transcript(&self, session_id: &str) -> Result<(), StoreError>;
+}
+
+/// A Responses API response as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseRecord {
+    /// `resp_...`.
+    pub id: String,
+    /// The owning key's id.
+    pub owner: String,
+    /// Its conversation (the session id within the owner's scope).
+    pub session_id: String,
+    /// The conversation's messages up to and including its answer (JSON).
+    pub history: String,
+    /// The response object (JSON).
+    pub object: String,
+    /// Unix seconds.
+    pub created_at: i64,
 }
 
 /// Part of a conversation's transcript to keep ([`Store::keep_transcripts`]).

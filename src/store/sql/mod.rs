@@ -11,13 +11,15 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Connection};
 
 use super::{
-    BudgetHold, KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake, SessionRecord,
-    SpendFilter, SpendRecord, Store, StoreError, StoredTranscript, TagSpend, TranscriptPart,
+    BudgetHold, KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake, ResponseRecord,
+    SessionRecord, SpendFilter, SpendRecord, Store, StoreError, StoredTranscript, TagSpend,
+    TranscriptPart,
 };
 
 mod holds;
 mod keys;
 mod rates;
+mod responses;
 mod sessions;
 mod spend;
 mod transcripts;
@@ -314,6 +316,26 @@ impl Store for SqlStore {
 
     async fn release_budget(&self, hold_id: &str) -> Result<(), StoreError> {
         holds::release(&self.pool, hold_id).await
+    }
+
+    async fn put_response(&self, response: &ResponseRecord) -> Result<(), StoreError> {
+        responses::put(&self.pool, response).await
+    }
+
+    async fn response(&self, id: &str) -> Result<Option<ResponseRecord>, StoreError> {
+        responses::get(&self.pool, id).await
+    }
+
+    async fn latest_response(&self, session_id: &str) -> Result<Option<String>, StoreError> {
+        responses::latest(&self.pool, session_id).await
+    }
+
+    async fn delete_response(&self, id: &str, owner: &str) -> Result<bool, StoreError> {
+        responses::delete(&self.pool, id, owner).await
+    }
+
+    async fn prune_responses(&self, before: i64) -> Result<u64, StoreError> {
+        responses::prune(&self.pool, before).await
     }
 
     async fn transcript_head(&self, session_id: &str) -> Result<Option<(String, i64)>, StoreError> {

@@ -1,13 +1,18 @@
-//! Transcripts in the store, on SQLite and PostgreSQL: parts append only where the kept copy
-//! ends and only to the same CLI session; a part at 0 replaces everything; a batch keeps its
-//! other parts when one does not fit; deleting the session deletes the transcript.
+//! State replicas share through the store, on SQLite and PostgreSQL. Transcripts: parts append
+//! only where the kept copy ends and only to the same CLI session; a part at 0 replaces
+//! everything; a batch keeps its other parts when one does not fit; deleting the session
+//! deletes the transcript. Responses: the newest of a conversation, deletion by its owner only,
+//! pruning by age.
 
 mod common;
 
 use claude_pool::store::TranscriptPart;
 use common::Backend;
 
-on_both_backends!(parts_append_in_order_and_replace_from_zero);
+on_both_backends!(
+    parts_append_in_order_and_replace_from_zero,
+    responses_are_kept_per_conversation,
+);
 
 fn part(session: &str, cli: &str, start: i64, data: &str) -> TranscriptPart {
     TranscriptPart {
@@ -69,4 +74,41 @@ async fn parts_append_in_order_and_replace_from_zero(backend: Backend) {
     assert!(store.delete_session("k/s", "k").await.unwrap());
     assert_eq!(store.transcript("k/s").await.unwrap(), None);
     assert_eq!(store.transcript_head("k/s").await.unwrap(), None);
+}
+
+async fn responses_are_kept_per_conversation(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = common::database_url(backend, dir.path()).await else {
+        return;
+    };
+    let config = claude_pool::config::StoreConfig {
+        database_url: url,
+        ..Default::default()
+    };
+    let store = claude_pool::store::open(&config).await.unwrap();
+    let record = |id: &str, at: i64| claude_pool::store::ResponseRecord {
+        id: id.into(),
+        owner: "k".into(),
+        session_id: "s".into(),
+        history: "[]".into(),
+        object: format!("{{\"id\":\"{id}\"}}"),
+        created_at: at,
+    };
+    store.put_response(&record("r1", 100)).await.unwrap();
+    assert_eq!(
+        store.latest_response("s").await.unwrap().as_deref(),
+        Some("r1")
+    );
+    store.put_response(&record("r2", 200)).await.unwrap();
+    assert_eq!(
+        store.latest_response("s").await.unwrap().as_deref(),
+        Some("r2")
+    );
+    assert_eq!(store.response("r1").await.unwrap(), Some(record("r1", 100)));
+    assert!(!store.delete_response("r1", "other").await.unwrap());
+    assert!(store.delete_response("r1", "k").await.unwrap());
+    assert_eq!(store.response("r1").await.unwrap(), None);
+    assert_eq!(store.prune_responses(300).await.unwrap(), 1);
+    assert_eq!(store.response("r2").await.unwrap(), None);
+    assert_eq!(store.latest_response("s").await.unwrap(), None);
 }
