@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from conftest import MASTER, wait_until
+from conftest import KEY, MASTER, wait_until
 from replicas import alive, load, metric, replicas, report
 
 # Failures a client may see for a turn that was running on the killed replica: HAProxy's 502
@@ -26,11 +26,11 @@ def gateway(fake_api):
         yield r
 
 
-def call(url, method="GET", path="/v1/models", key=MASTER, body=None):
+def call(url, method="GET", path="/v1/models", key=MASTER, body=None, headers=None):
     req = urllib.request.Request(url + path, method=method,
                                  data=None if body is None else json.dumps(body).encode(),
                                  headers={"Authorization": f"Bearer {key}",
-                                          "Content-Type": "application/json"})
+                                          "Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, json.load(r)
@@ -81,8 +81,28 @@ def test_an_rpm_limit_holds_for_the_whole_service(gateway):
     assert len(refused) > 500, "the hammer really hammered"
 
 
+def say(url, session, text):
+    status, body = call(url, "POST", "/v1/chat/completions", key=KEY,
+                        body={"model": "sonnet", "messages": [{"role": "user", "content": text}]},
+                        headers={"X-Session-Id": session})
+    assert status == 200, body
+    return body["choices"][0]["message"]["content"]
+
+
+def turns_started(url):
+    return metric(url, "claude_pool_pool_events_total", '{event="turns_started"}')
+
+
 def test_conversations_survive_a_replica_killed_under_load(gateway, tmp_path):
-    victim = 1
+    # A witness conversation decides the victim: the replica HAProxy hashes it to (the only
+    # one whose turn count moves while nothing else runs), so the kill always hits a live
+    # X-Session-Id conversation, which must go on elsewhere.
+    before = [turns_started(u) for u in gateway.urls]
+    for k in (1, 2):
+        assert f"[n={2 * k - 1}]" in say(gateway.lb, "witness", f"witness {k}")
+    moved = [turns_started(u) - b for u, b in zip(gateway.urls, before)]
+    assert sorted(moved) == [0, 0, 2], moved
+    victim = moved.index(2)
     sessions = load(gateway.lb, tmp_path / "sessions.json", "-c", "6", "-n", "150",
                     "--turns-per-session", "5", "--stream")
     history = load(gateway.lb, tmp_path / "history.json", "-c", "3", "-n", "60",
@@ -116,4 +136,8 @@ def test_conversations_survive_a_replica_killed_under_load(gateway, tmp_path):
         assert r["ok"] + sum(errors.values()) == planned, r
     # The turns that failed were those running on the victim: at most one per client.
     assert retried <= 9, (by_sessions["errors"], by_history["errors"])
+    # The witness goes on on a survivor with its whole context.
+    assert "[n=5]" in say(gateway.lb, "witness", "witness 3")
+    adopted = sum(metric(u, "claude_pool_pool_events_total", '{event="conversations_adopted"}')
+                  for u in survivors)
     assert adopted >= 1, "the victim's conversations were taken up from the store"
