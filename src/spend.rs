@@ -79,12 +79,7 @@ async fn writer(
         };
         let Some(first) = first else { return };
         batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
+        crate::store::batch::take_waiting(&mut rx, &mut batch, MAX_BATCH);
         write(store.as_ref(), &mut batch).await;
     }
 }

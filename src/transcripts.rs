@@ -5,7 +5,7 @@
 //! ([`SavedTurn`]); [`Keeper`] appends what the store does not have yet (the part of the file
 //! the turn added) before the turn is reported, so an acknowledged turn is durable. A replica
 //! asked to continue a session its pool does not know loads the transcript and has the pool
-//! adopt it ([`take_up`]): the next turn resumes it with `--resume`, with its whole context.
+//! adopt it ([`Keeper::take_up`]): the next turn resumes it with `--resume`, with its whole context.
 //!
 //! Parts are written by one task in batches (group commit: one transaction for whatever
 //! turns completed meanwhile); each turn still waits until its own part is committed.
@@ -23,9 +23,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use claude_pool_actors::{PoolHandle, SavedTurn, SessionId, TranscriptSink};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use tokio::sync::{mpsc, oneshot};
+
 use crate::error::ApiError;
 use crate::store::{Store, TranscriptPart};
-use tokio::sync::{mpsc, oneshot};
 
 /// Sessions whose kept length is remembered before the map is emptied (a forgotten one is
 /// kept whole again on its next turn).
@@ -152,15 +153,7 @@ impl Keeper {
                 self.stats.bytes.fetch_add(written, Ordering::Relaxed);
                 self.remember(session, Some((saved.cli_session_id, saved.len)));
             }
-            Err(KeepError::Store(e)) => self.failed(&session, &e),
-            Err(KeepError::NotAtEnd) => {
-                self.failed(&session, "the kept copy changed while it was rewritten")
-            }
-            Err(KeepError::File(e)) => {
-                self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                self.remembered().remove(&session);
-                tracing::warn!(error = %e, "cannot read a conversation's transcript to keep it");
-            }
+            Err(e) => self.failed(&session, &e.to_string()),
         }
     }
 
@@ -210,7 +203,7 @@ enum KeepError {
     Store(String),
     #[error("the kept copy does not end where this part starts")]
     NotAtEnd,
-    #[error(transparent)]
+    #[error("cannot read the transcript: {0}")]
     File(#[from] std::io::Error),
 }
 
@@ -219,12 +212,7 @@ async fn write_batches(store: Arc<dyn Store>, mut jobs: mpsc::UnboundedReceiver<
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.recv().await {
         batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        crate::store::batch::take_waiting(&mut jobs, &mut batch, MAX_BATCH);
         let parts: Vec<TranscriptPart> = batch.iter().map(|(p, _)| p.clone()).collect();
         match store.keep_transcripts(&parts).await {
             Ok(kept) => {

@@ -55,12 +55,7 @@ async fn writer(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Request>)
     let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
         batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
+        crate::store::batch::take_waiting(&mut rx, &mut batch, MAX_BATCH);
         let rows: Vec<(String, String)> = batch.iter().map(|(row, _)| row.clone()).collect();
         let outcome = match store.create_sessions(&rows).await {
             Ok(()) => Written::Ok,

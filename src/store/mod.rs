@@ -1,9 +1,11 @@
-//! The durable store: API keys (hashes only), spend records, session ownership and sealed
-//! Claude credentials. One small trait, [`Store`]; one implementation, [`SqlStore`], over
+//! The durable store: API keys (hashes only), spend records, session ownership, sealed
+//! Claude credentials, and what replicas share: request-rate state, budget holds,
+//! conversations' transcripts and Responses API responses. One small trait, [`Store`]; one implementation, [`SqlStore`], over
 //! `sqlx`'s `Any` driver, which gives two real backends: SQLite (embedded, the default,
 //! WAL) and PostgreSQL (shared by many replicas). Versioned migrations (`migrations/<backend>/`)
 //! run at open.
 
+pub(crate) mod batch;
 mod breaker;
 mod records;
 mod seal;
