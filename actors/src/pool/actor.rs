@@ -67,6 +67,11 @@ pub(crate) enum PoolMsg {
         reply: RpcReplyPort<()>,
     },
     EndSession(SessionId),
+    /// Whether the pool knows a conversation (a worker holds it, or it can resume it).
+    KnowsConversation {
+        session: SessionId,
+        reply: RpcReplyPort<bool>,
+    },
     /// Where a conversation the pool does not know could be taken up: `None` when it knows it.
     PlaceConversation {
         session: SessionId,
@@ -299,6 +304,10 @@ impl Actor for Pool {
                 let _ = reply.send(());
             }
             PoolMsg::EndSession(sid) => st.router.end_session(&sid, &mut actions),
+            PoolMsg::KnowsConversation { session, reply } => {
+                let _ = reply.send(st.router.sessions.contains_key(&session));
+                return Ok(());
+            }
             PoolMsg::PlaceConversation { session, reply } => {
                 let place = (!st.router.sessions.contains_key(&session)).then(|| st.place());
                 let _ = reply.send(place);

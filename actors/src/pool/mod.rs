@@ -294,7 +294,13 @@ impl PoolHandle {
     /// True when the pool knows the conversation `session` (a worker holds it, or it can be
     /// resumed from its transcript here).
     pub async fn knows(&self, session: &SessionId) -> bool {
-        matches!(self.place(session).await, Ok(None))
+        let session = session.clone();
+        matches!(
+            self.actor
+                .call(|reply| PoolMsg::KnowsConversation { session, reply }, None)
+                .await,
+            Ok(CallResult::Success(true))
+        )
     }
 
     async fn place(&self, session: &SessionId) -> Result<Option<ConversationPlace>, AdoptError> {
