@@ -8,6 +8,7 @@ use crate::auth::Identity;
 use crate::conversation::{Fingerprint, Msg, fingerprint, replay, system_prompt};
 use crate::error::ApiError;
 use crate::http::App;
+use crate::http::sessions::scoped;
 use crate::transcripts::TakeUp;
 
 /// A request's place in a conversation.
@@ -25,6 +26,19 @@ pub(crate) struct Placement {
     pub system_prompt: Option<Arc<str>>,
 }
 
+impl App {
+    /// Makes sure the pool continues `owner`'s session `id` with its whole context: a
+    /// conversation this replica's pool does not hold as kept (it ran on another replica, or
+    /// before a restart) is taken up from the store ([`crate::transcripts::Keeper::take_up`]).
+    /// `Known` when conversations are not kept.
+    pub(crate) async fn take_up(&self, owner: &str, id: &str) -> Result<TakeUp, ApiError> {
+        match &self.keeper {
+            Some(keeper) => keeper.take_up(&self.pool, &scoped(owner, id).into()).await,
+            None => Ok(TakeUp::Known),
+        }
+    }
+}
+
 /// Places a turn: with an explicit session id, in that session (a session the gateway has not
 /// seen starts with the whole history; a turn without system messages keeps the session's
 /// system prompt); without one, in the live conversation whose history the messages extend,
@@ -39,17 +53,14 @@ pub(crate) async fn place(
     let last = msgs.last().map(|m| m.text.clone()).unwrap_or_default();
     if let Some(sid) = explicit {
         let mut created = app.sessions.claim_or_create(&sid, &caller.key_id).await?;
-        if let Some(keeper) = &app.keeper {
-            let scoped = crate::http::sessions::scoped(&caller.key_id, &sid).into();
-            if created {
-                keeper.forget_held(&app.pool, &scoped);
-            } else if keeper.take_up(&app.pool, &scoped).await? == TakeUp::Deleted {
-                // Deleted on another replica: the id starts a new conversation.
-                app.sessions.forget_cached(&sid, &caller.key_id);
-                created = app.sessions.claim_or_create(&sid, &caller.key_id).await?;
+        if created {
+            if let Some(keeper) = &app.keeper {
+                keeper.forget_held(&app.pool, &scoped(&caller.key_id, &sid).into());
             }
-            // Otherwise a conversation this replica's pool did not hold as kept (it ran on
-            // another replica, or before a restart) has been taken up from the store.
+        } else if app.take_up(&caller.key_id, &sid).await? == TakeUp::Deleted {
+            // Deleted on another replica: the id starts a new conversation.
+            app.sessions.forget_cached(&sid, &caller.key_id);
+            created = app.sessions.claim_or_create(&sid, &caller.key_id).await?;
         }
         let content = if created { replay(&msgs) } else { last };
         let system_prompt = app

@@ -313,12 +313,8 @@ pub(super) async fn message(
         return Err(ApiError::bad("content", "`content` must not be empty"));
     }
     let model_name = body.model.unwrap_or_else(|| app.default_model.clone());
-    if let Some(keeper) = &app.keeper {
-        // The session exists (checked above): a conversation held elsewhere is taken up.
-        keeper
-            .take_up(&app.pool, &scoped(&caller.key_id, &id).into())
-            .await?;
-    }
+    // The session exists (checked above): a conversation held elsewhere is taken up.
+    app.take_up(&caller.key_id, &id).await?;
     let system_prompt = app
         .sessions
         .system_prompt(&caller.key_id, &id, None)

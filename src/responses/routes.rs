@@ -130,10 +130,7 @@ async fn continue_from(
     if app.responses.is_latest(prev, &stored.session).await? {
         // In place: the conversation's worker (on this replica, or taken up from the store)
         // holds it; only the new input is sent.
-        if let Some(keeper) = &app.keeper {
-            let scoped = crate::http::sessions::scoped(&caller.key_id, &stored.session);
-            keeper.take_up(&app.pool, &scoped.into()).await?;
-        }
+        app.take_up(&caller.key_id, &stored.session).await?;
         let content = match new.as_slice() {
             [only] => only.text.clone(),
             _ => replay(&new),
