@@ -12,13 +12,12 @@ use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::http::App;
 use crate::limits::{Admission, Refusal, Reservation};
-use crate::store::BudgetHold;
+use crate::store::KeyRecord;
 
 /// How long a turn's hold in the store lasts if its replica dies before releasing it.
 const STORE_HOLD_TTL: Duration = Duration::from_secs(15 * 60);
 /// How often a turn whose key's budget is held on other replicas looks again.
 const STORE_HOLD_RETRY: Duration = Duration::from_millis(100);
-use crate::store::KeyRecord;
 
 /// `['a', 'b']`: the model list as LiteLLM prints it in its scope error.
 fn python_list(models: &[String]) -> String {
@@ -90,14 +89,10 @@ impl App {
             .hold_budget(id, &hold_id, self.turn_reserve_usd, budget, expires_at)
             .await
         {
-            Ok(BudgetHold::Taken) => Ok(local.with_store_hold(self.store.clone(), hold_id)),
-            Ok(BudgetHold::Spent { spend }) => Err(Refusal::Spent { spend, budget }),
-            Ok(BudgetHold::Held { spend, held, turns }) => Err(Refusal::Held {
-                spend,
-                held,
-                turns,
-                budget,
-            }),
+            Ok(hold) => {
+                Refusal::of(hold, budget)?;
+                Ok(local.with_store_hold(self.store.clone(), hold_id))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot hold budget in the store; this replica's own holds decide");
                 Ok(local)

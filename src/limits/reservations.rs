@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
+use crate::store::BudgetHold;
+
 #[derive(Debug, Default, Clone, Copy)]
 struct Held {
     usd: f64,
@@ -68,6 +70,22 @@ pub enum Refusal {
     },
 }
 
+impl Refusal {
+    /// What a budget decision ([`BudgetHold::decide`], or the store's) refuses, if anything.
+    pub fn of(hold: BudgetHold, budget: f64) -> Result<(), Refusal> {
+        match hold {
+            BudgetHold::Taken => Ok(()),
+            BudgetHold::Spent { spend } => Err(Refusal::Spent { spend, budget }),
+            BudgetHold::Held { spend, held, turns } => Err(Refusal::Held {
+                spend,
+                held,
+                turns,
+                budget,
+            }),
+        }
+    }
+}
+
 fn lock(t: &Table) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Held>> {
     t.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -81,18 +99,14 @@ impl Reservations {
         budget: f64,
         usd: f64,
     ) -> Result<Reservation, Refusal> {
-        if spend >= budget {
-            return Err(Refusal::Spent { spend, budget });
-        }
         let mut held = lock(&self.held);
         let h = held.entry(key.clone()).or_default();
-        if h.turns > 0 && spend + h.usd >= budget {
-            return Err(Refusal::Held {
-                spend,
-                held: h.usd,
-                turns: h.turns,
-                budget,
-            });
+        if let Err(refusal) = Refusal::of(BudgetHold::decide(spend, h.usd, h.turns, budget), budget)
+        {
+            if h.turns == 0 {
+                held.remove(key);
+            }
+            return Err(refusal);
         }
         h.usd += usd;
         h.turns += 1;

@@ -18,19 +18,16 @@ pub(super) async fn hold(
 ) -> Result<BudgetHold, StoreError> {
     let mut tx = pool.begin().await?;
     let lock = if postgres {
-        "SELECT CAST(spend AS TEXT) AS spend FROM keys WHERE id = $1 FOR UPDATE"
+        "SELECT spend FROM keys WHERE id = $1 FOR UPDATE"
     } else {
-        "SELECT CAST(spend AS TEXT) AS spend FROM keys WHERE id = $1"
+        "SELECT spend FROM keys WHERE id = $1"
     };
     let spend: f64 = match sqlx::query(lock)
         .bind(key_id)
         .fetch_optional(&mut *tx)
         .await?
     {
-        Some(row) => row
-            .try_get::<String, _>("spend")?
-            .parse()
-            .map_err(|_| StoreError::Corrupt("keys.spend"))?,
+        Some(row) => row.try_get("spend")?,
         None => 0.0,
     };
     sqlx::query("DELETE FROM budget_holds WHERE key_id = $1 AND expires_at <= $2")
@@ -39,31 +36,22 @@ pub(super) async fn hold(
         .execute(&mut *tx)
         .await?;
     let row = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(usd), 0) AS TEXT) AS held, COUNT(*) AS turns \
+        "SELECT COALESCE(SUM(usd), 0.0) AS held, COUNT(*) AS turns \
          FROM budget_holds WHERE key_id = $1",
     )
     .bind(key_id)
     .fetch_one(&mut *tx)
     .await?;
-    let held: f64 = row
-        .try_get::<String, _>("held")?
-        .parse()
-        .map_err(|_| StoreError::Corrupt("budget_holds.usd"))?;
-    let turns: i64 = row.try_get("turns")?;
-    if spend >= budget {
-        return Ok(BudgetHold::Spent { spend });
+    let held: f64 = row.try_get("held")?;
+    let turns = u32::try_from(row.try_get::<i64, _>("turns")?).unwrap_or(u32::MAX);
+    let decision = BudgetHold::decide(spend, held, turns, budget);
+    if decision != BudgetHold::Taken {
+        return Ok(decision);
     }
-    if turns > 0 && spend + held >= budget {
-        return Ok(BudgetHold::Held {
-            spend,
-            held,
-            turns: u32::try_from(turns).unwrap_or(u32::MAX),
-        });
-    }
-    sqlx::query("INSERT INTO budget_holds (id, key_id, usd, expires_at) VALUES ($1, $2, CAST($3 AS DOUBLE PRECISION), $4)")
+    sqlx::query("INSERT INTO budget_holds (id, key_id, usd, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(hold_id)
         .bind(key_id)
-        .bind(usd.to_string())
+        .bind(usd)
         .bind(expires_at)
         .execute(&mut *tx)
         .await?;
