@@ -165,24 +165,7 @@ async fn ask(
     stream: bool,
     t0: Instant,
 ) -> Result<(Duration, String), String> {
-    let resp = req.send().await.map_err(|e| {
-        eprintln!("request failed: {e:?}");
-        if e.is_connect() {
-            "connect".to_owned()
-        } else {
-            "transport".to_owned()
-        }
-    })?;
-    let status = resp.status();
-    if !status.is_success() {
-        let code = resp
-            .json::<Value>()
-            .await
-            .ok()
-            .and_then(|v| v["error"]["code"].as_str().map(String::from))
-            .unwrap_or_default();
-        return Err(format!("http-{}:{code}", status.as_u16()));
-    }
+    let resp = crate::modes::send(req).await?;
     if !stream {
         let v: Value = resp.json().await.map_err(|_| "transport".to_owned())?;
         let answer = v["choices"][0]["message"]["content"]

@@ -95,11 +95,9 @@ pub(crate) async fn gateway_client(
     rec
 }
 
-async fn gateway_turn(
-    req: reqwest::RequestBuilder,
-    stream: bool,
-    t0: Instant,
-) -> Result<Duration, String> {
+/// Sends a gateway request; a failure is reported by its kind (`connect`, `transport`, or
+/// `http-<status>:<error code>`).
+pub(crate) async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response, String> {
     let resp = req.send().await.map_err(|e| {
         if e.is_connect() {
             "connect".to_owned()
@@ -117,6 +115,15 @@ async fn gateway_turn(
             .unwrap_or_default();
         return Err(format!("http-{}:{code}", status.as_u16()));
     }
+    Ok(resp)
+}
+
+async fn gateway_turn(
+    req: reqwest::RequestBuilder,
+    stream: bool,
+    t0: Instant,
+) -> Result<Duration, String> {
+    let resp = send(req).await?;
     if !stream {
         resp.bytes().await.map_err(|_| "transport".to_owned())?;
         return Ok(t0.elapsed());
