@@ -374,22 +374,9 @@ async fn sessions_api_creates_lists_messages_and_deletes_per_key() {
     }
     let other_list = s.get_json("/api/v1/sessions", OTHER_KEY).await;
     assert_eq!(other_list["data"].as_array().unwrap().len(), 0);
-    let del = s
-        .client
-        .delete(format!("{}/api/v1/sessions/{id}", s.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(del.status(), 200);
-    let gone = s
-        .client
-        .get(format!("{}/api/v1/sessions/{id}", s.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), 404);
+    let path = format!("/api/v1/sessions/{id}");
+    assert_eq!(s.status(reqwest::Method::DELETE, &path).await, 200);
+    assert_eq!(s.status(reqwest::Method::GET, &path).await, 404);
     s.stop().await;
 }
 

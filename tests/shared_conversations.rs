@@ -9,21 +9,6 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-/// A second server on `a`'s database, with its own HOME, working root and data folder.
-async fn replica_of(
-    a: &TestServer,
-    tweak: impl FnOnce(&mut claude_pool::config::Config),
-) -> TestServer {
-    TestServer::start_with_database(
-        tempfile::tempdir().unwrap(),
-        a.database_url.clone(),
-        1,
-        2,
-        tweak,
-    )
-    .await
-}
-
 /// One turn of session `sid` with only its new message; returns (status, body).
 async fn say(s: &TestServer, sid: &str, text: &str) -> (u16, Value) {
     let r = s
@@ -47,7 +32,7 @@ async fn continued_elsewhere(backend: Backend) {
     let Some(a) = TestServer::start_on(backend, 1, 2, |_| {}).await else {
         return;
     };
-    let b = replica_of(&a, |_| {}).await;
+    let b = a.replica(|_| {}).await;
     for k in 1..=3 {
         let (status, body) = say(&a, "trip", &format!("message {k}")).await;
         assert_eq!(status, 200, "{body}");
@@ -63,21 +48,18 @@ async fn continued_elsewhere(backend: Backend) {
     assert_eq!(b.pool.snapshot().conversations_adopted, 1, "taken up once");
 
     // A third server started later (a restarted replica) goes on from turn 5.
-    let c = replica_of(&a, |_| {}).await;
+    let c = a.replica(|_| {}).await;
     let (_, body) = say(&c, "trip", "message 6").await;
     assert_eq!(turn_counter(answer(&body)), 6, "{body}");
 
     // Deleting the session deletes what was kept.
     let scoped = format!("{}/trip", claude_pool::keys::hash(KEY));
     assert!(a.app.store.transcript(&scoped).await.unwrap().is_some());
-    let r = b
-        .client
-        .delete(format!("{}/api/v1/sessions/trip", b.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        b.status(reqwest::Method::DELETE, "/api/v1/sessions/trip")
+            .await,
+        200
+    );
     assert!(a.app.store.transcript(&scoped).await.unwrap().is_none());
 
     for s in [a, b, c] {
@@ -98,7 +80,7 @@ async fn a_conversation_goes_on_on_another_replica_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conversation_too_large_to_keep_is_refused_elsewhere_with_409() {
     let a = TestServer::start(1, 2, |c| c.store.max_conversation_bytes = 600).await;
-    let b = replica_of(&a, |c| c.store.max_conversation_bytes = 600).await;
+    let b = a.replica(|c| c.store.max_conversation_bytes = 600).await;
     let (_, body) = say(&a, "big", "short").await;
     assert_eq!(turn_counter(answer(&body)), 1);
     let long = "x".repeat(400);
@@ -140,7 +122,7 @@ async fn with_keeping_off_nothing_is_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_holding_a_conversation_that_went_on_elsewhere_catches_up() {
     let a = TestServer::start(1, 2, |_| {}).await;
-    let b = replica_of(&a, |_| {}).await;
+    let b = a.replica(|_| {}).await;
     for k in 1..=2 {
         let (_, body) = say(&a, "moved", &format!("a{k}")).await;
         assert_eq!(turn_counter(answer(&body)), k);
@@ -154,14 +136,11 @@ async fn a_replica_holding_a_conversation_that_went_on_elsewhere_catches_up() {
     assert_eq!(a.pool.snapshot().conversations_adopted, 1);
 
     // Deleted on B while A holds it: the id starts a new conversation on A.
-    let r = b
-        .client
-        .delete(format!("{}/api/v1/sessions/moved", b.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
+    assert_eq!(
+        b.status(reqwest::Method::DELETE, "/api/v1/sessions/moved")
+            .await,
+        200
+    );
     let (_, body) = say(&a, "moved", "fresh").await;
     assert_eq!(turn_counter(answer(&body)), 1, "{body}");
     a.stop().await;
@@ -173,7 +152,7 @@ async fn a_replica_holding_a_conversation_that_went_on_elsewhere_catches_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_system_prompt_moves_with_the_conversation() {
     let a = TestServer::start(1, 2, |_| {}).await;
-    let b = replica_of(&a, |_| {}).await;
+    let b = a.replica(|_| {}).await;
     let r = a
         .post("/v1/chat/completions")
         .header("X-Session-Id", "pirate")
@@ -205,7 +184,7 @@ async fn the_system_prompt_moves_with_the_conversation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_response_made_on_one_replica_is_continued_on_another() {
     let a = TestServer::start(1, 2, |_| {}).await;
-    let b = replica_of(&a, |_| {}).await;
+    let b = a.replica(|_| {}).await;
     let first: Value = a
         .post("/v1/responses")
         .json(&json!({"model": "sonnet", "input": "hello"}))
@@ -227,30 +206,10 @@ async fn a_response_made_on_one_replica_is_continued_on_another() {
     let text = second["output"][0]["content"][0]["text"].as_str().unwrap();
     assert!(text.contains("echo: again"), "{second}");
     assert_eq!(turn_counter(text), 2, "continued in place: {second}");
-    let shown = b
-        .client
-        .get(format!("{}/v1/responses/{id}", b.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(shown.status(), 200);
-    let deleted = b
-        .client
-        .delete(format!("{}/v1/responses/{id}", b.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 200);
-    let gone = a
-        .client
-        .get(format!("{}/v1/responses/{id}", a.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), 404);
+    let path = format!("/v1/responses/{id}");
+    assert_eq!(b.status(reqwest::Method::GET, &path).await, 200);
+    assert_eq!(b.status(reqwest::Method::DELETE, &path).await, 200);
+    assert_eq!(a.status(reqwest::Method::GET, &path).await, 404);
     a.stop().await;
     b.stop().await;
 }

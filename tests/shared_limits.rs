@@ -15,16 +15,10 @@ async fn replica_of(
     a: &TestServer,
     tweak: impl FnOnce(&mut claude_pool::config::Config),
 ) -> TestServer {
-    TestServer::start_with_database(
-        tempfile::tempdir().unwrap(),
-        a.database_url.clone(),
-        1,
-        2,
-        |c| {
-            c.auth.master_key = MASTER.into();
-            tweak(c);
-        },
-    )
+    a.replica(|c| {
+        c.auth.master_key = MASTER.into();
+        tweak(c);
+    })
     .await
 }
 

@@ -179,6 +179,31 @@ impl TestServer {
         }
     }
 
+    /// Another server on this one's database (a replica), with its own HOME, working root and
+    /// data folder.
+    pub async fn replica(&self, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_with_database(
+            tempfile::tempdir().unwrap(),
+            self.database_url.clone(),
+            1,
+            2,
+            tweak,
+        )
+        .await
+    }
+
+    /// The status of `method path` sent with [`KEY`] and no body.
+    pub async fn status(&self, method: reqwest::Method, path: &str) -> u16 {
+        self.client
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.client
             .post(format!("{}{path}", self.url))
