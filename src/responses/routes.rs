@@ -237,10 +237,9 @@ struct Sse {
     pending: Vec<u8>,
     done: bool,
     first_token: bool,
-    /// A completed response to store before its last event is sent.
-    to_store: Option<(Vec<Msg>, String, Value)>,
-    /// That last event.
-    last: Option<(&'static str, Value)>,
+    /// A completed response, to store before its last event (`kind`, with the response) is
+    /// sent: (messages before it, its text, the response object, the event's kind).
+    to_store: Option<(Vec<Msg>, String, Value, &'static str)>,
 }
 
 impl Sse {
@@ -335,8 +334,7 @@ impl Sse {
             _ => "response.completed",
         };
         // Stored before this last event goes out (see the stream loop).
-        self.to_store = Some((before, text, object.clone()));
-        self.last = Some((kind, json!({"response": object})));
+        self.to_store = Some((before, text, object, kind));
         self.done = true;
     }
 
@@ -363,7 +361,6 @@ fn sse(app: Arc<App>, started: Started, head: Head, before: Vec<Msg>) -> Respons
         done: false,
         first_token: false,
         to_store: None,
-        last: None,
     };
     st.opening();
     if let Some(ev) = first {
@@ -371,11 +368,9 @@ fn sse(app: Arc<App>, started: Started, head: Head, before: Vec<Msg>) -> Respons
     }
     let body = stream::unfold(st, move |mut st| async move {
         loop {
-            if let Some((before, text, object)) = st.to_store.take() {
+            if let Some((before, text, object, kind)) = st.to_store.take() {
                 store(&st.app, &st.started.req, before, &text, &object).await;
-            }
-            if let Some((kind, body)) = st.last.take() {
-                st.event(kind, body);
+                st.event(kind, json!({"response": object}));
             }
             if !st.pending.is_empty() {
                 let frame = Bytes::from(std::mem::take(&mut st.pending));
