@@ -143,19 +143,9 @@ fn main() {
 
 /// Where the real CLI keeps the transcript of session `id` started in this working directory.
 fn transcript_file(id: &str) -> Option<PathBuf> {
-    let config = match (std::env::var("CLAUDE_CONFIG_DIR"), std::env::var("HOME")) {
-        (Ok(dir), _) if !dir.is_empty() => PathBuf::from(dir),
-        (_, Ok(home)) if !home.is_empty() => PathBuf::from(home).join(".claude"),
-        _ => return None,
-    };
+    let env: Vec<(String, String)> = std::env::vars().collect();
     let cwd = std::env::current_dir().ok()?;
-    let slug = claude_pool_actors::transcript::project_slug(&cwd.to_string_lossy());
-    Some(
-        config
-            .join("projects")
-            .join(slug)
-            .join(format!("{id}.jsonl")),
-    )
+    Some(claude_pool_actors::transcript::TranscriptDir::for_child(&cwd, &env)?.file(id))
 }
 
 /// The turn count of the last entry of session `id`'s transcript.
