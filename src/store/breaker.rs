@@ -226,9 +226,6 @@ impl<S: Store> Store for Breaker<S> {
     async fn transcript(&self, session_id: &str) -> Result<Option<StoredTranscript>, StoreError> {
         guarded!(self.transcript(session_id))
     }
-    async fn drop_transcript(&self, session_id: &str) -> Result<(), StoreError> {
-        guarded!(self.drop_transcript(session_id))
-    }
 }
 
 #[cfg(test)]

@@ -198,8 +198,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn transcript_head(&self, session_id: &str) -> Result<Option<(String, i64)>, StoreError>;
     /// A conversation's kept transcript.
     async fn transcript(&self, session_id: &str) -> Result<Option<StoredTranscript>, StoreError>;
-    /// Forgets a conversation's transcript (too large to keep, or the session is gone).
-    async fn drop_transcript(&self, session_id: &str) -> Result<(), StoreError>;
 }
 
 /// A Responses API response as stored.

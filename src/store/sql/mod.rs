@@ -345,8 +345,4 @@ impl Store for SqlStore {
     async fn transcript(&self, session_id: &str) -> Result<Option<StoredTranscript>, StoreError> {
         transcripts::get(&self.pool, session_id).await
     }
-
-    async fn drop_transcript(&self, session_id: &str) -> Result<(), StoreError> {
-        transcripts::delete(&self.pool, session_id).await
-    }
 }

@@ -108,12 +108,7 @@ pub(super) async fn delete(pool: &AnyPool, id: &str, owner: &str) -> Result<bool
         .execute(&mut *tx)
         .await?;
     if r.rows_affected() > 0 {
-        for table in ["transcript_parts", "transcripts"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE session_id = $1"))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        super::transcripts::delete(&mut tx, id).await?;
     }
     tx.commit().await?;
     Ok(r.rows_affected() > 0)

@@ -120,16 +120,17 @@ pub(super) async fn get(
     }))
 }
 
-pub(super) async fn delete(pool: &AnyPool, session_id: &str) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("DELETE FROM transcript_parts WHERE session_id = $1")
-        .bind(session_id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM transcripts WHERE session_id = $1")
-        .bind(session_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+/// Deletes a conversation's transcript, within the caller's transaction (its session is
+/// being deleted).
+pub(super) async fn delete(
+    conn: &mut sqlx::AnyConnection,
+    session_id: &str,
+) -> Result<(), StoreError> {
+    for table in ["transcript_parts", "transcripts"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE session_id = $1"))
+            .bind(session_id)
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(())
 }
