@@ -69,6 +69,7 @@ pub struct Metrics {
     ready: Gauge,
     serving: Gauge,
     parked_turns: Gauge,
+    spare_workers: Gauge,
     start_failures: Family<ProfileLabel, Gauge>,
     pool_events: Family<Event, Counter>,
     last: Mutex<PoolSnapshot>,
@@ -157,6 +158,12 @@ impl Metrics {
             "1 while the pool can take traffic (readiness, store aside)",
             serving.clone(),
         );
+        let spare_workers = Gauge::default();
+        registry.register(
+            "spare_workers",
+            "Fresh workers (no conversation) warm or starting, ready for new conversations",
+            spare_workers.clone(),
+        );
         let parked_turns = Gauge::default();
         registry.register(
             "parked_turns",
@@ -172,7 +179,7 @@ impl Metrics {
         let pool_events = Family::<Event, Counter>::default();
         registry.register(
             "pool_events",
-            "Pool events: turns, failures, rejections, timeouts, restarts, evictions, resumes, conversations taken up from the store, conversations lost, recycles, interrupts",
+            "Pool events: turns, failures, rejections, timeouts, restarts, evictions, resumes, conversations taken up from the store, conversations lost, recycles, interrupts, spare releases (an idle conversation's worker taken ahead of need for a spare at max_workers)",
             pool_events.clone(),
         );
         let kept = Family::<Event, Counter>::default();
@@ -203,6 +210,7 @@ impl Metrics {
             ready,
             serving,
             parked_turns,
+            spare_workers,
             start_failures,
             pool_events,
             last: Mutex::new(PoolSnapshot::default()),
@@ -306,6 +314,7 @@ impl Metrics {
             self.workers.get_or_create(&State { state }).set(n as i64);
         }
         self.queue_depth.set(snap.queue_depth as i64);
+        self.spare_workers.set(snap.workers_spare as i64);
         self.sessions.set(snap.sessions as i64);
         self.ready.set(i64::from(snap.ready));
         self.serving.set(i64::from(snap.serving));
@@ -350,6 +359,7 @@ impl Metrics {
                     last.conversations_lost,
                 ),
                 ("recycles", snap.recycles, last.recycles),
+                ("spare_releases", snap.spare_releases, last.spare_releases),
                 ("interrupts", snap.interrupts, last.interrupts),
             ] {
                 self.pool_events

@@ -279,19 +279,21 @@ async fn reconfigure_applies_sizes_and_timeouts_live() {
 #[tokio::test]
 async fn fresh_handoff_gives_each_conversation_its_own_process_and_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let pool = PoolHandle::start(fake_config(dir.path(), 1, 2))
-        .await
-        .unwrap();
+    let mut cfg = fake_config(dir.path(), 1, 2);
+    cfg.worker.handoff = Handoff::Fresh;
+    let pool = PoolHandle::start(cfg).await.unwrap();
     assert!(pool.wait_ready(READY).await);
     let (_, pid_a) = turn(&pool, "A", "one").await;
     let (_, pid_b) = turn(&pool, "B", "one").await;
-    // The pool is full: C displaces the least recently used conversation (A), whose process
-    // is stopped; C runs on a fresh process, never on A's.
+    // The pool is full: the least recently used conversation (A) gives its worker up, for a
+    // spare started ahead of need or for C itself; its process is stopped and C runs on a
+    // fresh process, never on A's.
     let (c, pid_c) = turn(&pool, "C", "one").await;
     assert_eq!(turn_counter(&c), 1);
     assert_ne!(pid_c, pid_a);
     assert_ne!(pid_c, pid_b);
-    assert_eq!(pool.snapshot().evictions, 1);
+    let snap = pool.snapshot();
+    assert!(snap.evictions + snap.spare_releases >= 1, "{snap:?}");
     // A resumes in its own directory with its context.
     let (a2, _) = turn(&pool, "A", "two").await;
     assert_eq!(turn_counter(&a2), 2, "{a2}");

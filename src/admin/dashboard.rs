@@ -137,6 +137,8 @@ pub(super) async fn pool(app: &App) -> Result<Value, ApiError> {
             "busy": snap.workers_busy,
             "stopping": snap.workers_stopping,
         },
+        "spare": snap.workers_spare,
+        "spare_releases": snap.spare_releases,
         "queue_depth": snap.queue_depth,
         "parked_turns": app.tools.bridge.parked_turns(),
         "sessions": snap.sessions,

@@ -52,6 +52,9 @@ pub struct PoolSnapshot {
     pub workers_busy: usize,
     /// Workers being stopped.
     pub workers_stopping: usize,
+    /// Fresh workers (holding no conversation) that are warm or starting: spares ready for
+    /// new conversations.
+    pub workers_spare: usize,
     /// Turns waiting for a worker.
     pub queue_depth: usize,
     /// Conversations the pool knows (bound to a worker or resumable).
@@ -78,6 +81,9 @@ pub struct PoolSnapshot {
     pub conversations_lost: u64,
     /// Conversations taken up from a transcript kept elsewhere ([`PoolHandle::adopt`]).
     pub conversations_adopted: u64,
+    /// Idle conversations whose worker was taken ahead of need to make a spare at
+    /// `max_workers` (the conversations stay resumable).
+    pub spare_releases: u64,
     /// Workers recycled after `max_turns_per_worker` or `max_worker_rss_mb`.
     pub recycles: u64,
     /// Interrupts sent (client cancel, idle timeout).

@@ -156,6 +156,8 @@ function renderPool(p) {
     stat("busy", c.busy, c.busy ? "busy" : ""),
     stat("idle", c.idle),
     stat("starting", c.starting),
+    stat("spare (ready for new conversations)", p.spare),
+    stat("released for spares", p.spare_releases),
     stat(`workers (min ${p.min_workers}, max ${p.max_workers})`, c.busy + c.idle + c.starting + c.stopping),
     stat("queued", p.queue_depth, p.queue_depth ? "warn" : ""),
     stat("awaiting tool results", p.parked_turns, p.parked_turns ? "busy" : ""),

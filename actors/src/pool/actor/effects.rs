@@ -290,6 +290,7 @@ impl PoolState {
             conversations_lost: self.router.counters.conversations_lost,
             conversations_adopted: self.router.counters.adopted,
             recycles: self.router.counters.recycles,
+            spare_releases: self.router.counters.spare_releases,
             restart_backoff: self.router.backoffs.current(),
             spawn_troubles: self.router.backoffs.troubles(Instant::now()),
             draining: self.draining,
@@ -304,6 +305,9 @@ impl PoolState {
             }
             if w.session.is_some() && w.state != WorkerState::Starting {
                 s.sessions_bound += 1;
+            }
+            if w.session.is_none() && matches!(w.state, WorkerState::Starting | WorkerState::Idle) {
+                s.workers_spare += 1;
             }
         }
         s.ready = !self.draining && s.workers_idle + s.workers_busy >= s.min_workers;

@@ -154,6 +154,8 @@ pub(crate) struct Counters {
     pub(crate) recycles: u64,
     pub(crate) conversations_lost: u64,
     pub(crate) adopted: u64,
+    /// Idle conversations whose worker was taken ahead of need for a spare (at `max_workers`).
+    pub(crate) spare_releases: u64,
 }
 
 /// Routing state; see the module docs.

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+use super::victims::FirstQueued;
 use super::{Action, Router, SessionSlot};
 use crate::child::Conversation;
 use crate::pool::WorkerState;
@@ -13,8 +14,8 @@ use crate::worker::WorkerId;
 
 /// What [`Router::pump`] knows about the pool while it walks the queue.
 struct PumpState {
-    /// Sessions with a turn in the queue (they are active: never evicted for a newcomer).
-    queued: HashSet<SessionId>,
+    /// Sessions with a turn in the queue, with the place of their first one (arrival order).
+    queued: FirstQueued,
     /// Sessions whose next turn is blocked this round.
     blocked: HashSet<SessionId>,
     /// Fresh workers on their way (starting or clearing, no conversation), per profile.
@@ -26,7 +27,7 @@ impl Router {
     /// Routes queued turns; see the module docs for the rules.
     pub(crate) fn pump(&mut self, now: Instant, may_spawn: bool, actions: &mut Vec<Action>) {
         let mut ps = PumpState {
-            queued: self.queue.iter().map(|p| p.turn.session.clone()).collect(),
+            queued: self.first_queued(),
             blocked: HashSet::new(),
             incoming: HashMap::new(),
             room_on_the_way: 0,
@@ -72,6 +73,7 @@ impl Router {
         actions: &mut Vec<Action>,
     ) -> bool {
         let sid = self.queue[index].turn.session.clone();
+        let seq = self.queue[index].seq;
         if ps.blocked.contains(&sid) {
             return false;
         }
@@ -127,7 +129,7 @@ impl Router {
                 }
             } else if ps.room_on_the_way > 0 {
                 ps.room_on_the_way -= 1;
-            } else if let Some(victim) = self.victim_for_resume(now, &ps.queued) {
+            } else if let Some(victim) = self.victim_for(seq, now, &ps.queued) {
                 // Once gone, the victim's place is this turn's.
                 self.evict(victim, actions);
             }
@@ -159,7 +161,7 @@ impl Router {
             }
         } else if ps.room_on_the_way > 0 {
             ps.room_on_the_way -= 1;
-        } else if let Some(victim) = self.victim_for_newcomer(now, &ps.queued) {
+        } else if let Some(victim) = self.victim_for(seq, now, &ps.queued) {
             self.counters.evictions += 1;
             let same_profile = self.workers[&victim].profile == profile;
             if self.limits.handoff_by_clear && same_profile {
@@ -171,6 +173,15 @@ impl Router {
             }
         }
         false
+    }
+
+    /// The first queued turn of every conversation with one.
+    pub(super) fn first_queued(&self) -> FirstQueued {
+        let mut first = FirstQueued::with_capacity(self.queue.len());
+        for p in &self.queue {
+            first.entry(p.turn.session.clone()).or_insert(p.seq);
+        }
+        first
     }
 
     /// Stops a worker to make room, counting an eviction when it held a conversation.
@@ -194,20 +205,19 @@ impl Router {
             .filter(|w| w.state != WorkerState::Stopping)
             .count();
         let floor = self.limits.min_workers.min(self.limits.max_workers);
+        // Fresh workers of the default profile, started, starting, or being cleared for it.
         let spare = self
             .workers
             .values()
             .filter(|w| {
                 w.profile == profile
                     && w.session.is_none()
-                    && !w.clearing
                     && matches!(w.state, WorkerState::Starting | WorkerState::Idle)
             })
             .count();
-        let wanted = floor
-            .saturating_sub(active)
-            .max(self.limits.spare_workers.saturating_sub(spare));
-        for _ in 0..wanted {
+        let missing_spares = self.limits.spare_workers.saturating_sub(spare);
+        let mut wanted = floor.saturating_sub(active).max(missing_spares);
+        while wanted > 0 {
             if self.live() >= self.limits.max_workers || !self.can_spawn(may_spawn, &profile, now) {
                 break;
             }
@@ -219,8 +229,43 @@ impl Router {
                 now,
                 actions,
             );
+            wanted -= 1;
+        }
+        if wanted > 0
+            && missing_spares > 0
+            && !self.limits.handoff_by_clear
+            && self.can_spawn(may_spawn, &profile, now)
+        {
+            self.release_for_spare(now, actions);
         }
         self.replenish_wanted_profiles(now, may_spawn, actions);
+    }
+
+    /// At `max_workers` with `fresh` handoff, a spare takes the place of the least recently
+    /// used idle conversation (its conversation stays resumable): the conversation's worker is
+    /// stopped, and once it is gone a fresh process starts in its place, so the next new
+    /// conversation finds a warm process instead of waiting for a cold start. Paced: one such
+    /// change at a time, none while a process starts or stops (a start costs a CPU core for most
+    /// of a second), and none while turns wait for a worker (they take any place that frees
+    /// up). With `clear` handoff no spare is needed at the maximum: a newcomer takes an idle
+    /// conversation's worker, reset in ~20 ms.
+    fn release_for_spare(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        let in_flight = self
+            .workers
+            .values()
+            .any(|w| matches!(w.state, WorkerState::Starting | WorkerState::Stopping));
+        let waiting = self.queue.iter().any(|p| {
+            self.sessions
+                .get(&p.turn.session)
+                .is_none_or(|s| !s.running && s.worker.is_none())
+        });
+        if in_flight || waiting {
+            return;
+        }
+        if let Some(victim) = self.victim_ahead_of_need(now, &self.first_queued()) {
+            self.counters.spare_releases += 1;
+            self.stop_worker(victim, actions);
+        }
     }
 
     /// One fresh spare for each other profile in recent demand, while there is room.

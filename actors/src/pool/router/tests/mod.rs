@@ -2,6 +2,7 @@
 //! [`Router`] by hand, and the tests by concern.
 
 mod eviction;
+mod fairness;
 mod resume;
 mod routing;
 
