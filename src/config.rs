@@ -252,7 +252,7 @@ impl Default for WorkerSection {
             work_root: w.work_root,
             allowed_tools: w.allowed_tools,
             bare: w.bare,
-            handoff: HandoffSetting::Fresh,
+            handoff: HandoffSetting::Clear,
             max_line_bytes: w.max_line_bytes,
             startup_timeout: w.startup_timeout,
             env: w.env,
@@ -266,7 +266,7 @@ impl Default for WorkerSection {
 pub enum HandoffSetting {
     /// A fresh process per conversation.
     Fresh,
-    /// The CLI's `/clear`.
+    /// The same process, reset with `/clear` and a conversation boundary.
     Clear,
 }
 

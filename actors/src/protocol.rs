@@ -36,6 +36,25 @@ pub fn command_line(command: &str) -> String {
     user_line(&serde_json::Value::String(command.to_owned()))
 }
 
+/// The line that closes the previous conversation of a warm process off from the next one: a
+/// `compact_boundary` system entry with a fresh uuid. Written while the process is idle, after
+/// its `/clear` was answered, it keeps the `/clear` command's own messages (its caveat,
+/// command name and empty output blocks) out of the next conversation: the next model request
+/// carries only that conversation's messages, as a fresh process's does. The CLI answers
+/// nothing to it, so it is written just before the next conversation's first message. Never
+/// written during a turn (it would cut that turn's history).
+pub fn conversation_boundary_line() -> String {
+    let mut line = serde_json::json!({
+        "type": "system",
+        "subtype": "compact_boundary",
+        "uuid": uuid::Uuid::new_v4().to_string(),
+        "compact_metadata": {"trigger": "manual", "pre_tokens": 0},
+    })
+    .to_string();
+    line.push('\n');
+    line
+}
+
 fn user_line(content: &serde_json::Value) -> String {
     let mut line = serde_json::json!({
         "type": "user",

@@ -200,6 +200,11 @@ async fn real_cli_clear_handoff_interrupt_and_resume() {
     let handoff = t.elapsed();
     assert_eq!(pid_a, pid_b, "handoff without respawn");
     assert_eq!(n_of(&b1), 1, "fresh context after /clear: {b1}");
+    assert_eq!(
+        api.last_user_text(),
+        vec!["bravo".to_owned()],
+        "nothing of A or of the /clear command reaches B's model requests"
+    );
     assert_eq!(pool.snapshot().evictions, 1);
 
     // Interrupt: drop a slow stream after its first delta; the same process goes on.
@@ -222,6 +227,9 @@ async fn real_cli_clear_handoff_interrupt_and_resume() {
         "the interrupted process serves the next conversation"
     );
     assert_eq!(n_of(&c1), 1);
+    assert_eq!(api.last_user_text(), vec!["charlie".to_owned()]);
+    let (c2, ..) = timed_turn(&pool, "C", "charlie two").await;
+    assert_eq!(n_of(&c2), 3, "C goes on with its own context only: {c2}");
 
     // A comes back: rebuilt on a fresh process with --resume, its context intact.
     let t = Instant::now();
@@ -327,6 +335,7 @@ async fn real_cli_fresh_handoff_leaves_no_trace_of_the_previous_conversation() {
     let dir = tempfile::tempdir().unwrap();
     let api = FakeApi::start(dir.path());
     let mut cfg = real_config(cli, dir.path(), &api, 1, 1);
+    cfg.worker.handoff = Handoff::Fresh;
     cfg.spare_workers = 0;
     let pool = PoolHandle::start(cfg).await.unwrap();
     assert!(pool.wait_ready(Duration::from_secs(60)).await);

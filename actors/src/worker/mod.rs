@@ -107,6 +107,9 @@ pub(crate) struct WorkerData {
     transcripts: Option<TranscriptDir>,
     /// Where the last confirmed save of a turn ended (CLI session, position in its file).
     saved: Option<(String, u64)>,
+    /// A `/clear` was answered: the next turn starts a new conversation, and the boundary line
+    /// goes before its first message.
+    boundary_due: bool,
 }
 
 /// How often a worker's resident memory is measured (after a turn, at most this often).
@@ -143,6 +146,7 @@ impl Actor for Worker {
             rss_checked: None,
             transcripts: TranscriptDir::for_child(&args.spec.cwd, &args.spec.env),
             saved: None,
+            boundary_due: false,
             args,
         })
     }
@@ -216,7 +220,10 @@ impl Actor for Worker {
                 st.args.limits = a.limits;
                 st.budget = a.budget;
                 st.keep = a.keep;
-                let input = protocol::user_message_line(&a.content);
+                let mut input = protocol::user_message_line(&a.content);
+                if std::mem::take(&mut st.boundary_due) {
+                    input.insert_str(0, &protocol::conversation_boundary_line());
+                }
                 start_exchange(&myself, st, Running::Turn, input, Some(a.events))
             }
             WorkerMsg::Clear => start_exchange(
@@ -426,6 +433,7 @@ async fn finish_exchange(
     }
     match kind {
         Some(Running::Clear) => {
+            st.boundary_due = true;
             st.args
                 .pool
                 .cast(PoolMsg::WorkerCleared { id: st.args.id })?;
