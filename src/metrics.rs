@@ -61,6 +61,7 @@ pub struct Metrics {
     requests: Family<RouteStatus, Counter>,
     latency: Family<Route, Histogram, fn() -> Histogram>,
     ttft: Histogram,
+    queue_wait: Histogram,
     tokens: Family<KeyDirection, Counter>,
     cost: Family<Key, Counter<f64, AtomicU64>>,
     workers: Family<State, Gauge>,
@@ -117,6 +118,12 @@ impl Metrics {
             "http_request_duration_seconds",
             "Time to the response head (streams: to the first event)",
             latency.clone(),
+        );
+        let queue_wait = latency_histogram();
+        registry.register(
+            "queue_wait_seconds",
+            "Time a turn waited in the pool's queue for a worker (including a worker started or resumed for it)",
+            queue_wait.clone(),
         );
         let ttft = latency_histogram();
         registry.register(
@@ -202,6 +209,7 @@ impl Metrics {
             requests,
             latency,
             ttft,
+            queue_wait,
             tokens,
             cost,
             workers,
@@ -255,6 +263,11 @@ impl Metrics {
     /// Sets the number of turns parked for tool results.
     pub fn set_parked_turns(&self, n: usize) {
         self.parked_turns.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Records how long a turn waited for a worker.
+    pub fn observe_queue_wait(&self, seconds: f64) {
+        self.queue_wait.observe(seconds);
     }
 
     /// Records a time to first token.

@@ -157,7 +157,12 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
     let mut events = app.pool.submit(turn).await?;
     // Wait for the turn to start (or fail before any output). `Started` always comes first.
     match events.recv().await {
-        Some(TurnEvent::Started { tool_token, .. }) => {
+        Some(TurnEvent::Started {
+            tool_token,
+            queued_for,
+            ..
+        }) => {
+            app.metrics.observe_queue_wait(queued_for.as_secs_f64());
             if let (Some(tools), Some(token)) = (&mut req.tools, tool_token) {
                 tools.link = Some(app.tools.bridge.link(token.expose()));
             }

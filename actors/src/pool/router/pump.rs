@@ -129,7 +129,7 @@ impl Router {
                 }
             } else if ps.room_on_the_way > 0 {
                 ps.room_on_the_way -= 1;
-            } else if let Some(victim) = self.victim_for(seq, now, &ps.queued) {
+            } else if let Some(victim) = self.victim_for(seq, false, now, &ps.queued) {
                 // Once gone, the victim's place is this turn's.
                 self.evict(victim, actions);
             }
@@ -161,7 +161,7 @@ impl Router {
             }
         } else if ps.room_on_the_way > 0 {
             ps.room_on_the_way -= 1;
-        } else if let Some(victim) = self.victim_for(seq, now, &ps.queued) {
+        } else if let Some(victim) = self.victim_for(seq, true, now, &ps.queued) {
             self.counters.evictions += 1;
             let same_profile = self.workers[&victim].profile == profile;
             if self.limits.handoff_by_clear && same_profile {

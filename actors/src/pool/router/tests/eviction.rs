@@ -34,7 +34,7 @@ fn full_pool_evicts_the_least_recently_used_idle_session() {
 }
 
 #[test]
-fn a_conversation_keeps_its_worker_for_min_residency() {
+fn a_conversation_keeps_its_worker_for_min_residency_against_newcomers() {
     let mut l = limits(2, 2, 8);
     l.min_residency = Duration::from_secs(2);
     l.handoff_by_clear = false;
@@ -43,12 +43,11 @@ fn a_conversation_keeps_its_worker_for_min_residency() {
     for s in ["a", "b", "a", "b"] {
         h.run_turn(s); // two turns each: conversations that go on
     }
-    // "c" was evicted earlier: it has a transcript and no worker.
-    h.released_earlier("c");
+    // "c" is a new conversation.
     let (_, a) = h.submit("c");
     assert!(
         stopped(&a).is_empty(),
-        "nobody is displaced within min_residency: {a:?}"
+        "no newcomer displaces a conversation within min_residency: {a:?}"
     );
     h.now += Duration::from_secs(3);
     let a = h.pump();
@@ -60,6 +59,25 @@ fn a_conversation_keeps_its_worker_for_min_residency() {
     assert_eq!(h.router.counters.evictions, 1);
     // The stopping worker's place is taken by "c" alone: a second pump evicts nobody more.
     assert!(stopped(&h.pump()).is_empty());
+}
+
+#[test]
+fn a_waiting_conversation_takes_an_idle_conversations_worker_at_once() {
+    let mut l = limits(2, 2, 8);
+    l.min_residency = Duration::from_secs(2);
+    l.handoff_by_clear = false;
+    let (mut h, actions) = Harness::with(l);
+    h.ready_all(&actions);
+    for s in ["a", "b", "a", "b"] {
+        h.run_turn(s);
+    }
+    // "c" was evicted earlier: it has a transcript and waits to be resumed. "a" and "b" have
+    // had their turns; the least recently used makes way at once, residency or not.
+    h.released_earlier("c");
+    let (_, a) = h.submit("c");
+    assert_eq!(stopped(&a).len(), 1, "{a:?}");
+    assert_eq!(h.router.counters.evictions, 1);
+    assert!(stopped(&h.pump()).is_empty(), "one conversation makes way");
 }
 
 #[test]
@@ -135,8 +153,7 @@ fn residency_counts_from_when_a_resumed_worker_is_ready() {
     let mut out = Vec::new();
     h.router
         .turn_done(running[0].0, Some("cli-a".into()), false, h.now, &mut out);
-    // Another conversation with a transcript waits; "a" just got its worker back.
-    h.released_earlier("b");
+    // A newcomer waits; "a" just got its worker back (residency counts from then).
     let (_, a) = h.submit("b");
     assert!(stopped(&a).is_empty(), "{a:?}");
 }

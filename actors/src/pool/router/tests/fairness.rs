@@ -185,6 +185,10 @@ fn settle(h: &mut Harness, mut actions: Vec<Action>) -> Vec<(WorkerId, String)> 
                     h.router.worker_ready(*worker, 1, h.now);
                     moved = true;
                 }
+                Action::Clear { worker } => {
+                    h.router.worker_cleared(*worker, h.now);
+                    moved = true;
+                }
                 _ => {}
             }
         }
@@ -222,4 +226,29 @@ fn conversations_outnumbering_workers_take_turns_in_arrival_order() {
         ["c1", "c2", "c3", "c1", "c2", "c3", "c1", "c2", "c3"],
         "round robin in arrival order"
     );
+}
+
+#[test]
+fn new_conversations_outnumbering_workers_take_turns_with_clear_handoff() {
+    let mut l = limits(1, 1, 64);
+    l.min_residency = Duration::from_secs(30);
+    let (mut h, actions) = Harness::with(l);
+    h.ready_all(&actions);
+    let mut actions = Vec::new();
+    for s in ["a", "b", "c"] {
+        actions.extend(h.submit(s).1);
+    }
+    let mut order = Vec::new();
+    for _ in 0..9 {
+        let ran = settle(&mut h, std::mem::take(&mut actions));
+        assert_eq!(ran.len(), 1, "one turn at a time: {ran:?} after {order:?}");
+        let (w, s) = ran[0].clone();
+        order.push(s.clone());
+        h.now += Duration::from_millis(100);
+        h.router
+            .turn_done(w, Some(format!("cli-{s}")), false, h.now, &mut actions);
+        h.router.pump(h.now, true, &mut actions);
+        actions.extend(h.submit(&s).1);
+    }
+    assert_eq!(order, ["a", "b", "c", "a", "b", "c", "a", "b", "c"]);
 }
