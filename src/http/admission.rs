@@ -133,7 +133,7 @@ impl App {
                 .cached_spend(id)
                 .unwrap_or(key.spend)
                 .max(key.spend);
-            let sizes = HoldSizes::fixed(self.turn_reserve_usd);
+            let sizes = self.cost_estimates.hold_sizes(id);
             let refusal = match self.reservations.reserve(id, spend, budget, sizes) {
                 Ok(r) if !self.shared_rates => return Ok(r),
                 Ok(r) => match self.hold_in_store(id, budget, sizes, r).await {

@@ -19,7 +19,7 @@
 //!
 //! Turns holding the worst case add nothing to the sum. So near the budget the overshoot is at
 //! most one cap; turns admitted far from it add what they cost beyond their estimate. With the
-//! estimate at the 95th percentile of the key's recent turns
+//! estimate at the 95th percentile of the key's recent turns ([`crate::limits::CostEstimates`])
 //! that excess is small while the key's costs are steady; if every such turn cost the full
 //! cap, it would be `C − estimate` per turn.
 
