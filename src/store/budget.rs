@@ -10,7 +10,8 @@
 //! estimate (what the key's turns really cost); closer to the budget it holds the worst case.
 //!
 //! **Overshoot bound.** Let `C` be the worst case (`limits.max_cost_per_request`; a turn is
-//! interrupted once its cost passes it). Every turn counts in `spend` once settled and in
+//! interrupted once its cost passes it, and what it spends past `C` before it stops adds to
+//! the overshoot under any rule). Every turn counts in `spend` once settled and in
 //! `held` (at what it holds, `hᵢ`) until then, so when the last turn is admitted, spend +
 //! held < budget, and the key's final spend is below
 //!
