@@ -354,7 +354,9 @@ pub struct LimitsConfig {
     pub max_cost_per_request: f64,
     /// Budget of a key without its own `max_budget`, USD (0 = no cap).
     pub max_cost_per_key: f64,
-    /// What a running turn holds of its key's budget when `max_cost_per_request` is 0, USD.
+    /// What a turn of a key without recorded turns is taken to cost, USD: what it holds of its
+    /// key's budget far from the budget (at most `max_cost_per_request`), and near the budget
+    /// when there is no per-request cap (see [`crate::limits::estimate`]).
     pub turn_cost_estimate: f64,
 }
 

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::keys::{error_code, server};
-use common::{Backend, KEY, OTHER_KEY, poll_async, sse_data};
+use common::{Backend, KEY, OTHER_KEY, TestServer, poll_async, sse_data};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -15,6 +15,8 @@ on_both_backends!(
     a_turn_over_the_request_cap_is_stopped,
     spend_is_recorded_after_a_disconnect,
     concurrent_use_of_one_key_loses_no_spend,
+    sixty_four_streams_of_one_key_far_from_its_budget_all_run,
+    four_turns_of_a_ten_dollar_key_run_at_once,
 );
 
 async fn rate_limit_headers_and_429(backend: Backend) {
@@ -230,5 +232,119 @@ async fn concurrent_use_of_one_key_loses_no_spend(backend: Backend) {
         .iter()
         .find(|r| r["token"] == claude_pool::keys::hash(&key));
     assert_eq!(row.unwrap()["requests"], 50);
+    std::sync::Arc::try_unwrap(s).ok().unwrap().stop().await;
+}
+
+/// Starts a streamed chat as `key`: its head arrives once the turn runs on a worker and has
+/// sent its first content.
+async fn stream_as(s: &TestServer, key: &str, text: &str) -> reqwest::Response {
+    s.client
+        .post(format!("{}/v1/chat/completions", s.url))
+        .bearer_auth(key)
+        .json(&json!({"model": "sonnet", "stream": true,
+                      "messages": [{"role": "user", "content": text}]}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Far from its budget a key runs as many turns at once as the pool has workers: 64
+/// concurrent streams of one key at the default limits ($50 budget, $5 per-request cap, a
+/// little spent) all run and none gets 429, since each holds what the key's turns cost, not
+/// the cap (holding the cap, 10 run at once and the rest wait, then get 429
+/// `budget_reserved`).
+async fn sixty_four_streams_of_one_key_far_from_its_budget_all_run(backend: Backend) {
+    let defaults = claude_pool::config::LimitsConfig::default();
+    let Some(s) = server(backend, |c| {
+        c.limits.max_cost_per_key = defaults.max_cost_per_key;
+        c.pool.min_workers = 64;
+        c.pool.max_workers = 64;
+    })
+    .await
+    else {
+        return;
+    };
+    assert_eq!(s.app.max_cost_per_key, Some(50.0));
+    assert_eq!(s.app.max_cost_per_request, Some(5.0));
+    let (key, _) = s.generate(json!({})).await;
+    let r = s.chat_as(&key, "sonnet", "a little [[cost:0.02]]").await;
+    assert_eq!(r.status(), 200);
+    s.spend_rows(&key, 1).await;
+    let s = std::sync::Arc::new(s);
+    // Each turn streams three pieces a second apart: 64 at once take about 3 s; 10 at a
+    // time, about 20 s, longer than a turn waits for held budget (pool.queue_timeout, 10 s).
+    let streams: Vec<_> = (0..64)
+        .map(|i| {
+            let (s, key) = (s.clone(), key.clone());
+            tokio::spawn(async move {
+                let r = stream_as(&s, &key, &format!("stream {i:02} [[slow:1000]]")).await;
+                let status = r.status().as_u16();
+                if status != 200 {
+                    return (status, r.text().await.unwrap_or_default());
+                }
+                let data = sse_data(r).await;
+                let ok = data.last().is_some_and(|d| d == "[DONE]")
+                    && !data.iter().any(|d| d.contains("\"error\""));
+                (if ok { 200 } else { 500 }, data.join("\n"))
+            })
+        })
+        .collect();
+    let mut refused = Vec::new();
+    for stream in streams {
+        let (status, body) = stream.await.unwrap();
+        if status != 200 {
+            refused.push(format!("{status}: {body}"));
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "{} of 64 failed, the first: {:?}",
+        refused.len(),
+        refused.first()
+    );
+    assert_eq!(s.spend_rows(&key, 65).await.len(), 65);
+    let id = claude_pool::keys::hash(&key);
+    poll_async("every hold released", Duration::from_secs(10), || {
+        let (s, id) = (s.clone(), id.clone());
+        async move { s.app.reservations.held(&id) == 0.0 }
+    })
+    .await;
+    std::sync::Arc::try_unwrap(s).ok().unwrap().stop().await;
+}
+
+/// A key with a $10 budget and nothing spent, at the default $5 per-request cap: four turns on
+/// four workers all run at once (every one has started before any ends). Holding the cap,
+/// two would run and the others wait for them.
+async fn four_turns_of_a_ten_dollar_key_run_at_once(backend: Backend) {
+    let Some(s) = server(backend, |c| c.pool.min_workers = 4).await else {
+        return;
+    };
+    assert_eq!(s.app.max_cost_per_request, Some(5.0));
+    let (key, _) = s.generate(json!({"max_budget": 10})).await;
+    let s = std::sync::Arc::new(s);
+    let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let turns: Vec<_> = (0..4)
+        .map(|i| {
+            let (s, key, started) = (s.clone(), key.clone(), started.clone());
+            tokio::spawn(async move {
+                let r = stream_as(&s, &key, &format!("turn {i} [[slow:1500]]")).await;
+                assert_eq!(r.status(), 200);
+                started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let data = sse_data(r).await;
+                assert_eq!(data.last().unwrap(), "[DONE]");
+                // How many turns had started when this one ended.
+                started.load(std::sync::atomic::Ordering::SeqCst)
+            })
+        })
+        .collect();
+    let mut running_at_end = Vec::new();
+    for t in turns {
+        running_at_end.push(t.await.unwrap());
+    }
+    assert_eq!(
+        running_at_end,
+        [4, 4, 4, 4],
+        "turns started when each ended"
+    );
     std::sync::Arc::try_unwrap(s).ok().unwrap().stop().await;
 }

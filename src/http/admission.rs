@@ -1,7 +1,13 @@
 //! Admission of a turn, before any worker is used: the key's model scope (403, in LiteLLM's
 //! wording), its tokens per minute, its running turns and its budget (429 each). An admitted
 //! turn holds an [`Admission`] until it ends. A turn whose key's remaining budget is held by
-//! running turns waits for them (up to `pool.queue_timeout`, like a queued turn).
+//! admitted turns waits for them (up to `pool.queue_timeout`, like a queued turn).
+//!
+//! The budget hold is taken here, before the turn waits in the pool's queue, not when a worker
+//! starts it: a worker writes the turn to its CLI as it reports `Started`, so a hold taken then
+//! could not refuse, and the overshoot bound needs every turn that may still run counted at
+//! what it will hold. Far from the budget a queued turn holds only its key's estimate, so
+//! queued turns cost little of it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +18,7 @@ use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::http::App;
 use crate::limits::{Admission, Refusal, Reservation};
+use crate::store::HoldSizes;
 use crate::store::KeyRecord;
 
 /// How long a turn's hold in the store lasts if its replica dies before releasing it.
@@ -73,24 +80,31 @@ impl App {
         })
     }
 
-    /// With replicas sharing the store: holds the turn's worst case there too, so turns on
-    /// every replica count against the key's budget. A store that cannot be reached leaves
-    /// the decision to this replica's own holds.
+    /// With replicas sharing the store: holds the turn's budget there too, so turns on every
+    /// replica count against the key's budget. The store decides between the estimate and the
+    /// worst case by the same rule, seeing every replica's holds; this replica's hold follows
+    /// it (never below what it decided itself). A store that cannot be reached leaves the
+    /// decision to this replica's own holds.
     async fn hold_in_store(
         &self,
         id: &Arc<str>,
         budget: f64,
-        local: Reservation,
+        sizes: HoldSizes,
+        mut local: Reservation,
     ) -> Result<Reservation, Refusal> {
         let hold_id = uuid::Uuid::new_v4().simple().to_string();
         let expires_at = crate::store::now_secs() + STORE_HOLD_TTL.as_secs() as i64;
+        let sizes = HoldSizes {
+            estimate: local.usd(),
+            worst: sizes.worst.max(local.usd()),
+        };
         match self
             .store
-            .hold_budget(id, &hold_id, self.turn_reserve_usd, budget, expires_at)
+            .hold_budget(id, &hold_id, sizes, budget, expires_at)
             .await
         {
             Ok(hold) => {
-                Refusal::of(hold, budget)?;
+                local.raise_to(Refusal::of(hold, budget)?);
                 Ok(local.with_store_hold(self.store.clone(), hold_id))
             }
             Err(e) => {
@@ -100,8 +114,8 @@ impl App {
         }
     }
 
-    /// Reserves a turn's worst case against `budget`, waiting while running turns hold what
-    /// is left.
+    /// Reserves budget for a turn against `budget` (its key's estimate far from the budget,
+    /// the worst case near it), waiting while admitted turns hold what is left.
     async fn reserve(
         &self,
         id: &Arc<str>,
@@ -119,12 +133,10 @@ impl App {
                 .cached_spend(id)
                 .unwrap_or(key.spend)
                 .max(key.spend);
-            let refusal = match self
-                .reservations
-                .reserve(id, spend, budget, self.turn_reserve_usd)
-            {
+            let sizes = self.cost_estimates.hold_sizes(id);
+            let refusal = match self.reservations.reserve(id, spend, budget, sizes) {
                 Ok(r) if !self.shared_rates => return Ok(r),
-                Ok(r) => match self.hold_in_store(id, budget, r).await {
+                Ok(r) => match self.hold_in_store(id, budget, sizes, r).await {
                     Ok(r) => return Ok(r),
                     Err(Refusal::Held { .. }) if Instant::now() < deadline => {
                         // Held by turns on other replicas, whose releases are not notified

@@ -32,7 +32,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::conversation::FingerprintIndex;
 use crate::error::ApiError;
-use crate::limits::{InFlight, Rate, RateLimits, Reservations, TokenWindows};
+use crate::limits::{CostEstimates, InFlight, Rate, RateLimits, Reservations, TokenWindows};
 use crate::metrics::Metrics;
 use crate::spend::SpendLog;
 use crate::store::{Sealer, Store, StoreError};
@@ -57,11 +57,10 @@ pub struct App {
     pub tokens: TokenWindows,
     /// Per-key running turns.
     pub in_flight: InFlight,
-    /// Budget held by running turns.
+    /// Budget held by admitted turns.
     pub reservations: Reservations,
-    /// What one turn reserves of its key's budget (USD): the per-request cap, else
-    /// `limits.turn_cost_estimate`.
-    pub turn_reserve_usd: f64,
+    /// What each key's turns cost recently, and so what one of its turns holds of its budget.
+    pub cost_estimates: CostEstimates,
     /// The clock budget periods run on.
     pub clock: Arc<Clock>,
     /// How long a turn waits for budget held by running turns (`pool.queue_timeout`).
@@ -139,7 +138,7 @@ impl App {
             tokens: TokenWindows::default(),
             in_flight: InFlight::default(),
             reservations: Reservations::default(),
-            turn_reserve_usd: cap(l.max_cost_per_request).unwrap_or(l.turn_cost_estimate),
+            cost_estimates: CostEstimates::new(cap(l.max_cost_per_request), l.turn_cost_estimate),
             clock: Arc::new(Clock::default()),
             admission_wait: config.pool.queue_timeout,
             credential: crate::credentials::server_credential(&config.pool_config().worker, |n| {

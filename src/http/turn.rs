@@ -204,13 +204,13 @@ pub(crate) fn with_session(mut resp: Response, session: &str) -> Response {
 }
 
 /// The turn's spend report: called by the worker however the turn ends (also after the client
-/// went away). It updates the key's cached spend, its token count and the metrics at once,
-/// frees its in-flight slot, and queues the durable record, which releases the budget
-/// reservation once written. A turn that never reached a worker drops the ledger unused, which
-/// releases both.
+/// went away). It updates the key's cached spend, its token count, its cost estimate and the
+/// metrics at once, frees its in-flight slot, and queues the durable record, which releases the
+/// budget reservation once written. A turn that never reached a worker drops the ledger unused,
+/// which releases both.
 fn ledger(app: &Arc<App>, req: &TurnRequest, admission: Admission) -> Ledger {
     let held = std::sync::Mutex::new(Some(admission));
-    let tokens = app.clone();
+    let app = app.clone();
     let request_id = req.id.clone();
     let mut tags = req
         .caller
@@ -234,8 +234,8 @@ fn ledger(app: &Arc<App>, req: &TurnRequest, admission: Admission) -> Ledger {
     Ledger::new(move |s: TurnSpend| {
         let input = s.usage.prompt_tokens();
         auth.add_spend(&key_id, s.cost_usd);
-        tokens
-            .tokens
+        app.cost_estimates.observe(&key_id, s.cost_usd);
+        app.tokens
             .add(&key_id, input.saturating_add(s.usage.output_tokens));
         let admission = held.lock().unwrap_or_else(|e| e.into_inner()).take();
         let reservation = admission.and_then(|a| a.reservation);

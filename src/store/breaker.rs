@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use super::{
-    BudgetHold, KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake, ResponseRecord,
-    SessionRecord, SpendFilter, SpendRecord, Store, StoreError, StoredTranscript, TagSpend,
-    TranscriptPart,
+    BudgetHold, HoldSizes, KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake,
+    ResponseRecord, SessionRecord, SpendFilter, SpendRecord, Store, StoreError, StoredTranscript,
+    TagSpend, TranscriptPart,
 };
 
 /// How long calls fail fast after the database was found unavailable.
@@ -196,11 +196,11 @@ impl<S: Store> Store for Breaker<S> {
         &self,
         key_id: &str,
         hold_id: &str,
-        usd: f64,
+        sizes: HoldSizes,
         budget: f64,
         expires_at: i64,
     ) -> Result<BudgetHold, StoreError> {
-        guarded!(self.hold_budget(key_id, hold_id, usd, budget, expires_at))
+        guarded!(self.hold_budget(key_id, hold_id, sizes, budget, expires_at))
     }
     async fn release_budget(&self, hold_id: &str) -> Result<(), StoreError> {
         guarded!(self.release_budget(hold_id))

@@ -7,6 +7,7 @@
 
 pub(crate) mod batch;
 mod breaker;
+mod budget;
 mod records;
 mod seal;
 mod sql;
@@ -14,8 +15,9 @@ mod sql;
 use async_trait::async_trait;
 
 pub use breaker::{Breaker, COOL_DOWN};
+pub use budget::{BudgetHold, HoldSizes};
 pub use records::{
-    BudgetHold, KeyFilter, KeyPolicy, KeyRecord, KeySource, KeySpend, KeyUpdate, NewKey, RateTake,
+    KeyFilter, KeyPolicy, KeyRecord, KeySource, KeySpend, KeyUpdate, NewKey, RateTake,
     SessionRecord, SpendFilter, SpendRecord, TagSpend,
 };
 pub use seal::{SealError, Sealer};
@@ -171,14 +173,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// exactly at `start`. Returns, per part, whether it was kept (false: that condition did
     /// not hold; the caller then keeps the whole file).
     async fn keep_transcripts(&self, parts: &[TranscriptPart]) -> Result<Vec<bool>, StoreError>;
-    /// Holds `usd` of `key_id`'s `budget` for a running turn (id `hold_id`, lapsing at
+    /// Holds part of `key_id`'s `budget` for an admitted turn (id `hold_id`, lapsing at
     /// `expires_at` if never released), unless the key's spend, or its spend plus what other
-    /// running turns hold, has reached the budget. Decisions for one key are serialized.
+    /// running turns hold, has reached the budget: the estimate of `sizes` far from the
+    /// budget, its worst case near it ([`BudgetHold::decide`]). Decisions for one key are
+    /// serialized.
     async fn hold_budget(
         &self,
         key_id: &str,
         hold_id: &str,
-        usd: f64,
+        sizes: HoldSizes,
         budget: f64,
         expires_at: i64,
     ) -> Result<BudgetHold, StoreError>;

@@ -202,42 +202,6 @@ pub struct SpendRecord {
     pub created_at: i64,
 }
 
-/// The outcome of [`super::Store::hold_budget`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum BudgetHold {
-    /// The turn holds its amount until released.
-    Taken,
-    /// The key has spent its budget.
-    Spent {
-        /// Spend so far.
-        spend: f64,
-    },
-    /// What is left is held by running turns (on any replica).
-    Held {
-        /// Spend so far.
-        spend: f64,
-        /// Held by running turns.
-        held: f64,
-        /// How many turns hold it.
-        turns: u32,
-    },
-}
-
-impl BudgetHold {
-    /// The budget rule, the same whether this replica's holds or the store's decide: refused
-    /// once the key has spent its budget, or while running turns hold the rest of it (a turn
-    /// always starts while none holds any, so concurrent turns overshoot by at most one cap).
-    pub fn decide(spend: f64, held: f64, turns: u32, budget: f64) -> Self {
-        if spend >= budget {
-            Self::Spent { spend }
-        } else if turns > 0 && spend + held >= budget {
-            Self::Held { spend, held, turns }
-        } else {
-            Self::Taken
-        }
-    }
-}
-
 /// The outcome of [`super::Store::take_rate`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateTake {

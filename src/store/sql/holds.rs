@@ -1,9 +1,11 @@
 //! Budget held by running turns across replicas (PostgreSQL): admission locks the key's row,
-//! so two replicas admitting turns of one key decide one after the other.
+//! so two replicas admitting turns of one key decide one after the other, by the rule of
+//! [`BudgetHold::decide`] (a turn holds its estimate far from the budget, its worst case near
+//! it).
 
 use sqlx::{AnyPool, Row};
 
-use crate::store::{BudgetHold, StoreError};
+use crate::store::{BudgetHold, HoldSizes, StoreError};
 
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn hold(
@@ -11,7 +13,7 @@ pub(super) async fn hold(
     postgres: bool,
     key_id: &str,
     hold_id: &str,
-    usd: f64,
+    sizes: HoldSizes,
     budget: f64,
     now: i64,
     expires_at: i64,
@@ -44,10 +46,10 @@ pub(super) async fn hold(
     .await?;
     let held: f64 = row.try_get("held")?;
     let turns = u32::try_from(row.try_get::<i64, _>("turns")?).unwrap_or(u32::MAX);
-    let decision = BudgetHold::decide(spend, held, turns, budget);
-    if decision != BudgetHold::Taken {
+    let decision = BudgetHold::decide(spend, held, turns, budget, sizes);
+    let BudgetHold::Taken { usd } = decision else {
         return Ok(decision);
-    }
+    };
     sqlx::query("INSERT INTO budget_holds (id, key_id, usd, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(hold_id)
         .bind(key_id)
@@ -56,7 +58,7 @@ pub(super) async fn hold(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(BudgetHold::Taken)
+    Ok(decision)
 }
 
 pub(super) async fn release(pool: &AnyPool, hold_id: &str) -> Result<(), StoreError> {

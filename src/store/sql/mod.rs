@@ -11,9 +11,9 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Connection};
 
 use super::{
-    BudgetHold, KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake, ResponseRecord,
-    SessionRecord, SpendFilter, SpendRecord, Store, StoreError, StoredTranscript, TagSpend,
-    TranscriptPart,
+    BudgetHold, HoldSizes, KeyFilter, KeyRecord, KeySpend, KeyUpdate, NewKey, RateTake,
+    ResponseRecord, SessionRecord, SpendFilter, SpendRecord, Store, StoreError, StoredTranscript,
+    TagSpend, TranscriptPart,
 };
 
 mod holds;
@@ -296,7 +296,7 @@ impl Store for SqlStore {
         &self,
         key_id: &str,
         hold_id: &str,
-        usd: f64,
+        sizes: HoldSizes,
         budget: f64,
         expires_at: i64,
     ) -> Result<BudgetHold, StoreError> {
@@ -306,7 +306,7 @@ impl Store for SqlStore {
             postgres,
             key_id,
             hold_id,
-            usd,
+            sizes,
             budget,
             super::now_secs(),
             expires_at,
