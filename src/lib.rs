@@ -42,6 +42,7 @@ pub mod keys;
 pub mod keys_cli;
 pub mod limits;
 pub mod listener;
+pub mod logging;
 pub mod metrics;
 pub mod models;
 pub mod openai;

@@ -294,13 +294,16 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.server.log_level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours only on a terminal: container and journal logs stay plain text.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
+        .or_else(|_| EnvFilter::try_new(claude_pool::logging::filter(&config.server.log_level)))
+        .unwrap_or_else(|_| EnvFilter::new(claude_pool::logging::filter("info")));
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.server.log_format {
+        claude_pool::config::LogFormat::Json => fmt.json().flatten_event(true).init(),
+        // Colours only on a terminal: container and journal logs stay plain text.
+        claude_pool::config::LogFormat::Text => fmt
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+    }
     raise_fd_limit();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
