@@ -239,6 +239,26 @@ def test_autoscaling_on_the_pool_signals():
     assert "serverAddress" in refused(*auto, "autoscaling.keda.serverAddress=prom:9090")
 
 
+def test_the_grafana_dashboard_as_a_configmap_for_the_sidecar():
+    import json
+    assert "ConfigMap" in render(*SEED) and len(render(*SEED)["ConfigMap"]) == 1
+    o = render(*SEED, "grafana.dashboards.enabled=true", "grafana.dashboards.namespace=monitoring",
+               "grafana.dashboards.annotations.grafana_folder=claude-pool")
+    cm = [c for c in o["ConfigMap"] if c["metadata"]["name"].endswith("-dashboard")]
+    assert len(cm) == 1
+    meta = cm[0]["metadata"]
+    assert meta["labels"]["grafana_dashboard"] == "1"
+    assert meta["namespace"] == "monitoring"
+    assert meta["annotations"] == {"grafana_folder": "claude-pool"}
+    shipped = cm[0]["data"]["claude-pool.json"]
+    assert json.loads(shipped) == json.loads((ROOT / "deploy/grafana/claude-pool.json").read_text())
+    o = render(*SEED, "grafana.dashboards.enabled=true", "grafana.dashboards.label=dashboards",
+               "grafana.dashboards.labelValue=pool")
+    cm = [c for c in o["ConfigMap"] if c["metadata"]["name"].endswith("-dashboard")][0]
+    assert cm["metadata"]["labels"]["dashboards"] == "pool"
+    assert "/grafana/dashboards" in refused(*SEED, "grafana.dashboards.folder=x")
+
+
 def test_three_replicas_on_postgresql():
     msg = refused(*SEED, "replicaCount=3")
     assert "PostgreSQL" in msg, msg
