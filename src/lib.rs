@@ -50,5 +50,6 @@ pub mod responses;
 pub mod server;
 pub mod spend;
 pub mod store;
+pub mod telemetry;
 pub mod tools;
 pub mod transcripts;

@@ -184,7 +184,8 @@ pub(super) async fn layer(req: Request, next: Next) -> Response {
         t0: Instant::now(),
         fields: Mutex::default(),
     });
-    let span = tracing::info_span!("request", request_id = %id);
+    let span = span(&access);
+    crate::telemetry::adopt_parent(&span, req.headers());
     let mut resp = CURRENT
         .scope(access.clone(), next.run(req).instrument(span.clone()))
         .await;
@@ -194,6 +195,10 @@ pub(super) async fn layer(req: Request, next: Next) -> Response {
         f.status = status;
         f.code = code;
     });
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut()
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), v);
@@ -205,6 +210,50 @@ pub(super) async fn layer(req: Request, next: Next) -> Response {
             span,
         })
     })
+}
+
+/// The request's span: its id, and the OpenTelemetry fields when traces are exported.
+fn span(a: &Access) -> tracing::Span {
+    use tracing::field::Empty;
+    if !crate::telemetry::enabled() {
+        return tracing::info_span!("request", request_id = %a.id);
+    }
+    tracing::info_span!(
+        "request",
+        request_id = %a.id,
+        otel.name = %format_args!("{} {}", a.method, a.route),
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = %a.method,
+        http.route = %a.route,
+        http.response.status_code = Empty,
+        error.type = Empty,
+        claude_pool.key = Empty,
+        claude_pool.session = Empty,
+        claude_pool.model = Empty,
+        claude_pool.queue_wait_ms = Empty,
+        claude_pool.ttft_ms = Empty,
+        claude_pool.tokens_in = Empty,
+        claude_pool.tokens_out = Empty,
+        claude_pool.cost_usd = Empty,
+    )
+}
+
+/// Puts what the access line says on the span (exported when traces are).
+fn record(span: &tracing::Span, a: &Access) {
+    if !crate::telemetry::enabled() {
+        return;
+    }
+    let f = a.fields.lock().unwrap_or_else(|e| e.into_inner());
+    span.record("error.type", f.code);
+    span.record("claude_pool.key", f.key.as_deref());
+    span.record("claude_pool.session", f.session.as_deref());
+    span.record("claude_pool.model", f.model.as_deref());
+    span.record("claude_pool.queue_wait_ms", f.queue_wait_ms);
+    span.record("claude_pool.ttft_ms", f.ttft_ms);
+    span.record("claude_pool.tokens_in", f.tokens_in);
+    span.record("claude_pool.tokens_out", f.tokens_out);
+    span.record("claude_pool.cost_usd", f.cost_usd);
 }
 
 /// A response body run in its request's span and record; writes the access line when dropped
@@ -240,6 +289,7 @@ impl HttpBody for Logged {
 
 impl Drop for Logged {
     fn drop(&mut self) {
+        record(&self.span, &self.access);
         self.access.write();
     }
 }
