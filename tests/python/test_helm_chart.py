@@ -97,6 +97,7 @@ def test_the_seed_install_command():
     cfg = server_toml(o)
     assert cfg["pool"]["min_workers"] == 2 and cfg["pool"]["max_workers"] == 8
     assert cfg["worker"]["bare"] is False
+    assert cfg["server"]["log_format"] == "text"
     assert cfg["store"]["database_url"].startswith("sqlite://")
     d = one(o, "Deployment")
     pod = d["spec"]["template"]["spec"]
@@ -257,6 +258,8 @@ def test_the_grafana_dashboard_as_a_configmap_for_the_sidecar():
     cm = [c for c in o["ConfigMap"] if c["metadata"]["name"].endswith("-dashboard")][0]
     assert cm["metadata"]["labels"]["dashboards"] == "pool"
     assert "/grafana/dashboards" in refused(*SEED, "grafana.dashboards.folder=x")
+    assert server_toml(render(*SEED, "app.logFormat=json"))["server"]["log_format"] == "json"
+    assert "logFormat" in refused(*SEED, "app.logFormat=xml")
 
 
 def test_three_replicas_on_postgresql():
