@@ -1,7 +1,8 @@
 //! Request ids and the access log, on the server binary: the client's `x-request-id` comes back
 //! on the response and lands in the spend record; without one a UUID is generated; every
 //! response (404, errors, streams, admin routes) carries one; each request writes one JSON
-//! access line with its fields, rejections at INFO, and no key anywhere in the log.
+//! access line with its fields (499 when the client goes first), rejections at INFO, and no
+//! key anywhere in the log.
 
 mod common;
 
@@ -206,6 +207,21 @@ async fn request_ids_go_round_and_every_request_writes_one_access_line() {
         line["ttft_ms"].is_u64() && line["tokens_out"].is_u64(),
         "{line}"
     );
+
+    // A client that goes before its answer: 499, with what the turn had noted.
+    let gone = c
+        .post(format!("{}/v1/chat/completions", s.url))
+        .bearer_auth(KEY)
+        .header("x-request-id", "gone-1")
+        .timeout(Duration::from_millis(300))
+        .json(&json!({"model": "sonnet", "messages": [{"role": "user", "content": "[[slow:400]] a slow answer"}]}))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the client gave up");
+    let line = s.access_line("gone-1").await;
+    assert_eq!(line["status"], 499, "{line}");
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["model"], "sonnet", "{line}");
 
     // A bad key: 401 at INFO with its code.
     let r = c

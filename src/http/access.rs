@@ -171,7 +171,9 @@ pub fn request_id(headers: &HeaderMap) -> String {
 }
 
 /// The middleware: the request id, the span, the record, and the body that writes the line.
-pub(super) async fn layer(req: Request, next: Next) -> Response {
+/// A request whose client goes before its response head (a turn still waiting or running)
+/// writes its line then, with status 499 (nginx's "client closed request").
+pub async fn layer(req: Request, next: Next) -> Response {
     let id = request_id(req.headers());
     let route = req
         .extensions()
@@ -186,9 +188,11 @@ pub(super) async fn layer(req: Request, next: Next) -> Response {
     });
     let span = span(&access);
     crate::telemetry::adopt_parent(&span, req.headers());
+    let gone = ClientGone(Some(access.clone()));
     let mut resp = CURRENT
         .scope(access.clone(), next.run(req).instrument(span.clone()))
         .await;
+    gone.answered();
     let code = resp.extensions().get::<ErrorCode>().map(|c| c.0);
     let status = resp.status().as_u16();
     access.with(|f| {
@@ -255,6 +259,27 @@ fn record(span: &tracing::Span, a: &Access) {
     span.record("claude_pool.tokens_out", f.tokens_out);
     span.record("claude_pool.cost_usd", f.cost_usd);
 }
+
+/// Writes the line of a request dropped before its response head.
+struct ClientGone(Option<Arc<Access>>);
+
+impl ClientGone {
+    fn answered(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ClientGone {
+    fn drop(&mut self) {
+        if let Some(a) = self.0.take() {
+            a.with(|f| f.status = CLIENT_CLOSED);
+            a.write();
+        }
+    }
+}
+
+/// The status of a request whose client went before its response head.
+const CLIENT_CLOSED: u16 = 499;
 
 /// A response body run in its request's span and record; writes the access line when dropped
 /// (sent in full, or the client went away).
