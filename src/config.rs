@@ -116,6 +116,19 @@ pub struct ServerConfig {
     pub header_read_timeout: Duration,
     /// Log filter (`info`, `debug`, `claude_pool=debug,info`, ...).
     pub log_level: String,
+    /// Log lines as text or as JSON objects (one per line).
+    pub log_format: LogFormat,
+}
+
+/// `server.log_format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (fields, span fields, target, level, timestamp).
+    Json,
 }
 
 impl Default for ServerConfig {
@@ -133,6 +146,7 @@ impl Default for ServerConfig {
             drain_delay: Duration::ZERO,
             header_read_timeout: Duration::from_secs(10),
             log_level: "info".into(),
+            log_format: LogFormat::Text,
         }
     }
 }

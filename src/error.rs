@@ -435,7 +435,7 @@ fn turn_parts(t: &TurnError) -> (StatusCode, &'static str, Option<&'static str>,
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, ..) = self.parts();
+        let (status, kind, code, _) = self.parts();
         match &self {
             ApiError::Internal(cause) => tracing::error!(%cause, "internal error"),
             ApiError::Store(cause) if cause.is_unavailable() => {
@@ -446,6 +446,8 @@ impl IntoResponse for ApiError {
             _ => tracing::debug!(error = %self, status = status.as_u16(), "request rejected"),
         }
         let mut resp = (status, Json(self.envelope())).into_response();
+        resp.extensions_mut()
+            .insert(crate::http::access::ErrorCode(code.unwrap_or(kind)));
         let retry = match &self {
             ApiError::QueueFull(d) => Some(d.as_secs().max(1)),
             ApiError::Store(e) if e.is_unavailable() => {

@@ -87,6 +87,40 @@ enum Command {
     },
 }
 
+/// The log subscriber: the filter, the OpenTelemetry layer when traces are exported, and the
+/// lines as text or JSON (`server.log_format`).
+fn init_logging(
+    config: &Config,
+    filter: EnvFilter,
+    tracer: Option<opentelemetry_sdk::trace::SdkTracer>,
+) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let lines = match config.server.log_format {
+        claude_pool::config::LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .boxed(),
+        // Colours only on a terminal: container and journal logs stay plain text.
+        claude_pool::config::LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .boxed(),
+    };
+    // Traces take the server's own spans whatever the log level says.
+    let traces = tracer.map(|t| {
+        let ours = tracing_subscriber::filter::Targets::new()
+            .with_target("claude_pool", tracing::Level::INFO);
+        tracing_opentelemetry::layer()
+            .with_tracer(t)
+            .with_filter(ours)
+    });
+    tracing_subscriber::registry()
+        .with(traces)
+        .with(lines.with_filter(filter))
+        .init();
+}
+
 /// Every client connection and every worker's three pipes take a descriptor; the usual soft
 /// limit of 1024 would cap the server far below what it can serve.
 fn raise_fd_limit() {
@@ -294,13 +328,17 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.server.log_level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours only on a terminal: container and journal logs stay plain text.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
+        .or_else(|_| EnvFilter::try_new(claude_pool::logging::filter(&config.server.log_level)))
+        .unwrap_or_else(|_| EnvFilter::new(claude_pool::logging::filter("info")));
+    let telemetry = match claude_pool::telemetry::Telemetry::from_env() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("claude-pool: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let (telemetry, tracer) = telemetry.unzip();
+    init_logging(&config, filter, tracer);
     raise_fd_limit();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -311,11 +349,16 @@ fn main() -> ExitCode {
     };
     let reload: claude_pool::server::Reload =
         Box::new(move || Config::load(path.as_deref(), &flags));
-    match runtime.block_on(claude_pool::server::serve(
+    let served = runtime.block_on(claude_pool::server::serve(
         config,
         Some(reload),
         claude_pool::server::shutdown_signal(),
-    )) {
+    ));
+    drop(runtime);
+    if let Some(t) = telemetry {
+        t.shutdown();
+    }
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("claude-pool: {e}");

@@ -63,6 +63,7 @@ pub struct Metrics {
     ttft: Histogram,
     queue_wait: Histogram,
     tokens: Family<KeyDirection, Counter>,
+    key_turns: Family<Key, Counter>,
     cost: Family<Key, Counter<f64, AtomicU64>>,
     workers: Family<State, Gauge>,
     queue_depth: Gauge,
@@ -136,6 +137,12 @@ impl Metrics {
             "tokens",
             "Tokens by key label and direction",
             tokens.clone(),
+        );
+        let key_turns = Family::<Key, Counter>::default();
+        registry.register(
+            "key_turns",
+            "Turns that reached a worker, by key label",
+            key_turns.clone(),
         );
         let cost = Family::<Key, Counter<f64, AtomicU64>>::default();
         registry.register(
@@ -211,6 +218,7 @@ impl Metrics {
             ttft,
             queue_wait,
             tokens,
+            key_turns,
             cost,
             workers,
             queue_depth,
@@ -309,6 +317,11 @@ impl Metrics {
                 })
                 .inc_by(n);
         }
+        self.key_turns
+            .get_or_create(&Key {
+                key: key.to_owned(),
+            })
+            .inc();
         self.cost
             .get_or_create(&Key {
                 key: key.to_owned(),
@@ -430,6 +443,7 @@ mod tests {
             r#"claude_pool_http_requests_total{route="/v1/chat/completions",status="200"} 1"#
         ));
         assert!(text.contains(r#"claude_pool_tokens_total{key="key-abcd",direction="output"} 5"#));
+        assert!(text.contains(r#"claude_pool_key_turns_total{key="key-abcd"} 1"#));
         assert!(text.contains("claude_pool_ready 1"));
         // Counters only grow: a second render with the same snapshot adds nothing.
         let again = m.render(&snap);

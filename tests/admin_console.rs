@@ -33,6 +33,10 @@ async fn the_console_is_served_over_tls_with_a_generated_certificate_and_strict_
     );
     assert_eq!(h["referrer-policy"], "no-referrer");
     assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(
+        h.contains_key("x-request-id"),
+        "the console's responses carry request ids"
+    );
     let html = resp.text().await.unwrap();
     assert!(meta_csrf(&html).is_some_and(|t| !t.is_empty()), "{html}");
     assert!(html.contains(r#"action="/admin/login""#) && !html.contains("<script>"));

@@ -74,7 +74,9 @@ pub fn router(console: Console) -> Router {
             .route("/assets/console.css", get(pages::style))
             .fallback(pages::disabled)
     };
-    routes.layer(middleware::from_fn(security_headers))
+    routes
+        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(crate::http::access::layer))
 }
 
 /// The headers every console response carries.

@@ -12,6 +12,7 @@ const SEED_ENV: &[(&str, &str)] = &[
     ("PORT", "server.port"),
     ("HTTPS_PORT", "server.https_port"),
     ("LOG_LEVEL", "server.log_level"),
+    ("LOG_FORMAT", "server.log_format"),
     ("ADMIN_PASSWORD", "auth.admin_password"),
     ("API_KEYS", "auth.api_keys"),
     ("MASTER_KEY", "auth.master_key"),

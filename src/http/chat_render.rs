@@ -71,6 +71,7 @@ async fn json(
                 if first {
                     first = false;
                     app.metrics.observe_ttft(t0.elapsed().as_secs_f64());
+                    crate::http::access::first_token(t0.elapsed());
                 }
                 so_far.push_str(&answer.delta(piece));
             }
@@ -236,6 +237,7 @@ impl SseState {
                     self.app
                         .metrics
                         .observe_ttft(self.t0.elapsed().as_secs_f64());
+                    crate::http::access::first_token(self.t0.elapsed());
                 }
                 let text = self.answer.delta(text);
                 if !text.is_empty() && !self.formatted() {

@@ -107,6 +107,7 @@ pub(super) async fn api_gate(
         Ok(i) => i,
         Err(e) => return e.into_response(),
     };
+    crate::http::access::key(&identity.label);
     let due = identity.key.as_ref().and_then(|k| k.policy.budget_reset_at);
     if due.is_some_and(|at| at <= app.clock.now()) {
         let reset = reset_due_budgets(&app, &identity.key_id).await;

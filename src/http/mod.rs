@@ -1,6 +1,7 @@
 //! The axum application: shared state, the router, request metrics, and the JSON extractor
 //! that turns every body rejection into an OpenAI error.
 
+pub mod access;
 pub mod admin;
 mod admission;
 pub(crate) mod answer;
@@ -228,6 +229,7 @@ pub fn router(app: Arc<App>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(state.clone(), record))
+        .layer(middleware::from_fn(access::layer))
         .with_state(state)
 }
 

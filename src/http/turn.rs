@@ -115,6 +115,7 @@ pub(crate) fn note_failure(app: &App, with_key_credential: bool, e: &ApiError) {
 
 async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, ApiError> {
     let t0 = Instant::now();
+    crate::http::access::turn(&req.session, &req.model_name);
     let admission = std::mem::take(&mut req.admission);
     let cut = CancellationToken::new();
     let answer = Answer {
@@ -163,6 +164,7 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
             ..
         }) => {
             app.metrics.observe_queue_wait(queued_for.as_secs_f64());
+            crate::http::access::queue_wait(queued_for);
             if let (Some(tools), Some(token)) = (&mut req.tools, tool_token) {
                 tools.link = Some(app.tools.bridge.link(token.expose()));
             }
@@ -212,6 +214,7 @@ fn ledger(app: &Arc<App>, req: &TurnRequest, admission: Admission) -> Ledger {
     let held = std::sync::Mutex::new(Some(admission));
     let app = app.clone();
     let request_id = req.id.clone();
+    let access = crate::http::access::current();
     let mut tags = req
         .caller
         .key
@@ -240,6 +243,9 @@ fn ledger(app: &Arc<App>, req: &TurnRequest, admission: Admission) -> Ledger {
         let admission = held.lock().unwrap_or_else(|e| e.into_inner()).take();
         let reservation = admission.and_then(|a| a.reservation);
         metrics.observe_turn(&label, input, s.usage.output_tokens, s.cost_usd);
+        if let Some(a) = &access {
+            a.spent(input, s.usage.output_tokens, s.cost_usd);
+        }
         spend.record(
             SpendRecord {
                 key_id: key_id.to_string(),
@@ -252,6 +258,7 @@ fn ledger(app: &Arc<App>, req: &TurnRequest, admission: Admission) -> Ledger {
                 status: s.status,
                 created_at: now_secs(),
                 request_id: Some(request_id.clone()),
+                x_request_id: access.as_ref().map(|a| a.id().to_owned()),
                 tags: tags.clone(),
             },
             reservation,

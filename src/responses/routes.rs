@@ -208,6 +208,7 @@ async fn json_response(
                 if first {
                     first = false;
                     app.metrics.observe_ttft(t0.elapsed().as_secs_f64());
+                    crate::http::access::first_token(t0.elapsed());
                 }
                 answer.delta(piece);
             }
@@ -281,6 +282,7 @@ impl Sse {
                     self.first_token = true;
                     let t = self.started.t0.elapsed().as_secs_f64();
                     self.app.metrics.observe_ttft(t);
+                    crate::http::access::first_token(self.started.t0.elapsed());
                 }
                 let delta = self.started.answer.delta(piece);
                 if !delta.is_empty() {

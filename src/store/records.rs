@@ -196,6 +196,8 @@ pub struct SpendRecord {
     pub status: &'static str,
     /// The response's id (`chatcmpl-...`).
     pub request_id: Option<String>,
+    /// The HTTP request's id (`x-request-id`: the client's, or a generated one).
+    pub x_request_id: Option<String>,
     /// The key's tags and the request's `metadata.tags`.
     pub tags: Vec<String>,
     /// Unix seconds.

@@ -46,7 +46,7 @@ def render(*sets):
         if doc:
             objects.setdefault(doc["kind"], []).append(doc)
     for kind, docs in objects.items():
-        if kind == "ServiceMonitor":  # a CRD: not in the Kubernetes schemas
+        if kind in ("ServiceMonitor", "ScaledObject"):  # CRDs: not in the Kubernetes schemas
             continue
         for doc in docs:
             kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
@@ -97,6 +97,7 @@ def test_the_seed_install_command():
     cfg = server_toml(o)
     assert cfg["pool"]["min_workers"] == 2 and cfg["pool"]["max_workers"] == 8
     assert cfg["worker"]["bare"] is False
+    assert cfg["server"]["log_format"] == "text"
     assert cfg["store"]["database_url"].startswith("sqlite://")
     d = one(o, "Deployment")
     pod = d["spec"]["template"]["spec"]
@@ -191,6 +192,74 @@ def test_autoscaling_needs_postgresql_and_owns_the_replica_count():
     o = render(*SEED, "autoscaling.enabled=true", f"database.url={PG}")
     targets = [m["resource"]["name"] for m in one(o, "HorizontalPodAutoscaler")["spec"]["metrics"]]
     assert targets == ["cpu"], "the seed's empty memory target is no target"
+
+
+def test_autoscaling_on_the_pool_signals():
+    auto = (*SEED, "autoscaling.enabled=true", f"database.url={PG}")
+    # pool: an HPA on Pods metrics of the custom metrics API, per-pod targets from the pool size.
+    o = render(*auto, "autoscaling.mode=pool", "config.pool.maxWorkers=10")
+    assert "ScaledObject" not in o
+    metrics = one(o, "HorizontalPodAutoscaler")["spec"]["metrics"]
+    targets = {m["pods"]["metric"]["name"]: m["pods"]["target"] for m in metrics}
+    assert {m["type"] for m in metrics} == {"Pods"}
+    assert targets == {
+        "claude_pool_busy_workers": {"type": "AverageValue", "averageValue": "7000m"},
+        "claude_pool_queue_depth": {"type": "AverageValue", "averageValue": "4000m"},
+    }
+    o = render(*auto, "autoscaling.mode=pool", "autoscaling.pool.queueDepth=0",
+               "autoscaling.pool.busyRatio=0.5")
+    metrics = one(o, "HorizontalPodAutoscaler")["spec"]["metrics"]
+    assert [m["pods"]["target"]["averageValue"] for m in metrics] == ["4000m"], "0.5 x 8 workers"
+    # keda: a ScaledObject with Prometheus triggers on the same signals, no HPA of the chart's.
+    o = render(*auto, "autoscaling.mode=keda", "autoscaling.keda.serverAddress=http://prom:9090",
+               "autoscaling.minReplicas=2", "autoscaling.maxReplicas=6")
+    assert "HorizontalPodAutoscaler" not in o
+    so = one(o, "ScaledObject")
+    assert so["apiVersion"] == "keda.sh/v1alpha1"
+    assert so["spec"]["scaleTargetRef"]["name"] == one(o, "Deployment")["metadata"]["name"]
+    assert (so["spec"]["minReplicaCount"], so["spec"]["maxReplicaCount"]) == (2, 6)
+    assert "replicas" not in one(o, "Deployment")["spec"]
+    triggers = {t["name"]: t for t in so["spec"]["triggers"]}
+    assert {t["type"] for t in triggers.values()} == {"prometheus"}
+    busy = triggers["busy-workers"]["metadata"]
+    assert busy["serverAddress"] == "http://prom:9090"
+    assert busy["threshold"] == "5.6", "0.7 x 8 workers"
+    assert busy["query"].startswith('sum(claude_pool_workers{state="busy",')
+    assert f'service="{RELEASE}-claude-pool"' in busy["query"]
+    assert triggers["queue-depth"]["metadata"]["threshold"] == "4"
+    o = render(*auto, "autoscaling.mode=keda", "autoscaling.keda.selector=job=\"gw\"")
+    q = one(o, "ScaledObject")["spec"]["triggers"][0]["metadata"]["query"]
+    assert q == 'sum(claude_pool_workers{state="busy",job="gw"})'
+    # The default stays the CPU HPA; bad values are refused by the schema.
+    targets = [m["resource"]["name"] for m in one(render(*auto), "HorizontalPodAutoscaler")["spec"]["metrics"]]
+    assert targets == ["cpu"]
+    assert "autoscaling/mode" in refused(*auto, "autoscaling.mode=memory")
+    assert "busyRatio" in refused(*auto, "autoscaling.pool.busyRatio=1.5")
+    assert "busyRatio" in refused(*auto, "autoscaling.pool.busyRatio=0")
+    assert "queueDepth" in refused(*auto, "autoscaling.pool.queueDepth=-1")
+    assert "serverAddress" in refused(*auto, "autoscaling.keda.serverAddress=prom:9090")
+
+
+def test_the_grafana_dashboard_as_a_configmap_for_the_sidecar():
+    import json
+    assert "ConfigMap" in render(*SEED) and len(render(*SEED)["ConfigMap"]) == 1
+    o = render(*SEED, "grafana.dashboards.enabled=true", "grafana.dashboards.namespace=monitoring",
+               "grafana.dashboards.annotations.grafana_folder=claude-pool")
+    cm = [c for c in o["ConfigMap"] if c["metadata"]["name"].endswith("-dashboard")]
+    assert len(cm) == 1
+    meta = cm[0]["metadata"]
+    assert meta["labels"]["grafana_dashboard"] == "1"
+    assert meta["namespace"] == "monitoring"
+    assert meta["annotations"] == {"grafana_folder": "claude-pool"}
+    shipped = cm[0]["data"]["claude-pool.json"]
+    assert json.loads(shipped) == json.loads((ROOT / "deploy/grafana/claude-pool.json").read_text())
+    o = render(*SEED, "grafana.dashboards.enabled=true", "grafana.dashboards.label=dashboards",
+               "grafana.dashboards.labelValue=pool")
+    cm = [c for c in o["ConfigMap"] if c["metadata"]["name"].endswith("-dashboard")][0]
+    assert cm["metadata"]["labels"]["dashboards"] == "pool"
+    assert "/grafana/dashboards" in refused(*SEED, "grafana.dashboards.folder=x")
+    assert server_toml(render(*SEED, "app.logFormat=json"))["server"]["log_format"] == "json"
+    assert "logFormat" in refused(*SEED, "app.logFormat=xml")
 
 
 def test_three_replicas_on_postgresql():

@@ -106,3 +106,13 @@ limits:
   memory: {{ add 150 (mul 250 $max) }}Mi
 {{- end }}
 {{- end }}
+
+{{/* Pool autoscaling: busy workers per pod at the target ratio (busyRatio x maxWorkers), in milli-units. */}}
+{{- define "claude-pool.busyTargetMilli" -}}
+{{- mulf (float64 .Values.autoscaling.pool.busyRatio) (float64 .Values.config.pool.maxWorkers) 1000 | int }}
+{{- end }}
+
+{{/* The PromQL label selector of this release's pods (KEDA queries). */}}
+{{- define "claude-pool.promSelector" -}}
+{{- if .Values.autoscaling.keda.selector }}{{ tpl .Values.autoscaling.keda.selector . }}{{ else }}namespace="{{ .Release.Namespace }}",service="{{ include "claude-pool.fullname" . }}"{{ end }}
+{{- end }}

@@ -37,6 +37,7 @@ impl FromRequestParts<AppState> for Admin {
             return Err(ApiError::Unauthorized);
         };
         if auth.is_master_key(key) {
+            crate::http::access::key("master");
             return Ok(Admin);
         }
         let forbidden = |message: &str| ApiError::Forbidden {

@@ -41,6 +41,7 @@ fn log_entry(r: &SpendRecord) -> Value {
         .saturating_sub(i64::try_from(r.duration_ms / 1000).unwrap_or_default());
     json!({
         "request_id": r.request_id,
+        "x_request_id": r.x_request_id,
         "api_key": r.key_id,
         "model": r.model,
         "spend": r.cost_usd,

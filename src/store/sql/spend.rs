@@ -14,8 +14,8 @@ pub(super) async fn record(pool: &AnyPool, records: &[SpendRecord]) -> Result<()
     for r in records {
         let id: i64 = sqlx::query(
             "INSERT INTO spend (key_id, session_id, model, input_tokens, output_tokens, \
-             cost_usd, duration_ms, status, created_at, request_id, tags) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+             cost_usd, duration_ms, status, created_at, request_id, tags, x_request_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
         )
         .bind(&r.key_id)
         .bind(r.session_id.clone())
@@ -28,6 +28,7 @@ pub(super) async fn record(pool: &AnyPool, records: &[SpendRecord]) -> Result<()
         .bind(r.created_at)
         .bind(r.request_id.clone())
         .bind(json_text(&r.tags))
+        .bind(r.x_request_id.clone())
         .fetch_one(&mut *tx)
         .await?
         .try_get(0)?;
@@ -158,6 +159,7 @@ fn record_from_row(row: &AnyRow) -> Result<SpendRecord, StoreError> {
         },
         created_at: row.try_get("created_at")?,
         request_id: row.try_get("request_id")?,
+        x_request_id: row.try_get("x_request_id")?,
         tags: serde_json::from_str(&tags).map_err(|_| StoreError::Corrupt("spend.tags"))?,
     })
 }
@@ -180,7 +182,8 @@ pub(super) async fn log(
         "SELECT s.key_id AS key_id, s.session_id AS session_id, s.model AS model, \
          s.input_tokens AS input_tokens, s.output_tokens AS output_tokens, \
          s.cost_usd AS cost_usd, s.duration_ms AS duration_ms, s.status AS status, \
-         s.created_at AS created_at, s.request_id AS request_id, s.tags AS tags \
+         s.created_at AS created_at, s.request_id AS request_id, s.tags AS tags, \
+         s.x_request_id AS x_request_id \
          FROM spend s {filter} ORDER BY s.id DESC LIMIT ${n} OFFSET ${}",
         n + 1
     );
