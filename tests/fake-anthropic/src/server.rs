@@ -125,7 +125,11 @@ impl Server {
     }
 }
 
+/// Every request; with `--verbose` logged as `fake-anthropic: "POST /v1/messages HTTP/1.1" 200 -`.
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
+    if !app.options.verbose {
+        return route(&app, req).await;
+    }
     let line = format!(
         "\"{} {} {:?}\"",
         req.method(),
@@ -133,9 +137,7 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         req.version()
     );
     let response = route(&app, req).await;
-    if app.options.verbose {
-        eprintln!("fake-anthropic: {line} {} -", response.status().as_u16());
-    }
+    eprintln!("fake-anthropic: {line} {} -", response.status().as_u16());
     response
 }
 
