@@ -16,12 +16,16 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY actors/Cargo.toml actors/
 COPY benches/load/Cargo.toml benches/load/
+# The fake Anthropic API for tests is a workspace member the image never builds: its manifest
+# and empty stand-ins (kept) are all the workspace needs of it.
+COPY tests/fake-anthropic/Cargo.toml tests/fake-anthropic/
 # Empty targets stand in for the sources so that only the dependencies are compiled here.
-RUN mkdir -p src actors/src/bin benches/load/src \
+RUN mkdir -p src actors/src/bin benches/load/src tests/fake-anthropic/src \
     && echo 'fn main() {}' > src/main.rs && touch src/lib.rs actors/src/lib.rs \
     && echo 'fn main() {}' > actors/src/bin/fake_claude.rs \
     && echo 'fn main() {}' > benches/load/src/main.rs \
     && echo 'fn main() {}' > benches/hot_paths.rs \
+    && echo 'fn main() {}' > tests/fake-anthropic/src/main.rs && touch tests/fake-anthropic/src/lib.rs \
     && cargo build --release --locked -p claude-pool --bin claude-pool \
     && rm -rf src actors/src benches/load/src benches/hot_paths.rs
 COPY src src

@@ -13,9 +13,10 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_fake_api: the fake Anthropic API on a free port; sets API to its URL.
+# start_fake_api: the fake Anthropic API (tests/fake-anthropic, built with the workspace's
+# binaries into $BIN) on a free port; sets API to its URL.
 start_fake_api() {
-  python3 "$ROOT/../shared/fake-anthropic/fake_anthropic.py" --port 0 --port-file "$OUT/api.port" 2>/dev/null &
+  "$BIN/fake-anthropic" --port 0 --port-file "$OUT/api.port" 2>/dev/null &
   PIDS+=($!)
   for _ in $(seq 1 100); do [ -s "$OUT/api.port" ] && break; sleep 0.1; done
   API="http://127.0.0.1:$(cat "$OUT/api.port")"

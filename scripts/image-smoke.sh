@@ -16,7 +16,9 @@ PODMAN=(podman --runtime /usr/sbin/runc --cgroup-manager=cgroupfs)
 ULIMITS=(--ulimit nofile=20000:20000 --ulimit nproc=4096:4096)
 IMAGE=localhost/claude-pool:smoke
 WORK="$ROOT/.cache/image"
-FAKE_ANTHROPIC="${FAKE_ANTHROPIC:-$ROOT/../shared/fake-anthropic/fake_anthropic.py}"
+# The fake Anthropic API runs on the host (the container shares its network); release build,
+# which the test command has made already.
+FAKE_API="$ROOT/target/release/fake-anthropic"
 GRACE=10
 mkdir -p "$WORK"
 phase() { printf '\n--- %s (%ss)\n' "$1" "$SECONDS"; }
@@ -69,6 +71,7 @@ phase "build the image"
 "${PODMAN[@]}" image inspect "$IMAGE" --format 'image size: {{.Size}} bytes'
 
 phase "smoke test"
+cargo build --release --quiet -p fake-anthropic --bin fake-anthropic
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 NAME="claude-pool-smoke-$$"
 API_PID=""
@@ -79,7 +82,7 @@ cleanup() {
 }
 trap cleanup EXIT
 rm -f "$WORK/api.port"
-python3 "$FAKE_ANTHROPIC" --port 0 --port-file "$WORK/api.port" 2>/dev/null &
+"$FAKE_API" --port 0 --port-file "$WORK/api.port" 2>/dev/null &
 API_PID=$!
 for _ in $(seq 1 100); do [ -s "$WORK/api.port" ] && break; sleep 0.1; done
 API="http://127.0.0.1:$(cat "$WORK/api.port")"

@@ -9,11 +9,22 @@ cd "$ROOT"
 
 phase() { printf '\n=== %s (%ss)\n' "$1" "$SECONDS"; }
 
+phase "the repository stands alone"
+# Everything the tests run is built from this tree (the fake Anthropic API is the workspace's
+# tests/fake-anthropic): no tracked file may point at folders beside or above the checkout.
+if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  if git -C "$ROOT" grep -nE '\.\.[/]shared|[/]work[/]shared|shared[/](fake-anthropic|notes)'; then
+    echo "the files above refer to something outside the repository" >&2
+    exit 1
+  fi
+  echo "no tracked file refers outside the repository"
+else
+  echo "not a git checkout: skipped"
+fi
+
 phase "install the Claude Code CLI"
 CLAUDE_CLI_PATH="$(scripts/install-cli.sh)"
 export CLAUDE_CLI_PATH
-export FAKE_ANTHROPIC="${FAKE_ANTHROPIC:-$ROOT/../shared/fake-anthropic/fake_anthropic.py}"
-[ -f "$FAKE_ANTHROPIC" ] || { echo "fake Anthropic API not found at $FAKE_ANTHROPIC" >&2; exit 1; }
 
 phase "postgresql"
 # The store suite runs on SQLite and on PostgreSQL; scripts/postgres.sh starts a throwaway

@@ -1,5 +1,5 @@
 //! End-to-end tests of the pool with the REAL Claude Code CLI, driven offline against the
-//! fake Anthropic API (`../shared/fake-anthropic/`). The fake API answers
+//! fake Anthropic API (`tests/fake-anthropic`, started in-process). The fake API answers
 //! `echo: <text> [n=<messages in the request>]`, so `n` proves what context the CLI kept.
 //!
 //! The CLI is looked up at `$CLAUDE_CLI_PATH`, else `.cache/claude-cli/node_modules/.bin/claude`
@@ -9,13 +9,12 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-use std::io::{Read, Write};
 
 use claude_pool_actors::{Handoff, PoolConfig, PoolHandle, Turn, TurnEvent};
 use common::*;
+use fake_anthropic::{FakeApi, Options};
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -25,14 +24,12 @@ fn real_cli() -> Option<PathBuf> {
     let path = std::env::var_os("CLAUDE_CLI_PATH")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join(".cache/claude-cli/node_modules/.bin/claude"));
-    let script = fake_anthropic_script();
-    if path.exists() && script.exists() {
+    if path.exists() {
         return Some(path);
     }
     let why = format!(
-        "real CLI ({}) or fake Anthropic API ({}) missing; run scripts/install-cli.sh",
-        path.display(),
-        script.display()
+        "real CLI ({}) missing; run scripts/install-cli.sh",
+        path.display()
     );
     assert!(
         std::env::var_os("CI").is_none(),
@@ -42,49 +39,10 @@ fn real_cli() -> Option<PathBuf> {
     None
 }
 
-fn fake_anthropic_script() -> PathBuf {
-    std::env::var_os("FAKE_ANTHROPIC")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/fake-anthropic/fake_anthropic.py"))
-}
-
-/// The fake Anthropic API on a free loopback port; killed on drop.
-struct FakeApi {
-    child: Child,
-    port: u16,
-}
-
-impl FakeApi {
-    fn start(dir: &std::path::Path) -> Self {
-        let port_file = dir.join("fake-api.port");
-        let child = Command::new("python3")
-            .arg(fake_anthropic_script())
-            .args(["--port", "0", "--slow-ms", "100", "--port-file"])
-            .arg(&port_file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 runs the fake API");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let port = loop {
-            if let Some(p) = std::fs::read_to_string(&port_file)
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-            {
-                break p;
-            }
-            assert!(Instant::now() < deadline, "fake API did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Self { child, port }
-    }
-}
-
-impl Drop for FakeApi {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The fake Anthropic API on a free loopback port, `[[slow]]` pausing 100 ms per chunk;
+/// stopped when dropped.
+fn fake_api() -> FakeApi {
+    FakeApi::start(Options::default().slow_ms(100)).expect("the fake API starts")
 }
 
 fn real_config(
@@ -99,10 +57,7 @@ fn real_config(
     cfg.worker.startup_timeout = Duration::from_secs(60);
     cfg.interrupt_timeout = Duration::from_secs(3);
     cfg.worker.env.extend([
-        (
-            "ANTHROPIC_BASE_URL".to_owned(),
-            format!("http://127.0.0.1:{}", api.port),
-        ),
+        ("ANTHROPIC_BASE_URL".to_owned(), api.url()),
         ("ANTHROPIC_API_KEY".to_owned(), "dummy".to_owned()),
         ("CLAUDE_CODE_MAX_RETRIES".to_owned(), "0".to_owned()),
     ]);
@@ -143,7 +98,7 @@ async fn timed_turn(
 async fn real_cli_three_turns_keep_context_and_warm_turns_are_fast() {
     let Some(cli) = real_cli() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let api = FakeApi::start(dir.path());
+    let api = fake_api();
     let t0 = Instant::now();
     let pool = PoolHandle::start(real_config(cli, dir.path(), &api, 1, 2))
         .await
@@ -182,7 +137,7 @@ async fn real_cli_three_turns_keep_context_and_warm_turns_are_fast() {
 async fn real_cli_clear_handoff_interrupt_and_resume() {
     let Some(cli) = real_cli() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let api = FakeApi::start(dir.path());
+    let api = fake_api();
     let mut cfg = real_config(cli, dir.path(), &api, 1, 1);
     cfg.worker.handoff = Handoff::Clear;
     cfg.spare_workers = 0;
@@ -244,37 +199,24 @@ async fn real_cli_clear_handoff_interrupt_and_resume() {
     pool.shutdown(Duration::from_secs(5)).await;
 }
 
-impl FakeApi {
-    /// The body of the last `/v1/messages` request the fake API received.
-    fn last_request(&self) -> serde_json::Value {
-        let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        conn.write_all(b"GET /_last_request HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-            .unwrap();
-        let mut raw = String::new();
-        conn.read_to_string(&mut raw).unwrap();
-        let body = raw.split_once("\r\n\r\n").expect("an HTTP answer").1;
-        serde_json::from_str(body).expect("JSON body")
-    }
-
-    /// The text blocks of the last user message the model was sent (the CLI's own
-    /// `<system-reminder>` context block left out).
-    fn last_user_text(&self) -> Vec<String> {
-        let req = self.last_request();
-        let last = req["messages"]
-            .as_array()
-            .and_then(|m| m.last())
-            .cloned()
-            .expect("a message");
-        match &last["content"] {
-            serde_json::Value::String(s) => vec![s.clone()],
-            serde_json::Value::Array(blocks) => blocks
-                .iter()
-                .filter_map(|b| b["text"].as_str())
-                .filter(|t| !t.starts_with("<system-reminder>"))
-                .map(str::to_owned)
-                .collect(),
-            other => panic!("unexpected content {other}"),
-        }
+/// The text blocks of the last user message the model was sent (the CLI's own
+/// `<system-reminder>` context block left out).
+fn last_user_text(api: &FakeApi) -> Vec<String> {
+    let req = api.last_request();
+    let last = req["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .cloned()
+        .expect("a message");
+    match &last["content"] {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(blocks) => blocks
+            .iter()
+            .filter_map(|b| b["text"].as_str())
+            .filter(|t| !t.starts_with("<system-reminder>"))
+            .map(str::to_owned)
+            .collect(),
+        other => panic!("unexpected content {other}"),
     }
 }
 
@@ -282,7 +224,7 @@ impl FakeApi {
 async fn real_cli_client_text_never_runs_a_command_and_reaches_the_model_as_written() {
     let Some(cli) = real_cli() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let api = FakeApi::start(dir.path());
+    let api = fake_api();
     let home = dir.path().join("home");
     for handoff in [Handoff::Fresh, Handoff::Clear] {
         let mut cfg = real_config(cli.clone(), dir.path(), &api, 1, 1);
@@ -311,7 +253,7 @@ async fn real_cli_client_text_never_runs_a_command_and_reaches_the_model_as_writ
                 "{handoff:?}: no command touched the conversation"
             );
             assert_eq!(
-                api.last_user_text(),
+                last_user_text(&api),
                 vec![text.to_owned()],
                 "the model sees exactly what the client wrote"
             );
@@ -333,7 +275,7 @@ async fn real_cli_client_text_never_runs_a_command_and_reaches_the_model_as_writ
 async fn real_cli_fresh_handoff_leaves_no_trace_of_the_previous_conversation() {
     let Some(cli) = real_cli() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let api = FakeApi::start(dir.path());
+    let api = fake_api();
     let mut cfg = real_config(cli, dir.path(), &api, 1, 1);
     cfg.worker.handoff = Handoff::Fresh;
     cfg.spare_workers = 0;
@@ -348,7 +290,7 @@ async fn real_cli_fresh_handoff_leaves_no_trace_of_the_previous_conversation() {
     assert_ne!(pid_a, pid_b);
     assert_eq!(n_of(&b1), 1);
     assert_eq!(
-        api.last_user_text(),
+        last_user_text(&api),
         vec!["bravo".to_owned()],
         "no /clear caveat or command blocks reach the model"
     );
@@ -367,7 +309,7 @@ async fn real_cli_fresh_handoff_leaves_no_trace_of_the_previous_conversation() {
 async fn real_cli_a_completed_turn_survives_a_kill_the_moment_it_is_reported() {
     let Some(cli) = real_cli() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let api = FakeApi::start(dir.path());
+    let api = fake_api();
     let pool = PoolHandle::start(real_config(cli, dir.path(), &api, 1, 2))
         .await
         .unwrap();

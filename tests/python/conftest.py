@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
 KEY = "sk-python-test-key"
 MASTER = "sk-python-master-key"
-FAKE_ANTHROPIC = Path(os.environ.get("FAKE_ANTHROPIC", ROOT.parent / "shared/fake-anthropic/fake_anthropic.py"))
 REAL_CLI = Path(os.environ.get("CLAUDE_CLI_PATH", ROOT / ".cache/claude-cli/node_modules/.bin/claude"))
 
 
@@ -74,10 +73,13 @@ def running_server(tmp, config_text, port, ready_timeout=90, env=None):
 
 @pytest.fixture(scope="session")
 def fake_api():
+    """The fake Anthropic API (tests/fake-anthropic, built by `cargo build --bins`): its port."""
+    binary = TARGET / "fake-anthropic"
+    assert binary.exists(), "build first: cargo build --workspace --bins"
     tmp = Path(tempfile.mkdtemp())
     port_file = tmp / "port"
     proc = subprocess.Popen(
-        ["python3", str(FAKE_ANTHROPIC), "--port", "0", "--port-file", str(port_file)],
+        [str(binary), "--port", "0", "--port-file", str(port_file)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_until("fake Anthropic API", lambda: port_file.exists() and port_file.read_text().strip(), 10)
     port = int(port_file.read_text().strip())
