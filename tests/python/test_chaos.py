@@ -1,4 +1,4 @@
-"""Chaos test (issue "No lost turns"): the real CLI on the fake Anthropic API, mixed
+"""Chaos test, no lost turns: the real CLI on the fake Anthropic API, mixed
 conversations (X-Session-Id and full history, streamed and not), workers SIGKILLed and
 SIGSTOPped at random, SIGTERM at the end.
 
