@@ -156,7 +156,7 @@ async fn real_cli_clear_handoff_interrupt_and_resume() {
     assert_eq!(pid_a, pid_b, "handoff without respawn");
     assert_eq!(n_of(&b1), 1, "fresh context after /clear: {b1}");
     assert_eq!(
-        api.last_user_text(),
+        last_user_text(&api),
         vec!["bravo".to_owned()],
         "nothing of A or of the /clear command reaches B's model requests"
     );
@@ -182,7 +182,7 @@ async fn real_cli_clear_handoff_interrupt_and_resume() {
         "the interrupted process serves the next conversation"
     );
     assert_eq!(n_of(&c1), 1);
-    assert_eq!(api.last_user_text(), vec!["charlie".to_owned()]);
+    assert_eq!(last_user_text(&api), vec!["charlie".to_owned()]);
     let (c2, ..) = timed_turn(&pool, "C", "charlie two").await;
     assert_eq!(n_of(&c2), 3, "C goes on with its own context only: {c2}");
 
