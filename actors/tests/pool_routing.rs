@@ -158,9 +158,11 @@ async fn lru_session_is_evicted_at_max_and_resumed_later_with_context() {
     let (a1, pid_a) = turn(&pool, "A", "one").await;
     let (a2, _) = turn(&pool, "A", "two").await;
     let (_, pid_b) = turn(&pool, "B", "b").await;
+    turn(&pool, "B", "b two").await;
     assert_eq!((turn_counter(&a1), turn_counter(&a2)), (1, 2));
     assert_ne!(pid_a, pid_b);
-    // C needs a worker: the pool is full, A is least recently used → evicted by /clear.
+    // C needs a worker: the pool is full, both conversations go on and A is least recently
+    // used → evicted by /clear. (A finished one-shot conversation would go first.)
     let (c1, pid_c) = turn(&pool, "C", "c").await;
     assert_eq!(turn_counter(&c1), 1, "C starts a fresh conversation");
     assert_eq!(
