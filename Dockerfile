@@ -17,9 +17,9 @@ COPY Cargo.toml Cargo.lock ./
 COPY actors/Cargo.toml actors/
 COPY benches/load/Cargo.toml benches/load/
 # Empty targets stand in for the sources so that only the dependencies are compiled here.
-RUN mkdir -p src actors/src/bin benches/load/src \
+RUN mkdir -p src actors/src/bin/fake_claude benches/load/src \
     && echo 'fn main() {}' > src/main.rs && touch src/lib.rs actors/src/lib.rs \
-    && echo 'fn main() {}' > actors/src/bin/fake_claude.rs \
+    && echo 'fn main() {}' > actors/src/bin/fake_claude/main.rs \
     && echo 'fn main() {}' > benches/load/src/main.rs \
     && echo 'fn main() {}' > benches/hot_paths.rs \
     && cargo build --release --locked -p claude-pool --bin claude-pool \
