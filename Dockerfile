@@ -20,9 +20,9 @@ COPY benches/load/Cargo.toml benches/load/
 # and empty stand-ins (kept) are all the workspace needs of it.
 COPY tests/fake-anthropic/Cargo.toml tests/fake-anthropic/
 # Empty targets stand in for the sources so that only the dependencies are compiled here.
-RUN mkdir -p src actors/src/bin benches/load/src tests/fake-anthropic/src \
+RUN mkdir -p src actors/src/bin/fake_claude benches/load/src tests/fake-anthropic/src \
     && echo 'fn main() {}' > src/main.rs && touch src/lib.rs actors/src/lib.rs \
-    && echo 'fn main() {}' > actors/src/bin/fake_claude.rs \
+    && echo 'fn main() {}' > actors/src/bin/fake_claude/main.rs \
     && echo 'fn main() {}' > benches/load/src/main.rs \
     && echo 'fn main() {}' > benches/hot_paths.rs \
     && echo 'fn main() {}' > tests/fake-anthropic/src/main.rs && touch tests/fake-anthropic/src/lib.rs \

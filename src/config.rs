@@ -170,9 +170,15 @@ pub struct PoolSection {
     /// Longest wait for an interrupt to be acknowledged before the worker is killed.
     #[serde(with = "humantime_serde")]
     pub interrupt_timeout: Duration,
-    /// Longest wait for a client's tool results (the turn holds its worker meanwhile).
+    /// Longest wait for a client's tool results (the turn ends then, and late results are
+    /// refused).
     #[serde(with = "humantime_serde")]
     pub tool_result_timeout: Duration,
+    /// How long a turn parked for tool results keeps its worker however busy the pool is;
+    /// past it, the worker goes to a waiting turn and the results continue the conversation
+    /// with a new turn.
+    #[serde(with = "humantime_serde")]
+    pub parked_turn_grace: Duration,
     /// Turns after which a worker is replaced.
     pub max_turns_per_worker: u64,
     /// Resident memory (MiB, whole process group) above which a worker is replaced.
@@ -211,6 +217,7 @@ impl Default for PoolSection {
             turn_idle_timeout: p.turn_idle_timeout,
             interrupt_timeout: p.interrupt_timeout,
             tool_result_timeout: p.tool_result_timeout,
+            parked_turn_grace: Duration::from_secs(5),
             max_turns_per_worker: p.max_turns_per_worker,
             max_worker_rss_mb: p.max_worker_rss_mb,
             session_idle_ttl: p.session_idle_ttl,
@@ -372,6 +379,10 @@ pub struct LimitsConfig {
     /// key's budget far from the budget (at most `max_cost_per_request`), and near the budget
     /// when there is no per-request cap (see [`crate::limits::estimate`]).
     pub turn_cost_estimate: f64,
+    /// Workers one key may hold with turns parked for tool results (0 = half of
+    /// `pool.max_workers`, at least 1); past it, a request that could park another is 429
+    /// `parked_turns_exceeded`.
+    pub max_parked_turns_per_key: usize,
 }
 
 impl Default for LimitsConfig {
@@ -383,6 +394,7 @@ impl Default for LimitsConfig {
             max_cost_per_request: 5.0,
             max_cost_per_key: 50.0,
             turn_cost_estimate: 0.5,
+            max_parked_turns_per_key: 0,
         }
     }
 }

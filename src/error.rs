@@ -132,6 +132,24 @@ pub enum ApiError {
     /// 409: the conversation cannot be continued here (its transcript was too large to keep).
     #[error("{0}")]
     ConversationNotResumable(String),
+    /// 429: the key holds as many workers with turns parked for tool results as it may.
+    #[error(
+        "this key already holds {limit} workers with turns waiting for tool results (limits.max_parked_turns_per_key = {limit}): send their results first, or retry after {}s", retry_secs(*retry_after)
+    )]
+    ParkedTurnsExceeded {
+        /// The limit.
+        limit: usize,
+        /// When its oldest parked turn may give its worker up.
+        retry_after: Duration,
+    },
+    /// 400: tool results the turn that asked for them can no longer take (`code` says why).
+    #[error("{message}")]
+    ToolResultsRefused {
+        /// Machine-readable reason.
+        code: &'static str,
+        /// Which call and why.
+        message: String,
+    },
 }
 
 /// True when the upstream refused the credential the turn ran with (the CLI says "not logged
@@ -317,6 +335,18 @@ impl ApiError {
                 Some("sign_in_throttled"),
                 self.to_string(),
             ),
+            ParkedTurnsExceeded { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                Some("parked_turns_exceeded"),
+                self.to_string(),
+            ),
+            ToolResultsRefused { code, .. } => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some(code),
+                self.to_string(),
+            ),
         }
     }
 
@@ -325,6 +355,7 @@ impl ApiError {
         let (_, kind, code, message) = self.parts();
         let param = match self {
             ApiError::BadRequest { param, .. } => param.clone(),
+            ApiError::ToolResultsRefused { .. } => Some("messages".into()),
             ApiError::ModelNotFound(_) => Some("model".into()),
             _ => None,
         };
@@ -455,7 +486,8 @@ impl IntoResponse for ApiError {
             }
             ApiError::RateLimited { retry_after, .. }
             | ApiError::TokensLimited { retry_after, .. }
-            | ApiError::SignInThrottled(retry_after) => Some(retry_secs(*retry_after)),
+            | ApiError::SignInThrottled(retry_after)
+            | ApiError::ParkedTurnsExceeded { retry_after, .. } => Some(retry_secs(*retry_after)),
             ApiError::BudgetExceeded { resets_in, .. } => {
                 Some(resets_in.map_or(BUDGET_RETRY_AFTER, retry_secs))
             }

@@ -72,6 +72,9 @@ pub struct Metrics {
     serving: Gauge,
     parked_turns: Gauge,
     spare_workers: Gauge,
+    parked_set_aside: Gauge,
+    parked_releases: Family<Event, Counter>,
+    last_releases: Mutex<std::collections::HashMap<&'static str, u64>>,
     start_failures: Family<ProfileLabel, Gauge>,
     pool_events: Family<Event, Counter>,
     last: Mutex<PoolSnapshot>,
@@ -181,8 +184,20 @@ impl Metrics {
         let parked_turns = Gauge::default();
         registry.register(
             "parked_turns",
-            "Turns waiting for their client's tool results (each holds its worker)",
+            "Turns waiting for their client's tool results that hold their worker",
             parked_turns.clone(),
+        );
+        let parked_set_aside = Gauge::default();
+        registry.register(
+            "parked_turns_set_aside",
+            "Turns waiting for their client's tool results that gave their worker up (the results continue their conversation with a new turn)",
+            parked_set_aside.clone(),
+        );
+        let parked_releases = Family::<Event, Counter>::default();
+        registry.register(
+            "parked_turn_releases",
+            "Parked turns that gave their worker up, by cause: pool_full (turns waited for a worker), key_limit (limits.max_parked_turns_per_key), session_moved_on (a new message came instead of the results), cli_moved_on (the CLI stopped waiting)",
+            parked_releases.clone(),
         );
         let start_failures = Family::<ProfileLabel, Gauge>::default();
         registry.register(
@@ -227,6 +242,9 @@ impl Metrics {
             serving,
             parked_turns,
             spare_workers,
+            parked_set_aside,
+            parked_releases,
+            last_releases: Mutex::default(),
             start_failures,
             pool_events,
             last: Mutex::new(PoolSnapshot::default()),
@@ -268,9 +286,25 @@ impl Metrics {
         *last = now;
     }
 
-    /// Sets the number of turns parked for tool results.
-    pub fn set_parked_turns(&self, n: usize) {
-        self.parked_turns.set(i64::try_from(n).unwrap_or(i64::MAX));
+    /// Sets the turns parked for tool results (holding their worker, set aside) and the
+    /// releases so far by cause.
+    pub fn set_parked_turns(
+        &self,
+        holding: usize,
+        set_aside: usize,
+        releases: &[(&'static str, u64)],
+    ) {
+        self.parked_turns
+            .set(i64::try_from(holding).unwrap_or(i64::MAX));
+        self.parked_set_aside
+            .set(i64::try_from(set_aside).unwrap_or(i64::MAX));
+        let mut last = self.last_releases.lock().unwrap_or_else(|e| e.into_inner());
+        for &(event, total) in releases {
+            let before = last.insert(event, total).unwrap_or_default();
+            self.parked_releases
+                .get_or_create(&Event { event })
+                .inc_by(total.saturating_sub(before));
+        }
     }
 
     /// Records how long a turn waited for a worker.

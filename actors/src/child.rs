@@ -123,6 +123,11 @@ pub enum Conversation {
 /// refers to it as `${CLAUDE_POOL_TOOL_TOKEN}`).
 pub const TOOL_TOKEN_ENV: &str = "CLAUDE_POOL_TOOL_TOKEN";
 
+/// The CLI's limit on how long an MCP call over HTTP may go without an answer or a progress
+/// notification (milliseconds; 0 turns it off). Read in CLI 2.1.197's binary next to
+/// "sent no response or progress for …s; aborting"; the CLI checks it every 30 s.
+pub const MCP_IDLE_TIMEOUT_ENV: &str = "CLAUDE_CODE_MCP_TOOL_IDLE_TIMEOUT";
+
 /// Builds the command line and environment of a worker child.
 ///
 /// `server_env` looks up the server's own environment; only names on the allow-list are
@@ -196,11 +201,15 @@ pub fn spawn_spec(
         ));
     }
     if let (Some(_), Some((token, timeout))) = (&profile.external_tools, tools) {
-        // The CLI's own limit on one MCP call: past the pool's, so the pool decides.
-        let ms = (timeout + Duration::from_secs(60)).as_millis();
+        // The CLI's own limits on one MCP call, past the pool's, so the pool decides: the whole
+        // call (`MCP_TOOL_TIMEOUT`, default 1e8 ms) and its silence (`MCP_IDLE_TIMEOUT_ENV`,
+        // default 300 s, checked every 30 s). Set here, after `[worker.env]`: an override there
+        // would make the CLI answer a held call with its own error text before the deadline.
+        let ms = (timeout + Duration::from_secs(60)).as_millis().to_string();
         for (name, value) in [
             (TOOL_TOKEN_ENV, token.expose().to_owned()),
-            ("MCP_TOOL_TIMEOUT", ms.to_string()),
+            ("MCP_TOOL_TIMEOUT", ms.clone()),
+            (MCP_IDLE_TIMEOUT_ENV, ms),
         ] {
             env.retain(|(k, _)| k != name);
             env.push((name.to_owned(), value));

@@ -99,7 +99,10 @@ fn oauth_profile_turns_bare_off_and_sets_token() {
 
 #[test]
 fn external_tools_add_only_their_mcp_server_and_the_workers_token() {
-    let cfg = WorkerConfig::default();
+    // An operator's lower value cannot cut a held call short.
+    let mut cfg = WorkerConfig::default();
+    cfg.env
+        .insert(MCP_IDLE_TIMEOUT_ENV.to_owned(), "1000".to_owned());
     let profile = Profile {
         external_tools: Some(crate::turn::ExternalTools {
             server: "client".into(),
@@ -140,6 +143,11 @@ fn external_tools_add_only_their_mcp_server_and_the_workers_token() {
         Some("worker-token")
     );
     assert_eq!(env_of(&spec, "MCP_TOOL_TIMEOUT").as_deref(), Some("660000"));
+    assert_eq!(
+        env_of(&spec, MCP_IDLE_TIMEOUT_ENV).as_deref(),
+        Some("660000"),
+        "the CLI's idle limit on a call follows the pool's deadline too"
+    );
     assert!(profile.label().contains(", tools "), "{}", profile.label());
     let plain = spawn_spec(
         &cfg,

@@ -154,6 +154,8 @@ pub enum CliEvent {
     User {
         /// The ids of the tool calls whose results it carries.
         tool_results: Vec<String>,
+        /// The message's id in the CLI's transcript (the line's `uuid`).
+        uuid: Option<String>,
     },
     /// The end of a turn.
     Result(ResultLine),
@@ -330,6 +332,8 @@ pub struct ToolUse {
 struct UserLine {
     #[serde(default)]
     message: Option<UserMessage>,
+    #[serde(default)]
+    uuid: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -492,7 +496,10 @@ pub fn parse_line(line: &str) -> Result<CliEvent, ProtocolError> {
             }
         }
         "user" => {
-            let u: UserLine = serde_json::from_str(line).unwrap_or(UserLine { message: None });
+            let u: UserLine = serde_json::from_str(line).unwrap_or(UserLine {
+                message: None,
+                uuid: None,
+            });
             let tool_results = match u.message.map(|m| m.content) {
                 Some(UserContent::Blocks(blocks)) => blocks
                     .into_iter()
@@ -501,7 +508,10 @@ pub fn parse_line(line: &str) -> Result<CliEvent, ProtocolError> {
                     .collect(),
                 _ => Vec::new(),
             };
-            CliEvent::User { tool_results }
+            CliEvent::User {
+                tool_results,
+                uuid: u.uuid,
+            }
         }
         "result" => {
             let r: ResultWire = serde_json::from_str(line)?;

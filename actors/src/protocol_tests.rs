@@ -240,7 +240,7 @@ fn tool_calls_and_their_results_are_read_from_real_lines() {
     let results: Vec<&String> = evs
         .iter()
         .filter_map(|e| match e {
-            CliEvent::User { tool_results } => Some(tool_results),
+            CliEvent::User { tool_results, .. } => Some(tool_results),
             _ => None,
         })
         .flatten()
@@ -249,4 +249,33 @@ fn tool_calls_and_their_results_are_read_from_real_lines() {
     let CliEvent::SystemInit { .. } = &evs[0] else {
         panic!("init first")
     };
+}
+
+const INTERRUPT_FIXTURE: &str =
+    include_str!("../tests/fixtures/real-cli-2.1.197-mcp-interrupt.jsonl");
+
+#[test]
+fn an_interrupt_during_a_tool_call_ends_it_with_a_result_and_a_notice() {
+    // An interrupt while the CLI waits for an MCP call: it answers the call itself (an error
+    // result: "The user doesn't want to proceed with this tool use…"), then says so in a second
+    // user message; both are transcript entries (they carry uuids) before the `result`.
+    let evs: Vec<CliEvent> = INTERRUPT_FIXTURE
+        .lines()
+        .map(|l| parse_line(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let users: Vec<(&Vec<String>, &Option<String>)> = evs
+        .iter()
+        .filter_map(|e| match e {
+            CliEvent::User { tool_results, uuid } => Some((tool_results, uuid)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(users.len(), 2);
+    assert_eq!(users[0].0, &["toolu_fake_call6"]);
+    assert!(users[1].0.is_empty());
+    assert!(users.iter().all(|(_, uuid)| uuid.is_some()));
+    let Some(CliEvent::Result(r)) = evs.last() else {
+        panic!("a result last")
+    };
+    assert!(r.is_interrupted() && r.is_error);
 }

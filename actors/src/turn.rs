@@ -118,6 +118,12 @@ pub struct TurnBudget {
     /// wants, e.g. an output limit was reached): the worker interrupts the CLI, the process
     /// stays warm, the conversation keeps what was said, and the turn completes with
     /// [`TurnResult::cut`] set.
+    ///
+    /// Cutting a turn that waits for the results of external tool calls *sets it aside*: the
+    /// CLI answers the waiting calls itself (as refused) and notes the interrupt; the turn
+    /// completes once the transcript holds that note, so the conversation can go on (warm on
+    /// its worker, or resumed with `--resume` wherever it is moved) and the results be given
+    /// as the next user message.
     pub cut: Option<tokio_util::sync::CancellationToken>,
     /// Called exactly once for every turn that reached a worker, however it ended (also when
     /// the caller dropped its stream mid-turn).

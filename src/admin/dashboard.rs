@@ -141,6 +141,7 @@ pub(super) async fn pool(app: &App) -> Result<Value, ApiError> {
         "spare_releases": snap.spare_releases,
         "queue_depth": snap.queue_depth,
         "parked_turns": app.tools.bridge.parked_turns(),
+        "parked_turns_set_aside": app.tools.bridge.set_aside_turns(),
         "sessions": snap.sessions,
         "sessions_bound": snap.sessions_bound,
         "turns_started": snap.turns_started,

@@ -33,6 +33,9 @@ pub(super) async fn chat_completions(
         crate::tools::wire::parse(req.tools.as_deref(), req.tool_choice.as_ref())?,
         crate::tools::format::parse(req.response_format.as_ref())?,
     )?;
+    if tools.as_ref().is_some_and(|t| t.offers_client_functions()) {
+        crate::http::tool_turns::check_parked_limit(&app, &caller)?;
+    }
     let msgs = normalize(&req.messages)?;
     let tags = req.tags().map_err(|m| ApiError::bad("metadata", m))?;
     check_tags("metadata.tags", &tags)?;

@@ -141,8 +141,12 @@ pub(super) async fn readyz(State(AppState(app)): State<AppState>) -> Response {
 
 /// `GET /metrics`: Prometheus text exposition.
 pub(super) async fn metrics(State(AppState(app)): State<AppState>) -> Response {
-    app.metrics
-        .set_parked_turns(app.tools.bridge.parked_turns());
+    let bridge = &app.tools.bridge;
+    app.metrics.set_parked_turns(
+        bridge.parked_turns(),
+        bridge.set_aside_turns(),
+        &bridge.releases(),
+    );
     if let Some(keeper) = &app.keeper {
         app.metrics.observe_keeper(&keeper.stats);
     }

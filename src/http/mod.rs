@@ -12,6 +12,7 @@ mod info;
 mod new_sessions;
 pub(crate) mod placement;
 pub(crate) mod sessions;
+mod tool_continue;
 pub(crate) mod tool_turns;
 pub(crate) mod turn;
 
@@ -72,6 +73,9 @@ pub struct App {
     pub auth_failures: crate::credentials::AuthFailures,
     /// Function calling: the MCP bridge and the turns parked for tool results.
     pub(crate) tools: crate::tools::ToolBridge<crate::http::turn::Started>,
+    /// Workers one key may hold with parked turns (`limits.max_parked_turns_per_key`; 0 = half
+    /// the pool's `max_workers`, at least 1).
+    pub max_parked_turns_per_key: usize,
     /// Responses API responses (retrieval and `previous_response_id`).
     pub responses: crate::responses::ResponseStore,
     /// Durable spend records.
@@ -130,6 +134,7 @@ impl App {
         let sealer = Sealer::new(config.auth.sealing_secret());
         let auth = Arc::new(Authenticator::new(&config.auth, store.clone(), sealer.clone()).await?);
         let l = &config.limits;
+        let snapshots = pool.watch();
         Ok(Self {
             pool,
             auth,
@@ -146,7 +151,14 @@ impl App {
                 std::env::var(n).ok()
             }),
             auth_failures: Default::default(),
-            tools: crate::tools::ToolBridge::start(config.pool.tool_result_timeout),
+            tools: crate::tools::ToolBridge::start(
+                crate::tools::ParkingRules {
+                    timeout: config.pool.tool_result_timeout,
+                    grace: config.pool.parked_turn_grace,
+                },
+                snapshots,
+            ),
+            max_parked_turns_per_key: l.max_parked_turns_per_key,
             responses: crate::responses::ResponseStore::new(
                 store.clone(),
                 config.pool.session_idle_ttl,

@@ -283,9 +283,7 @@ pub(super) async fn delete(
 ) -> Result<Response, ApiError> {
     app.sessions.remove(&id, &caller.key_id).await?;
     // A turn waiting for tool results ends with its session (dropping it interrupts it).
-    app.tools
-        .bridge
-        .end_session(&caller.key_id, &id, std::mem::drop);
+    app.tools.bridge.end_session(&caller.key_id, &id);
     app.pool.end_session(scoped(&caller.key_id, &id).into());
     Ok(Json(serde_json::json!({"id": id, "object": "session", "deleted": true})).into_response())
 }

@@ -1,12 +1,14 @@
 //! Function calling in chat completions: a turn whose model calls the client's tools is
-//! answered with `tool_calls` and parked (holding its worker) until the request that brings
-//! the results continues it, or `pool.tool_result_timeout` ends it.
+//! answered with `tool_calls` and parked until the request that brings the results continues
+//! it. While it holds its worker the results go to the waiting CLI turn; a turn set aside (its
+//! worker was needed, see `crate::tools::parking`) is continued by a new turn in its
+//! conversation whose message carries the results (`tool_continue`).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::response::Response;
-use claude_pool_actors::ToolCall;
+use claude_pool_actors::{ToolCall, TurnError, TurnEvent};
 
 use crate::auth::Identity;
 use crate::conversation::normalize_history;
@@ -15,32 +17,126 @@ use crate::http::App;
 pub(crate) use crate::http::turn::ToolTurn;
 use crate::http::turn::{Started, TurnRequest};
 use crate::openai::{ChatRequest, completion_id};
-use crate::tools::wire::{ToolResult, cli_id};
-use crate::tools::{ContinueError, Outcome, Parked};
+use crate::tools::wire::{ToolRequest, ToolResult, cli_id};
+use crate::tools::{Continuation, ContinueError, HeldTurn, Outcome, ParkInfo};
+
+/// Longest wait for a turn being set aside to end (the worker ends it within its interrupt and
+/// save timeouts).
+const SET_ASIDE_WAIT: Duration = Duration::from_secs(30);
+
+/// What is kept of a turn set aside: what a new turn needs to continue its conversation.
+#[derive(Debug)]
+pub(crate) struct SetAside {
+    /// The conversation.
+    pub session: String,
+    /// The Claude model the conversation runs on.
+    pub claude_model: String,
+    /// Its system prompt.
+    pub system_prompt: Option<Arc<str>>,
+    /// Its functions (the same set, so the same workers), with `response_format`.
+    pub tools: ToolRequest,
+    /// The client sends the whole history (its answer is fingerprinted for the next request).
+    pub stateless: bool,
+    /// The request's `metadata.tags`.
+    pub tags: Vec<String>,
+}
+
+impl HeldTurn for Started {
+    type Kept = SetAside;
+
+    async fn stirs(&mut self) {
+        if self.first.is_some() {
+            return std::future::pending().await;
+        }
+        let ev = self.events.recv().await;
+        self.first = Some(ev.unwrap_or_else(|| {
+            TurnEvent::Failed(TurnError::WorkerFailed("the turn's stream ended".into()))
+        }));
+    }
+
+    async fn set_aside(self) -> Result<SetAside, String> {
+        let Started {
+            req,
+            mut events,
+            mut claim,
+            answer,
+            first,
+            ..
+        } = self;
+        // Cut while it waits for results, the CLI answers the calls as refused, notes the
+        // interrupt, and the turn completes once that is saved (the conversation is kept).
+        answer.cut.cancel();
+        let mut seen = first;
+        let ended = tokio::time::timeout(SET_ASIDE_WAIT, async {
+            loop {
+                let ev = match seen.take() {
+                    Some(ev) => Some(ev),
+                    None => events.recv().await,
+                };
+                claim.settle(ev.as_ref());
+                match ev {
+                    Some(TurnEvent::Completed(_)) => return Ok(()),
+                    Some(TurnEvent::Failed(e)) => return Err(e.to_string()),
+                    None => return Err("the turn's stream ended".to_owned()),
+                    Some(_) => {}
+                }
+            }
+        })
+        .await;
+        ended.unwrap_or_else(|_| Err("the turn did not end".into()))?;
+        let Some(tools) = req.tools else {
+            return Err("a parked turn without tools".into());
+        };
+        Ok(SetAside {
+            session: req.session,
+            claude_model: req.claude_model,
+            system_prompt: req.system_prompt,
+            tools: tools.request,
+            stateless: req.history.is_some(),
+            tags: req.tags,
+        })
+    }
+}
+
+/// How many workers one key may hold with parked turns: `limits.max_parked_turns_per_key`, or
+/// half the pool's current `max_workers` (at least 1).
+pub(crate) fn parked_limit(app: &App) -> usize {
+    match app.max_parked_turns_per_key {
+        0 => (app.pool.snapshot().max_workers / 2).max(1),
+        n => n,
+    }
+}
+
+/// Before a turn with the client's functions: the key may hold one more worker with a parked
+/// turn (its oldest parked turn past `pool.parked_turn_grace` gives its worker up to make
+/// room), else 429 `parked_turns_exceeded`. Checked before the turn runs, so a refused request
+/// costs nothing and its retry pays the model once.
+pub(crate) fn check_parked_limit(app: &App, caller: &Identity) -> Result<(), ApiError> {
+    let limit = parked_limit(app);
+    app.tools
+        .bridge
+        .make_room(&caller.key_id, limit)
+        .map_err(|retry_after| ApiError::ParkedTurnsExceeded { limit, retry_after })
+}
 
 /// Parks a started turn whose model called `calls`: it waits for their results (see
-/// [`continue_turn`]); after `pool.tool_result_timeout` it is dropped, which interrupts it (the
-/// conversation is kept) and frees its worker.
+/// [`continue_turn`]); after `pool.tool_result_timeout` it ends (a turn holding its worker is
+/// dropped, which interrupts it; the conversation is kept).
 pub(crate) fn park(app: &Arc<App>, started: Started, calls: &[ToolCall]) {
     let Some(link) = started.req.tools.as_ref().and_then(|t| t.link.clone()) else {
         tracing::error!("tool calls from a turn without a link to the bridge");
         return;
     };
-    let owner = started.req.caller.key_id.clone();
-    let session = started.req.session.clone();
-    app.tools.bridge.park(
-        Parked {
-            owner,
-            session: session.clone(),
-            calls: calls.iter().map(|c| c.id.clone()).collect(),
-            link,
-            turn: started,
-        },
-        move |turn| {
-            tracing::info!(%session, "tool results did not come in time: the turn is interrupted");
-            drop(turn);
-        },
+    let info = ParkInfo::new(
+        started.req.caller.key_id.clone(),
+        started.req.session.clone(),
+        calls
+            .iter()
+            .map(|c| (c.id.clone(), c.name.clone()))
+            .collect(),
     );
+    let limit = parked_limit(app);
+    app.tools.bridge.park(info, started, link, limit);
 }
 
 /// Takes the calls of the output function (`response_format`) out of `calls`: each is
@@ -81,32 +177,45 @@ pub(crate) fn formatted(req: &TurnRequest, text: &str) -> Result<Option<String>,
 }
 
 /// A request ending with `tool` messages: hands the results to the parked turn that asked for
-/// them and answers with the rest of that turn (more tool calls, or the answer).
+/// them and answers with the rest of that turn (more tool calls, or the answer), or, for a
+/// turn set aside, with a new turn of its conversation that brings them.
 pub(crate) async fn continue_turn(
     app: Arc<App>,
     caller: Identity,
     req: ChatRequest,
     results: Vec<ToolResult>,
 ) -> Result<Response, ApiError> {
-    let outcomes = results
-        .into_iter()
+    let outcomes: Vec<(String, Outcome)> = results
+        .iter()
         .map(|r| {
             let outcome = Outcome {
-                text: r.text,
+                text: r.text.clone(),
                 is_error: false,
             };
             (cli_id(&r.call_id), outcome)
         })
         .collect();
-    let mut started = app
+    let continuation = app
         .tools
         .bridge
-        .resume(&caller.key_id, outcomes)
+        .resume(&caller.key_id, outcomes.clone())
+        .await
         .map_err(|e| match e {
+            ContinueError::Ended { .. } => ApiError::ToolResultsRefused {
+                code: "tool_call_ended",
+                message: e.to_string(),
+            },
             ContinueError::Unknown(_) | ContinueError::Missing(_) => {
                 ApiError::bad("messages", e.to_string())
             }
         })?;
+    let mut started = match continuation {
+        Continuation::Held(started) => started,
+        Continuation::SetAside { kept, info } => {
+            return crate::http::tool_continue::respond(app, caller, req, outcomes, kept, info)
+                .await;
+        }
+    };
     // The rest of the turn is this request's answer.
     let r = &mut started.req;
     r.stream = req.stream;

@@ -155,6 +155,11 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
             ledger: Some(ledger(app, &req, admission)),
         },
     };
+    // A turn of this conversation parked for tool results would hold the conversation's
+    // worker until its deadline: it gives the worker up, and this turn follows it.
+    app.tools
+        .bridge
+        .release_session(&req.caller.key_id, &req.session);
     let mut events = app.pool.submit(turn).await?;
     // Wait for the turn to start (or fail before any output). `Started` always comes first.
     match events.recv().await {

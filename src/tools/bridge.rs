@@ -1,116 +1,47 @@
-//! The bridge between a worker's MCP calls and the client's tool results.
+//! The bridge between workers' MCP calls and the clients' tool results: the function sets
+//! workers list, the links of running turns (found by the worker's token), and the turns
+//! parked for results (found by their call ids), each run by its keeper (`keeper`).
 //!
 //! A turn with tools runs on a worker whose CLI knows the gateway's MCP server (`--mcp-config`,
 //! with the worker's own token). When the model calls tools, the turn reports the calls and the
-//! client's response ends with `tool_calls`; the turn is *parked* here, holding its worker,
-//! until a request brings the results (`tool` messages naming the calls) or
-//! `pool.tool_result_timeout` passes. Meanwhile the CLI calls the MCP server, one call at a
-//! time: a call whose result is there is answered at once, any other is held until it comes.
+//! client's response ends with `tool_calls`; the turn is *parked* here until a request brings
+//! the results (`tool` messages naming the calls) or `pool.tool_result_timeout` passes.
+//! Meanwhile the CLI calls the MCP server, one call at a time: a call whose result is there is
+//! answered at once, any other is held until it comes. A parked turn gives its worker up when
+//! it is needed (see `parking`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
-use super::wire::Function;
+use super::keeper::{Continuation, HeldTurn, KeeperMsg, keep};
+use super::link::{Link, Outcome, lock};
+use super::parking::{
+    Candidate, Ended, KeyRoom, ParkInfo, ReleaseCause, Tombstones, pick_for_pool, room_for_key,
+};
+use super::wire::{Function, openai_id};
 
-/// A tool's outcome as the CLI receives it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    /// The text given to the model.
-    pub text: String,
-    /// True when it reports a failure (no result came).
-    pub is_error: bool,
-}
-
-enum Slot {
-    /// The CLI asked; the result has not come.
-    Asked(oneshot::Sender<Outcome>),
-    /// The result came first.
-    Ready(Outcome),
-}
-
-/// One turn's exchange of calls and results, found by the worker's token.
-#[derive(Default)]
-pub struct Link {
-    slots: Mutex<HashMap<String, Slot>>,
-}
-
-impl std::fmt::Debug for Link {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Link")
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Link {
-    /// The CLI calls `id`: its result, now or once it comes (an error outcome if the turn is
-    /// given up first).
-    pub async fn ask(&self, id: &str) -> Outcome {
-        let rx = {
-            let mut slots = lock(&self.slots);
-            if let Some(Slot::Ready(o)) = slots.remove(id) {
-                return o;
-            }
-            let (tx, rx) = oneshot::channel();
-            slots.insert(id.to_owned(), Slot::Asked(tx));
-            rx
-        };
-        rx.await.unwrap_or_else(|_| Outcome {
-            text: "the client gave no result for this call".into(),
-            is_error: true,
-        })
-    }
-
-    /// The client's result for `id`.
-    pub fn answer(&self, id: &str, outcome: Outcome) {
-        let mut slots = lock(&self.slots);
-        match slots.remove(id) {
-            Some(Slot::Asked(tx)) => {
-                let _ = tx.send(outcome);
-            }
-            _ => {
-                slots.insert(id.to_owned(), Slot::Ready(outcome));
-            }
-        }
-    }
-
-    /// Gives up every waiting call (the turn is ending).
-    pub fn abandon(&self) {
-        lock(&self.slots).clear();
-    }
-}
-
-/// What a parked turn keeps: the rest of the turn, to be rendered for the request that brings
-/// the results.
-pub struct Parked<T> {
-    /// The key that owns the turn (only it may continue it).
-    pub owner: Arc<str>,
-    /// Its session (deleting the session ends the turn).
-    pub session: String,
-    /// The CLI ids of the calls waiting for results.
-    pub calls: Vec<String>,
-    /// The turn's link (results go there).
-    pub link: Arc<Link>,
-    /// The rest of the turn.
-    pub turn: T,
-}
-
-/// Why parked turn could not be continued.
+/// Why tool results could not be taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContinueError {
-    /// No parked turn has these calls (never made, already answered, or timed out).
+    /// No parked turn has these calls (never made, or already answered).
     #[error(
-        "no turn is waiting for the results of {0} (unknown call ids, or pool.tool_result_timeout passed and the turn ended)"
+        "no turn is waiting for the results of {0} (unknown call ids, or they were answered already)"
     )]
     Unknown(String),
     /// Some of the turn's calls have no result in the request.
     #[error("results are missing for tool calls {0}: send one `tool` message per call")]
     Missing(String),
+    /// The turn that made the call ended before its results came.
+    #[error("tool call {call} can no longer take its result: {why}")]
+    Ended {
+        /// The call (OpenAI id).
+        call: String,
+        /// Why its turn ended.
+        why: Ended,
+    },
 }
 
 /// The functions of one set.
@@ -120,38 +51,64 @@ type FunctionSet = Arc<Vec<Function>>;
 const MAX_SETS: usize = 4096;
 /// How long an unused function set is kept once there are many.
 const SET_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// How long a finished release still counts as a worker on its way to a waiting turn (until
+/// the pool's snapshot shows the worker handed on).
+const RELEASE_SETTLE: Duration = Duration::from_secs(1);
 
-/// A parked turn, shared by the ids of its calls (taken once).
-type ParkedCell<T> = Arc<Mutex<Option<Parked<T>>>>;
+/// A parked turn in the registry: what is known of it and how to reach its keeper.
+struct Entry<T: HeldTurn> {
+    info: Arc<ParkInfo>,
+    tx: mpsc::UnboundedSender<KeeperMsg<T>>,
+}
 
-/// The bridge's registries: function sets by id, live turns by worker token, parked turns by
-/// call id.
-pub struct Bridge<T> {
+/// How long parked turns wait and when they give their workers up.
+#[derive(Debug, Clone, Copy)]
+pub struct ParkingRules {
+    /// How long a parked turn waits for its results (`pool.tool_result_timeout`).
+    pub timeout: Duration,
+    /// How long a parked turn keeps its worker however busy the pool is
+    /// (`pool.parked_turn_grace`).
+    pub grace: Duration,
+}
+
+/// The bridge's registries.
+pub struct Bridge<T: HeldTurn> {
     /// Function sets with their last use.
     sets: Mutex<HashMap<String, (FunctionSet, Instant)>>,
     /// Held by the running turns (an entry dies with its turn).
     links: Mutex<HashMap<String, Weak<Link>>>,
-    parked: Mutex<HashMap<String, ParkedCell<T>>>,
+    /// Parked turns by call id.
+    parked: Mutex<HashMap<String, Arc<Entry<T>>>>,
+    /// Calls of turns that ended without their results.
+    ended: Mutex<Tombstones>,
+    /// Releases that finished lately (see [`RELEASE_SETTLE`]), and releases by cause.
+    releases: Mutex<(VecDeque<Instant>, HashMap<&'static str, u64>)>,
     /// How long a parked turn waits for its results.
     pub timeout: Duration,
+    /// How long a parked turn keeps its worker however busy the pool is.
+    pub grace: Duration,
 }
 
-impl<T> std::fmt::Debug for Bridge<T> {
+impl<T: HeldTurn> std::fmt::Debug for Bridge<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Bridge")
             .field("timeout", &self.timeout)
+            .field("grace", &self.grace)
             .finish()
     }
 }
 
-impl<T: Send + 'static> Bridge<T> {
-    /// An empty bridge whose parked turns wait `timeout`.
-    pub fn new(timeout: Duration) -> Self {
+impl<T: HeldTurn> Bridge<T> {
+    /// An empty bridge.
+    pub fn new(rules: ParkingRules) -> Self {
         Self {
             sets: Mutex::default(),
             links: Mutex::default(),
             parked: Mutex::default(),
-            timeout,
+            ended: Mutex::default(),
+            releases: Mutex::default(),
+            timeout: rules.timeout,
+            grace: rules.grace,
         }
     }
 
@@ -188,219 +145,233 @@ impl<T: Send + 'static> Bridge<T> {
         lock(&self.links).get(token).and_then(Weak::upgrade)
     }
 
-    /// Parks a turn until its results come or the timeout passes (then `on_timeout` gets it).
-    pub fn park(self: &Arc<Self>, parked: Parked<T>, on_timeout: impl FnOnce(T) + Send + 'static) {
-        let ids = parked.calls.clone();
-        let link = parked.link.clone();
-        let cell = Arc::new(Mutex::new(Some(parked)));
+    /// Parks a turn holding its worker until its results come, it is set aside, or
+    /// `timeout` passes. When its key already holds `limit` workers with parked turns (requests
+    /// that raced past [`Bridge::make_room`]), it is set aside at once.
+    pub fn park(self: &Arc<Self>, info: ParkInfo, turn: T, link: Arc<Link>, limit: usize) {
+        let over = self.holding_of(&info.owner).len() >= limit;
+        let info = Arc::new(info);
+        tracing::info!(session = %info.session, calls = %info.call_ids().join(","), "a turn waits for the client's tool results, holding its worker");
+        let tx = self.register(info.clone(), Ok(turn), Some(link));
+        if over && info.begin_release() {
+            let _ = tx.send(KeeperMsg::Release(ReleaseCause::KeyLimit));
+        }
+    }
+
+    /// Parks a turn already set aside (its results continue its conversation with a new turn)
+    /// until its results come or its deadline passes.
+    pub fn park_set_aside(self: Arc<Self>, info: Arc<ParkInfo>, kept: T::Kept) {
+        let info = Arc::new(info.set_aside_copy());
+        self.register(info, Err(kept), None);
+    }
+
+    fn register(
+        self: &Arc<Self>,
+        info: Arc<ParkInfo>,
+        start: Result<T, T::Kept>,
+        link: Option<Arc<Link>>,
+    ) -> mpsc::UnboundedSender<KeeperMsg<T>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let entry = Arc::new(Entry {
+            info: info.clone(),
+            tx: tx.clone(),
+        });
         {
             let mut map = lock(&self.parked);
-            for id in &ids {
-                map.insert(id.clone(), cell.clone());
+            for (id, _) in &info.calls {
+                map.insert(id.clone(), entry.clone());
             }
         }
-        let bridge = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(bridge.timeout).await;
-            let expired = lock(&cell).take();
-            if let Some(p) = expired {
-                bridge.forget(&p.calls);
-                link.abandon();
-                tracing::info!(
-                    calls = p.calls.len(),
-                    "tool results never came: the turn ends"
-                );
-                on_timeout(p.turn);
-            }
-        });
+        tokio::spawn(keep(self.clone(), info, link, start, rx));
+        tx
     }
 
-    fn forget(&self, ids: &[String]) {
+    /// Removes a parked turn from the registry.
+    pub(super) fn forget(&self, info: &ParkInfo) {
         let mut map = lock(&self.parked);
-        for id in ids {
-            map.remove(id);
+        for (id, _) in &info.calls {
+            if map.get(id).is_some_and(|e| std::ptr::eq(&*e.info, info)) {
+                map.remove(id);
+            }
         }
     }
 
-    /// Takes the parked turn that `results` (CLI call id → outcome) answer, for `owner`, and
-    /// hands the results to its link.
-    pub fn resume(&self, owner: &str, results: Vec<(String, Outcome)>) -> Result<T, ContinueError> {
+    /// Remembers why a parked turn ended without its results.
+    pub(super) fn bury(&self, info: &ParkInfo, why: &Ended) {
+        lock(&self.ended).bury(info.calls.iter().map(|(id, _)| id.as_str()), why);
+    }
+
+    /// Counts a finished release (it still counts as a worker on its way for a moment).
+    pub(super) fn note_release(&self, cause: ReleaseCause) {
+        let mut r = lock(&self.releases);
+        r.0.push_back(Instant::now());
+        *r.1.entry(cause.as_str()).or_default() += 1;
+    }
+
+    /// Takes the parked turn that `results` (CLI call id → outcome) answer, for `owner`: the
+    /// turn itself if it still holds its worker (the results went to it), else what continues
+    /// its conversation.
+    pub async fn resume(
+        &self,
+        owner: &str,
+        results: Vec<(String, Outcome)>,
+    ) -> Result<Continuation<T>, ContinueError> {
         let first = results
             .first()
             .map(|(id, _)| id.clone())
             .unwrap_or_default();
-        let cell = lock(&self.parked)
-            .get(&first)
-            .cloned()
-            .ok_or_else(|| ContinueError::Unknown(super::wire::openai_id(&first)))?;
-        let mut guard = lock(&cell);
-        let Some(parked) = guard.as_ref() else {
-            return Err(ContinueError::Unknown(super::wire::openai_id(&first)));
+        let entry = lock(&self.parked).get(&first).cloned();
+        let Some(entry) = entry else {
+            return Err(match lock(&self.ended).why(&first) {
+                Some(why) => ContinueError::Ended {
+                    call: openai_id(&first),
+                    why: why.clone(),
+                },
+                None => ContinueError::Unknown(openai_id(&first)),
+            });
         };
-        if &*parked.owner != owner {
-            return Err(ContinueError::Unknown(super::wire::openai_id(&first)));
+        let (reply, answer) = oneshot::channel();
+        let msg = KeeperMsg::Continue {
+            owner: owner.to_owned(),
+            results,
+            reply,
+        };
+        if entry.tx.send(msg).is_err() {
+            return Err(ContinueError::Unknown(openai_id(&first)));
         }
-        let missing: Vec<String> = parked
-            .calls
-            .iter()
-            .filter(|c| !results.iter().any(|(id, _)| id == *c))
-            .map(|c| super::wire::openai_id(c))
-            .collect();
-        if !missing.is_empty() {
-            return Err(ContinueError::Missing(missing.join(", ")));
+        match answer.await {
+            Ok(r) => r,
+            // The keeper ended meanwhile (deadline, deleted session).
+            Err(_) => Err(match lock(&self.ended).why(&first) {
+                Some(why) => ContinueError::Ended {
+                    call: openai_id(&first),
+                    why: why.clone(),
+                },
+                None => ContinueError::Unknown(openai_id(&first)),
+            }),
         }
-        let parked = guard.take().expect("checked above");
-        drop(guard);
-        self.forget(&parked.calls);
-        for (id, outcome) in results {
-            if parked.calls.contains(&id) {
-                parked.link.answer(&id, outcome);
-            }
-        }
-        Ok(parked.turn)
     }
 
-    /// Ends the turns parked in `owner`'s `session` (it was deleted): their calls get no
-    /// result and the turns are handed to `end`.
-    pub fn end_session(&self, owner: &str, session: &str, mut end: impl FnMut(T)) {
-        let cells: Vec<ParkedCell<T>> = lock(&self.parked).values().cloned().collect();
-        for cell in cells {
-            let mut guard = lock(&cell);
-            let matches = guard
-                .as_ref()
-                .is_some_and(|p| &*p.owner == owner && p.session == session);
-            if matches {
-                if let Some(p) = guard.take() {
-                    drop(guard);
-                    self.forget(&p.calls);
-                    p.link.abandon();
-                    end(p.turn);
-                }
+    /// Ends the turns parked in `owner`'s `session` (it was deleted): they leave the registry at
+    /// once, and their keepers drop them (which interrupts a turn holding its worker).
+    pub fn end_session(&self, owner: &str, session: &str) {
+        for e in self.entries() {
+            if &*e.info.owner == owner && e.info.session == session {
+                let _ = e.tx.send(KeeperMsg::End(Ended::SessionDeleted));
+                self.forget(&e.info);
+                self.bury(&e.info, &Ended::SessionDeleted);
             }
         }
     }
 
-    /// Turns parked now.
-    pub fn parked_turns(&self) -> usize {
+    /// A new turn comes for `owner`'s `session`: a turn of it parked holding its worker gives
+    /// the worker up (the new turn runs once it has; the results may still come later).
+    pub fn release_session(&self, owner: &str, session: &str) {
+        for e in self.entries() {
+            if &*e.info.owner == owner && e.info.session == session {
+                self.release(&e, ReleaseCause::SessionMovedOn);
+            }
+        }
+    }
+
+    /// Every parked turn once.
+    fn entries(&self) -> Vec<Arc<Entry<T>>> {
         let map = lock(&self.parked);
-        let mut cells: Vec<*const Mutex<Option<Parked<T>>>> =
-            map.values().map(Arc::as_ptr).collect();
-        cells.sort();
-        cells.dedup();
-        cells.len()
+        let mut out: Vec<Arc<Entry<T>>> = Vec::new();
+        for e in map.values() {
+            if !out.iter().any(|o| Arc::ptr_eq(o, e)) {
+                out.push(e.clone());
+            }
+        }
+        out
+    }
+
+    fn holding_of(&self, owner: &str) -> Vec<Arc<Entry<T>>> {
+        self.entries()
+            .into_iter()
+            .filter(|e| &*e.info.owner == owner && e.info.holds())
+            .collect()
+    }
+
+    /// Before a turn of `owner` that may park: `Ok` when the key may hold one more worker with
+    /// a parked turn (if it holds `limit` already, its oldest parked turn past the grace gives
+    /// its worker up to make room); else how long until one may.
+    pub fn make_room(&self, owner: &str, limit: usize) -> Result<(), Duration> {
+        let mine = self.holding_of(owner);
+        let candidates: Vec<Candidate> = mine.iter().map(|e| candidate(&e.info)).collect();
+        match room_for_key(&candidates, limit, Instant::now(), self.grace) {
+            KeyRoom::Free => Ok(()),
+            KeyRoom::ReleaseOldest(i) => {
+                self.release(&mine[i], ReleaseCause::KeyLimit);
+                Ok(())
+            }
+            KeyRoom::Full(wait) => Err(wait),
+        }
+    }
+
+    /// Pool pressure: `waiting` turns wait for a worker and none is free, `coming` workers are
+    /// on their way (starting, stopping); parked turns past their grace give their workers up,
+    /// the oldest first, one per waiting turn that nothing else will serve.
+    pub fn relieve(&self, waiting: usize, coming: usize) {
+        let entries = self.entries();
+        if entries.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let settling = {
+            let mut r = lock(&self.releases);
+            while r
+                .0
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > RELEASE_SETTLE)
+            {
+                r.0.pop_front();
+            }
+            r.0.len()
+        };
+        let releasing = entries.iter().filter(|e| e.info.releasing()).count();
+        let candidates: Vec<Candidate> = entries.iter().map(|e| candidate(&e.info)).collect();
+        let coming = coming + releasing + settling;
+        for i in pick_for_pool(waiting, coming, &candidates, now, self.grace) {
+            self.release(&entries[i], ReleaseCause::PoolFull);
+        }
+    }
+
+    fn release(&self, entry: &Entry<T>, cause: ReleaseCause) {
+        if entry.info.begin_release() {
+            let _ = entry.tx.send(KeeperMsg::Release(cause));
+        }
+    }
+
+    /// Parked turns holding their workers now.
+    pub fn parked_turns(&self) -> usize {
+        self.entries().iter().filter(|e| e.info.holds()).count()
+    }
+
+    /// Parked turns set aside (waiting for results without a worker) now.
+    pub fn set_aside_turns(&self) -> usize {
+        self.entries().iter().filter(|e| !e.info.holds()).count()
+    }
+
+    /// Parked turns that gave up their workers since start, by cause.
+    pub fn releases(&self) -> Vec<(&'static str, u64)> {
+        let mut v: Vec<(&'static str, u64)> = lock(&self.releases)
+            .1
+            .iter()
+            .map(|(k, n)| (*k, *n))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+fn candidate(info: &ParkInfo) -> Candidate {
+    Candidate {
+        parked_at: info.parked_at,
+        holds: info.holds(),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ok(text: &str) -> Outcome {
-        Outcome {
-            text: text.into(),
-            is_error: false,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_call_gets_its_result_whichever_comes_first() {
-        let link = Arc::new(Link::default());
-        link.answer("toolu_b", ok("early"));
-        assert_eq!(link.ask("toolu_b").await, ok("early"));
-        let asking = tokio::spawn({
-            let link = link.clone();
-            async move { link.ask("toolu_a").await }
-        });
-        tokio::task::yield_now().await;
-        while lock(&link.slots).is_empty() {
-            tokio::task::yield_now().await;
-        }
-        link.answer("toolu_a", ok("late"));
-        assert_eq!(asking.await.unwrap(), ok("late"));
-        let given_up = tokio::spawn({
-            let link = link.clone();
-            async move { link.ask("toolu_c").await }
-        });
-        while lock(&link.slots).is_empty() {
-            tokio::task::yield_now().await;
-        }
-        link.abandon();
-        assert!(given_up.await.unwrap().is_error);
-    }
-
-    #[tokio::test]
-    async fn a_parked_turn_is_resumed_by_its_owner_with_every_result_or_times_out() {
-        let bridge: Arc<Bridge<&'static str>> = Arc::new(Bridge::new(Duration::from_millis(50)));
-        let link = bridge.link("token");
-        let calls = vec!["toolu_1".to_owned(), "toolu_2".to_owned()];
-        bridge.park(
-            Parked {
-                owner: "key-a".into(),
-                session: "s".into(),
-                calls: calls.clone(),
-                link: link.clone(),
-                turn: "the turn",
-            },
-            |_| {},
-        );
-        assert_eq!(bridge.parked_turns(), 1);
-        let one = vec![("toolu_1".to_owned(), ok("r1"))];
-        assert!(
-            matches!(bridge.resume("key-a", one.clone()), Err(ContinueError::Missing(m)) if m == "call_2")
-        );
-        let both = vec![
-            ("toolu_1".to_owned(), ok("r1")),
-            ("toolu_2".to_owned(), ok("r2")),
-        ];
-        assert!(matches!(
-            bridge.resume("key-b", both.clone()),
-            Err(ContinueError::Unknown(_))
-        ));
-        assert_eq!(bridge.resume("key-a", both.clone()), Ok("the turn"));
-        assert_eq!(link.ask("toolu_2").await, ok("r2"));
-        assert!(matches!(
-            bridge.resume("key-a", both),
-            Err(ContinueError::Unknown(_))
-        ));
-        assert_eq!(bridge.parked_turns(), 0);
-
-        let (tx, rx) = oneshot::channel();
-        let link = bridge.link("token");
-        bridge.park(
-            Parked {
-                owner: "key-a".into(),
-                session: "s".into(),
-                calls: vec!["toolu_3".into()],
-                link,
-                turn: "late turn",
-            },
-            move |t| {
-                let _ = tx.send(t);
-            },
-        );
-        assert_eq!(rx.await.unwrap(), "late turn");
-        assert_eq!(bridge.parked_turns(), 0);
-    }
-
-    #[tokio::test]
-    async fn deleting_a_session_ends_its_parked_turns_only() {
-        let bridge: Arc<Bridge<&'static str>> = Arc::new(Bridge::new(Duration::from_secs(60)));
-        for (session, call, turn) in [("s1", "toolu_a", "turn a"), ("s2", "toolu_b", "turn b")] {
-            let link = bridge.link(session);
-            let parked = Parked {
-                owner: "key".into(),
-                session: session.into(),
-                calls: vec![call.into()],
-                link,
-                turn,
-            };
-            bridge.park(parked, |_| {});
-        }
-        let mut ended = Vec::new();
-        bridge.end_session("other-key", "s1", |t| ended.push(t));
-        assert!(ended.is_empty());
-        bridge.end_session("key", "s1", |t| ended.push(t));
-        assert_eq!(ended, ["turn a"]);
-        assert_eq!(bridge.parked_turns(), 1);
-    }
-}
+#[path = "bridge_tests.rs"]
+mod tests;

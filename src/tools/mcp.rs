@@ -15,14 +15,16 @@ use rmcp::service::{RequestContext, RoleServer};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
-use super::bridge::{Bridge, Link};
+use super::bridge::Bridge;
+use super::keeper::HeldTurn;
+use super::link::Link;
 
 /// The MCP handler of one worker connection.
-pub(super) struct McpServer<T> {
+pub(super) struct McpServer<T: HeldTurn> {
     bridge: Arc<Bridge<T>>,
 }
 
-impl<T> Clone for McpServer<T> {
+impl<T: HeldTurn> Clone for McpServer<T> {
     fn clone(&self) -> Self {
         Self {
             bridge: self.bridge.clone(),
@@ -34,7 +36,7 @@ fn parts(ctx: &RequestContext<RoleServer>) -> Option<&axum::http::request::Parts
     ctx.extensions.get::<axum::http::request::Parts>()
 }
 
-impl<T: Send + 'static> McpServer<T> {
+impl<T: HeldTurn> McpServer<T> {
     fn set_id(ctx: &RequestContext<RoleServer>) -> Option<String> {
         let path = parts(ctx)?.uri.path();
         path.strip_prefix("/mcp/").map(str::to_owned)
@@ -47,7 +49,7 @@ impl<T: Send + 'static> McpServer<T> {
     }
 }
 
-impl<T: Send + 'static> rmcp::ServerHandler for McpServer<T> {
+impl<T: HeldTurn> rmcp::ServerHandler for McpServer<T> {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_server_info(
             Implementation::new("claude-pool", env!("CARGO_PKG_VERSION")),
@@ -106,7 +108,7 @@ impl<T: Send + 'static> rmcp::ServerHandler for McpServer<T> {
 }
 
 /// Serves the MCP endpoint on a loopback port; returns its address.
-pub(super) fn serve<T: Send + 'static>(bridge: Arc<Bridge<T>>) -> std::io::Result<SocketAddr> {
+pub(super) fn serve<T: HeldTurn>(bridge: Arc<Bridge<T>>) -> std::io::Result<SocketAddr> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;

@@ -206,6 +206,12 @@ impl ToolRequest {
         hex::encode(&digest[..16])
     }
 
+    /// True when the model may call one of the client's functions (whose results the client
+    /// sends: the turn may park), not only the output function of `response_format`.
+    pub fn offers_client_functions(&self) -> bool {
+        self.functions.len() > usize::from(self.output.is_some())
+    }
+
     /// What the turn's message says about `tool_choice` and `response_format` (the CLI has
     /// no switch for them).
     pub fn instruction(&self) -> Option<String> {

@@ -187,8 +187,10 @@ def test_a_turn_whose_results_never_come_ends_and_frees_its_worker(tools_server)
     assert "claude_pool_parked_turns 0" in metrics()
     messages += [r.choices[0].message.model_dump(exclude_none=True),
                  {"role": "tool", "tool_call_id": call.id, "content": "too late"}]
-    with pytest.raises(openai.BadRequestError, match="tool_result_timeout"):
+    with pytest.raises(openai.BadRequestError, match="tool_result_timeout") as late:
         c.chat.completions.create(model="sonnet", messages=messages, tools=[WEATHER])
+    assert late.value.body["code"] == "tool_call_ended", late.value.body
+    assert call.id in late.value.body["message"]
 
 
 def test_agent_frameworks_complete_tool_loops(tools_server):

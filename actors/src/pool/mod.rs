@@ -57,6 +57,9 @@ pub struct PoolSnapshot {
     pub workers_spare: usize,
     /// Turns waiting for a worker.
     pub queue_depth: usize,
+    /// Conversations with a turn queued that waits for a worker, not behind a running turn
+    /// of its own conversation (a conversation's later queued turns wait for its first).
+    pub waiting_for_worker: usize,
     /// Conversations the pool knows (bound to a worker or resumable).
     pub sessions: usize,
     /// Conversations currently held by a warm worker.

@@ -132,8 +132,13 @@ pub(crate) async fn run_exchange(
     let mut calls: Vec<ToolCall> = Vec::new();
     let mut interrupted = None;
     let mut cli_session_id = None;
-    // The transcript id of the turn's last assistant message.
+    // The transcript id of the turn's last assistant message, and of its last entry of any
+    // kind (assistant or user line).
     let mut last_message: Option<String> = None;
+    let mut last_entry: Option<String> = None;
+    // Cut while it waited for external results: the CLI answers the calls itself and notes the
+    // interrupt, and the conversation is kept to go on (the caller sets the turn aside).
+    let mut set_aside = false;
     let mut text = String::new();
     let mut meter = CostMeter::default();
     macro_rules! broken {
@@ -220,9 +225,19 @@ pub(crate) async fn run_exchange(
                                 cli_session_id = result.session_id.clone();
                             }
                             let completed = !result.is_error && interrupted.is_none();
+                            // The entry that must be in the transcript before the turn is
+                            // acknowledged: its answer, or for a turn set aside the CLI's note
+                            // of the interrupt (its conversation is usually handed on at once).
+                            let confirm = if completed {
+                                last_message.as_ref()
+                            } else if set_aside {
+                                last_entry.as_ref()
+                            } else {
+                                None
+                            };
                             let mut saved = None;
-                            if let (true, Some(save), Some(sid), Some(uuid)) =
-                                (completed, &save, &cli_session_id, &last_message)
+                            if let (Some(save), Some(sid), Some(uuid)) =
+                                (&save, &cli_session_id, confirm)
                             {
                                 // Acknowledge the turn only once `--resume` would find it.
                                 let path = save.dir.file(sid);
@@ -270,7 +285,8 @@ pub(crate) async fn run_exchange(
                         }
                         Ok(CliEvent::Assistant { uuid, tool_uses, .. }) => {
                             if uuid.is_some() {
-                                last_message = uuid;
+                                last_message.clone_from(&uuid);
+                                last_entry = uuid;
                             }
                             for call in tool_uses {
                                 let Some(name) = external_prefix.as_deref().and_then(|p| call.name.strip_prefix(p)) else {
@@ -281,8 +297,11 @@ pub(crate) async fn run_exchange(
                             }
                             None
                         }
-                        Ok(CliEvent::User { tool_results }) => {
+                        Ok(CliEvent::User { tool_results, uuid }) => {
                             awaiting.retain(|id| !tool_results.contains(id));
+                            if uuid.is_some() {
+                                last_entry = uuid;
+                            }
                             None
                         }
                         Ok(CliEvent::ApiRetry { attempt, max_retries, error_status, .. }) => {
@@ -319,6 +338,7 @@ pub(crate) async fn run_exchange(
         };
         if let (Some(cause), None) = (cause, interrupted) {
             interrupted = Some(cause);
+            set_aside = cause == InterruptCause::Cut && !awaiting.is_empty();
             interrupt_deadline = Some(Instant::now() + limits.interrupt_timeout);
             tracing::debug!(?cause, "interrupting the turn");
             let line = protocol::control_request_line(&request_id, ControlRequest::Interrupt);

@@ -272,11 +272,24 @@ impl PoolState {
         }
     }
 
+    /// Conversations with a queued turn that does not wait behind a running turn of its own.
+    fn waiting_for_worker(&self) -> usize {
+        let router = &self.router;
+        router
+            .queue
+            .iter()
+            .map(|p| &p.turn.session)
+            .filter(|sid| !router.sessions.get(*sid).is_some_and(|s| s.running))
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    }
+
     fn publish(&self) {
         let mut s = PoolSnapshot {
             min_workers: self.router.limits.min_workers,
             max_workers: self.router.limits.max_workers,
             queue_depth: self.router.queue.len(),
+            waiting_for_worker: self.waiting_for_worker(),
             sessions: self.router.sessions.len(),
             restarts: self.stats.restarts,
             spawn_failures: self.stats.spawn_failures,

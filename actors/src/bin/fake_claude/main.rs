@@ -33,6 +33,8 @@
 //! - `[[system]]`: the reply has `system=<--system-prompt>` (or `system=none`)
 //! - `[[pid]]`: the reply has `pid=<pid>`; `[[stderr]]`: writes to stderr
 //! - `[[exit]]`: exit 0 after the turn
+//! - `[[call:NAME {json}]]` (with `--mcp-config`): the model calls the MCP server's tool NAME
+//!   (see `tools`), `[[abort-call:MS]]` gives such a call up after MS ms
 //!
 //! Environment: `FAKE_CLAUDE_STARTUP_DELAY_MS` (delay before reading stdin),
 //! `FAKE_CLAUDE_FAIL_START=1` (exit 2 at once), `FAKE_CLAUDE_VERSION_FAIL=1` (`--version` fails).
@@ -45,6 +47,10 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+mod mcp;
+mod tools;
+mod transcript;
 
 enum Input {
     User { text: String, command: bool },
@@ -60,6 +66,8 @@ struct Fake {
     model: String,
     /// `--system-prompt`, shown by `[[system]]`.
     system_prompt: Option<String>,
+    /// The MCP server of `--mcp-config`, whose tools `[[call:..]]` calls.
+    mcp: Option<mcp::Server>,
     inbox: Receiver<Input>,
     /// User messages that arrived mid-turn, run next (the real CLI queues them too).
     queued: VecDeque<(String, bool)>,
@@ -111,7 +119,7 @@ fn main() {
         .join(".fake-claude/sessions");
     let (session_id, turns) = match flag("--resume") {
         Some(id) => {
-            let turns = transcript_turns(&id)
+            let turns = transcript::transcript_turns(&id)
                 .or_else(|| {
                     std::fs::read_to_string(home.join(&id))
                         .ok()
@@ -134,27 +142,12 @@ fn main() {
         home,
         model: flag("--model").unwrap_or_else(|| "claude-sonnet-5".into()),
         system_prompt: flag("--system-prompt"),
+        mcp: flag("--mcp-config").and_then(|c| mcp::Server::from_config(&c)),
         inbox: rx,
         queued: VecDeque::new(),
         eof: false,
     };
     fake.run();
-}
-
-/// Where the real CLI keeps the transcript of session `id` started in this working directory.
-fn transcript_file(id: &str) -> Option<PathBuf> {
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    let cwd = std::env::current_dir().ok()?;
-    Some(claude_pool_actors::transcript::TranscriptDir::for_child(&cwd, &env)?.file(id))
-}
-
-/// The turn count of the last entry of session `id`'s transcript.
-fn transcript_turns(id: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(transcript_file(id)?).ok()?;
-    text.lines()
-        .rev()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find_map(|v| v["turns"].as_u64())
 }
 
 fn read_stdin(tx: mpsc::Sender<Input>) {
@@ -295,6 +288,18 @@ impl Fake {
             self.save();
             return;
         }
+        if let Some(server) = self.mcp.take() {
+            let calls = tools::calls_in(text);
+            let tool_turn = !calls.is_empty();
+            if tool_turn {
+                self.tool_turn(&server, calls, text, started);
+            }
+            self.mcp = Some(server);
+            if tool_turn {
+                self.save();
+                return;
+            }
+        }
         let mut extras = String::new();
         if text.contains("[[system]]") {
             let prompt = self.system_prompt.as_deref().unwrap_or("none");
@@ -353,30 +358,36 @@ impl Fake {
         };
         self.total_cost += cost;
         match end {
-            TurnEnd::Done => {
-                let uuid = uuid::Uuid::new_v4().to_string();
-                emit(
-                    &json!({"type": "assistant", "message": {"model": self.model, "role": "assistant",
-                    "content": [{"type": "text", "text": reply}]}, "session_id": self.session_id,
-                    "uuid": uuid}),
-                );
-                self.append_transcript(text, &reply, &uuid);
-                let out_tokens = (reply.len() / 4).max(1) as u64;
-                self.result("success", false, None, &reply, out_tokens, 1, started);
-            }
-            TurnEnd::Interrupted => {
-                emit(
-                    &json!({"type": "user", "message": {"role": "user", "content": [
-                    {"type": "text", "text": "[Request interrupted by user]"}]},
-                    "session_id": self.session_id}),
-                );
-                self.result("error_during_execution", true, None, "", 0, 1, started);
-            }
+            TurnEnd::Done => self.answer(text, &reply, started),
+            TurnEnd::Interrupted => self.interrupted(started),
         }
         self.save();
         if text.contains("[[exit]]") {
             std::process::exit(0);
         }
+    }
+
+    /// The answer's `assistant` line (saved in the transcript) and the turn's `result`.
+    fn answer(&self, text: &str, reply: &str, started: Instant) {
+        let uuid = uuid::Uuid::new_v4().to_string();
+        emit(
+            &json!({"type": "assistant", "message": {"model": self.model, "role": "assistant",
+            "content": [{"type": "text", "text": reply}]}, "session_id": self.session_id,
+            "uuid": uuid}),
+        );
+        self.append_transcript(text, reply, &uuid);
+        let out_tokens = (reply.len() / 4).max(1) as u64;
+        self.result("success", false, None, reply, out_tokens, 1, started);
+    }
+
+    /// The end of an interrupted turn.
+    fn interrupted(&self, started: Instant) {
+        emit(
+            &json!({"type": "user", "message": {"role": "user", "content": [
+            {"type": "text", "text": "[Request interrupted by user]"}]},
+            "session_id": self.session_id}),
+        );
+        self.result("error_during_execution", true, None, "", 0, 1, started);
     }
 
     /// Streams `reply` in 16-byte pieces, watching the inbox for interrupts.
@@ -493,26 +504,6 @@ impl Fake {
             "usage": {"input_tokens": 10 * self.turns, "output_tokens": output_tokens,
                 "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}),
         );
-    }
-
-    /// Appends a completed turn to the session's transcript (before its `result`, as the real
-    /// CLI's file has it within ~100 ms).
-    fn append_transcript(&self, text: &str, reply: &str, uuid: &str) {
-        let Some(file) = transcript_file(&self.session_id) else {
-            return;
-        };
-        if let Some(dir) = file.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let entry = json!({"type": "assistant", "uuid": uuid, "sessionId": self.session_id,
-            "turns": self.turns, "user": text, "text": reply});
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&file)
-        {
-            let _ = writeln!(f, "{entry}");
-        }
     }
 
     fn save(&self) {
