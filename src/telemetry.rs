@@ -94,6 +94,104 @@ pub fn adopt_parent(span: &tracing::Span, headers: &HeaderMap) {
     }
 }
 
+/// A span of a request's tree, made only when traces are exported (else [`tracing::Span::none`],
+/// which costs nothing to enter, record or drop).
+pub fn span(make: impl FnOnce() -> tracing::Span) -> tracing::Span {
+    if enabled() {
+        make()
+    } else {
+        tracing::Span::none()
+    }
+}
+
+/// Sets an attribute on `span` (nothing when traces are off).
+pub fn attr(span: &tracing::Span, key: &'static str, value: impl Into<opentelemetry::Value>) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if enabled() {
+        span.set_attribute(key, value);
+    }
+}
+
+/// Adds an event with attributes to `span` (nothing when traces are off).
+pub fn event(
+    span: &tracing::Span,
+    name: &'static str,
+    attrs: impl FnOnce() -> Vec<opentelemetry::KeyValue>,
+) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if enabled() {
+        span.add_event(name, attrs());
+    }
+}
+
+/// Marks `span` as failed, with `error.type` (an error code or an HTTP status; never a message
+/// that could carry what the client sent).
+pub fn failed(span: &tracing::Span, error_type: &str) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if enabled() {
+        span.set_attribute("error.type", error_type.to_owned());
+        span.set_status(opentelemetry::trace::Status::error(error_type.to_owned()));
+    }
+}
+
+/// Marks `span` as failed with an API error's code (or its type).
+pub fn api_error(span: &tracing::Span, e: &crate::error::ApiError) {
+    if enabled() {
+        let (_, kind, code, _) = e.parts();
+        failed(span, code.unwrap_or(kind));
+    }
+}
+
+/// The span of a turn on the model: `chat {model}` (GenAI semantic conventions: a client span
+/// with `gen_ai.operation.name`, `gen_ai.system`, `gen_ai.request.model`).
+pub fn chat_span(model: &str) -> tracing::Span {
+    span(|| {
+        tracing::info_span!(
+            "chat",
+            otel.name = %format_args!("chat {model}"),
+            otel.kind = "client",
+            gen_ai.operation.name = "chat",
+            gen_ai.system = "anthropic",
+            gen_ai.request.model = %model,
+        )
+    })
+}
+
+/// Records a turn's first content on its span: the event `gen_ai.first_token`, with the time
+/// since the request arrived.
+pub fn first_token(span: &tracing::Span, since_request: std::time::Duration) {
+    event(span, "gen_ai.first_token", || {
+        vec![opentelemetry::KeyValue::new(
+            "claude_pool.ttft_ms",
+            since_request.as_millis() as i64,
+        )]
+    });
+}
+
+/// Records a completed turn's usage and cost on its span.
+pub fn completed(span: &tracing::Span, input_tokens: u64, output_tokens: u64, cost_usd: f64) {
+    attr(span, "gen_ai.usage.input_tokens", input_tokens as i64);
+    attr(span, "gen_ai.usage.output_tokens", output_tokens as i64);
+    attr(span, "claude_pool.cost_usd", cost_usd);
+}
+
+/// Records the tool calls a turn ended its answer with (their ids, never their arguments).
+pub fn tool_calls<'a>(span: &tracing::Span, ids: impl Iterator<Item = &'a str>) {
+    event(span, "gen_ai.tool_calls", || {
+        let ids: Vec<opentelemetry::StringValue> = ids.map(|i| i.to_owned().into()).collect();
+        vec![opentelemetry::KeyValue::new(
+            "claude_pool.tool_call_ids",
+            opentelemetry::Value::Array(ids.into()),
+        )]
+    });
+    let reasons: Vec<opentelemetry::StringValue> = vec!["tool_calls".into()];
+    attr(
+        span,
+        "gen_ai.response.finish_reasons",
+        opentelemetry::Value::Array(reasons.into()),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use axum::response::Response;
 use claude_pool_actors::ToolCall;
+use tracing::Instrument;
 
 use crate::auth::Identity;
 use crate::conversation::normalize_history;
@@ -81,12 +82,40 @@ pub(crate) fn formatted(req: &TurnRequest, text: &str) -> Result<Option<String>,
 }
 
 /// A request ending with `tool` messages: hands the results to the parked turn that asked for
-/// them and answers with the rest of that turn (more tool calls, or the answer).
+/// them and answers with the rest of that turn (more tool calls, or the answer). It runs in the
+/// request's `tool round` span (the call ids it answers, never their arguments or results),
+/// with the rest of the turn in a `chat {model}` span under it.
 pub(crate) async fn continue_turn(
     app: Arc<App>,
     caller: Identity,
     req: ChatRequest,
     results: Vec<ToolResult>,
+) -> Result<Response, ApiError> {
+    let round =
+        crate::telemetry::span(|| tracing::info_span!("tool round", otel.name = "tool round"));
+    crate::telemetry::event(&round, "gen_ai.tool_results", || {
+        let ids: Vec<opentelemetry::StringValue> =
+            results.iter().map(|r| r.call_id.clone().into()).collect();
+        vec![opentelemetry::KeyValue::new(
+            "claude_pool.tool_call_ids",
+            opentelemetry::Value::Array(ids.into()),
+        )]
+    });
+    let answered = resume(app, caller, req, results, &round)
+        .instrument(round.clone())
+        .await;
+    if let Err(e) = &answered {
+        crate::telemetry::api_error(&round, e);
+    }
+    answered
+}
+
+async fn resume(
+    app: Arc<App>,
+    caller: Identity,
+    req: ChatRequest,
+    results: Vec<ToolResult>,
+    round: &tracing::Span,
 ) -> Result<Response, ApiError> {
     let outcomes = results
         .into_iter()
@@ -119,5 +148,6 @@ pub(crate) async fn continue_turn(
     }
     started.t0 = Instant::now();
     started.first = None;
+    started.span = round.in_scope(|| crate::telemetry::chat_span(&req.model));
     crate::http::chat_render::render(app, started).await
 }
