@@ -196,10 +196,13 @@ pub fn completed(span: &tracing::Span, input_tokens: u64, output_tokens: u64, co
     attr(span, "claude_pool.cost_usd", cost_usd);
 }
 
-/// Records the tool calls a turn ended its answer with (their ids, never their arguments).
-pub fn tool_calls<'a>(span: &tracing::Span, ids: impl Iterator<Item = &'a str>) {
+/// Records the tool calls a turn ended its answer with (their ids as the client sees them,
+/// never their arguments).
+pub fn tool_calls<'a>(span: &tracing::Span, cli_ids: impl Iterator<Item = &'a str>) {
     event(span, "gen_ai.tool_calls", || {
-        let ids: Vec<opentelemetry::StringValue> = ids.map(|i| i.to_owned().into()).collect();
+        let ids: Vec<opentelemetry::StringValue> = cli_ids
+            .map(|i| crate::tools::wire::openai_id(i).into())
+            .collect();
         vec![opentelemetry::KeyValue::new(
             "claude_pool.tool_call_ids",
             opentelemetry::Value::Array(ids.into()),
