@@ -15,7 +15,8 @@
 //! ├── admission                        scope, tokens per minute, parallel turns, budget hold
 //! ├── queue wait                       submission → the pool's Started: queued_for_ms, resumed
 //! └── chat {model}                     the turn (client span, GenAI conventions): usage, cost,
-//!                                      event gen_ai.first_token; gen_ai.tool_calls when parked
+//!     │                                event gen_ai.first_token; gen_ai.tool_calls when parked
+//!     └── store commit                 the write of the turn's kept transcript (worker's task)
 //! POST /v1/chat/completions            a request bringing tool results
 //! ├── gate
 //! └── tool round                       event gen_ai.tool_results (call ids)
@@ -214,6 +215,52 @@ pub fn tool_calls<'a>(span: &tracing::Span, cli_ids: impl Iterator<Item = &'a st
         "gen_ai.response.finish_reasons",
         opentelemetry::Value::Array(reasons.into()),
     );
+}
+
+/// Turns running now whose transcript the keeper may commit, by scoped session: the context of
+/// their `chat` span. Forgotten whole when it grows past this (a turn that failed is never
+/// committed, so its entry is not taken).
+const MAX_RUNNING: usize = 10_000;
+
+static RUNNING: std::sync::Mutex<
+    Option<std::collections::HashMap<String, opentelemetry::Context>>,
+> = std::sync::Mutex::new(None);
+
+/// Notes that the turn of `session` (scoped) runs in `span`, where the store commit of its
+/// transcript (on its worker's task) is to be traced.
+pub fn turn_running(session: impl FnOnce() -> String, span: &tracing::Span) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if !enabled() || span.is_none() {
+        return;
+    }
+    let mut running = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    let running = running.get_or_insert_with(Default::default);
+    if running.len() >= MAX_RUNNING {
+        running.clear();
+    }
+    running.insert(session(), span.context());
+}
+
+/// The `store commit` span of a turn's transcript, under the turn's `chat` span (none when
+/// traces are off or the turn is not known).
+pub fn commit_span(session: &str) -> tracing::Span {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if !enabled() {
+        return tracing::Span::none();
+    }
+    let cx = RUNNING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_mut()
+        .and_then(|r| r.remove(session));
+    let Some(cx) = cx else {
+        return tracing::Span::none();
+    };
+    let span = tracing::info_span!("store commit", otel.name = "store commit");
+    if let Err(e) = span.set_parent(cx) {
+        tracing::debug!(error = %e, "store commit span not placed");
+    }
+    span
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! are exported over OTLP/HTTP (protobuf, `/v1/traces`). The receiver here decodes the exports
 //! with the protocol's own messages and checks each request's span tree by span ids: a streamed
 //! turn of a client's trace (server span → gate, admission, queue wait, `chat {model}` with its
-//! first-token event and usage), and a refused request (only the server span and its gate,
+//! first-token event and usage, and under it the store commit of its transcript), and a refused
+//! request (only the server span and its gate,
 //! which failed).
 
 mod common;
@@ -215,7 +216,8 @@ async fn requests_are_exported_as_span_trees_of_the_clients_traces() {
     for child in ["gate", "admission", "queue wait", "chat sonnet"] {
         t.assert_child(child, route);
     }
-    assert_eq!(t.0.len(), 5, "{:?}", t.names());
+    t.assert_child("store commit", "chat sonnet");
+    assert_eq!(t.0.len(), 6, "{:?}", t.names());
     let gate = t.span("gate");
     let key = text(&gate.attributes, "claude_pool.key").unwrap_or_default();
     assert!(key.starts_with("key-"), "the key's label: {key}");

@@ -149,5 +149,7 @@ async fn resume(
     started.t0 = Instant::now();
     started.first = None;
     started.span = round.in_scope(|| crate::telemetry::chat_span(&req.model));
+    let scoped = || crate::http::sessions::scoped(&caller.key_id, &started.req.session);
+    crate::telemetry::turn_running(scoped, &started.span);
     crate::http::chat_render::render(app, started).await
 }

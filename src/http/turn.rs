@@ -209,6 +209,8 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
     }
     drop(queue);
     let span = crate::telemetry::chat_span(&req.model_name);
+    let scoped = || crate::http::sessions::scoped(&req.caller.key_id, &req.session);
+    crate::telemetry::turn_running(scoped, &span);
     let mut first = None;
     if req.stream {
         // A turn still silent after one keep-alive interval gets its head and keep-alive
