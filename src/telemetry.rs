@@ -16,7 +16,7 @@
 //! ├── queue wait                       submission → the pool's Started: queued_for_ms, resumed
 //! └── chat {model}                     the turn (client span, GenAI conventions): usage, cost,
 //!     │                                event gen_ai.first_token; gen_ai.tool_calls when parked
-//!     └── store commit                 the write of the turn's kept transcript (worker's task)
+//!     └── store commit                 the kept transcript's write, which the answer waits for
 //! POST /v1/chat/completions            a request bringing tool results
 //! ├── gate
 //! └── tool round                       event gen_ai.tool_results (call ids)

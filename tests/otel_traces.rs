@@ -217,6 +217,16 @@ async fn requests_are_exported_as_span_trees_of_the_clients_traces() {
         t.assert_child(child, route);
     }
     t.assert_child("store commit", "chat sonnet");
+    let (commit, turn) = (t.span("store commit"), t.span("chat sonnet"));
+    assert!(
+        commit.end_time_unix_nano <= turn.end_time_unix_nano,
+        "the turn is answered once its transcript is kept"
+    );
+    let first = turn.events.iter().find(|e| e.name == "gen_ai.first_token");
+    assert!(
+        first.is_some_and(|e| e.time_unix_nano <= turn.end_time_unix_nano),
+        "the first token comes within the turn"
+    );
     assert_eq!(t.0.len(), 6, "{:?}", t.names());
     let gate = t.span("gate");
     let key = text(&gate.attributes, "claude_pool.key").unwrap_or_default();

@@ -252,6 +252,8 @@ impl SseState {
     }
 
     fn on_event(&mut self, ev: Option<TurnEvent>) {
+        // Entered for each event: the span's end is its last exit (the turn's last event).
+        let _in_turn = self.span.clone().entered();
         self.claim.settle(ev.as_ref());
         match ev {
             Some(TurnEvent::TextDelta(text)) => {

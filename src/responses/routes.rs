@@ -288,6 +288,8 @@ impl Sse {
     }
 
     fn on_event(&mut self, ev: Option<TurnEvent>) {
+        // Entered for each event: the span's end is its last exit (the turn's last event).
+        let _in_turn = self.started.span.clone().entered();
         self.started.claim.settle(ev.as_ref());
         match ev {
             Some(TurnEvent::TextDelta(piece)) => {
