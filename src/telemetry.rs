@@ -268,6 +268,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn with_traces_off_no_span_is_made_and_no_turn_is_noted() {
+        assert!(!enabled());
+        let made = span(|| unreachable!("no span is made with traces off"));
+        assert!(made.is_none());
+        turn_running(|| unreachable!("no session is noted"), &made);
+        assert!(commit_span("key/session").is_none());
+        first_token(&made, std::time::Duration::from_millis(3));
+    }
+
+    #[test]
     fn the_traces_endpoint_wins_and_blank_is_none() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
             move |n: &str| {
