@@ -2,9 +2,9 @@
 //! are exported over OTLP/HTTP (protobuf, `/v1/traces`). The receiver here decodes the exports
 //! with the protocol's own messages and checks each request's span tree by span ids: a streamed
 //! turn of a client's trace (server span → gate, admission, queue wait, `chat {model}` with its
-//! first-token event and usage, and under it the store commit of its transcript), and a refused
-//! request (only the server span and its gate,
-//! which failed).
+//! first-token event and usage, and under it the store commit of its transcript), and refused
+//! requests, by authentication (401) and by the key's rate limit (429): only the server span and
+//! its gate, which failed.
 
 mod common;
 
@@ -167,6 +167,7 @@ async fn requests_are_exported_as_span_trees_of_the_clients_traces() {
             .env("CLAUDE_POOL_WORKER__WORK_ROOT", dir.path().join("work"))
             .env("CLAUDE_POOL_POOL__MIN_WORKERS", "1")
             .env("CLAUDE_POOL_POOL__MAX_WORKERS", "1")
+            .env("CLAUDE_POOL_LIMITS__RATE_LIMIT_REQUESTS", "2")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -292,4 +293,37 @@ async fn requests_are_exported_as_span_trees_of_the_clients_traces() {
     let status = gate.status.as_ref().expect("the gate's status");
     assert_eq!(status.code, StatusCode::Error as i32);
     assert_eq!(text(&gate.attributes, "error.type").as_deref(), Some("401"));
+
+    // Over the key's rate limit (2 a window; the refused request above did not count): the
+    // gate refuses with its error status.
+    let chat = |traceparent: Option<String>| {
+        let mut r = c
+            .post(format!("{url}/v1/chat/completions"))
+            .bearer_auth(KEY)
+            .json(&json!({"model": "sonnet", "messages": [{"role": "user", "content": "hi"}]}));
+        if let Some(tp) = traceparent {
+            r = r.header("traceparent", tp);
+        }
+        r.send()
+    };
+    assert_eq!(chat(None).await.unwrap().status(), 200);
+    let trace_id = "6bf92f3577b34da6a3ce929d0e0e4738";
+    let r = chat(Some(format!("00-{trace_id}-{parent_id}-01")))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    r.bytes().await.unwrap();
+    let t = tree(&received, trace_id, route, &log).await;
+    assert_eq!(t.names(), [route, "gate"]);
+    t.assert_child("gate", route);
+    let gate = t.span("gate");
+    assert_eq!(
+        gate.status.as_ref().map(|s| s.code),
+        Some(StatusCode::Error as i32)
+    );
+    assert_eq!(
+        text(&gate.attributes, "error.type").as_deref(),
+        Some("rate_limit_exceeded")
+    );
+    assert_eq!(int(&gate.attributes, "claude_pool.rate.remaining"), Some(0));
 }
