@@ -24,6 +24,7 @@ use claude_pool_actors::{PoolHandle, SavedTurn, SessionId, TranscriptSink};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::store::{Store, TranscriptPart};
@@ -97,7 +98,9 @@ impl Keeper {
         let me = self.clone();
         TranscriptSink::new(move |session, saved| {
             let me = me.clone();
-            async move { me.keep(session, saved).await }
+            // The turn is answered once this commit is done: traced under its `chat` span.
+            let span = crate::telemetry::commit_span(&session);
+            async move { me.keep(session, saved).instrument(span).await }
         })
     }
 

@@ -199,7 +199,7 @@ pub async fn layer(req: Request, next: Next) -> Response {
         f.status = status;
         f.code = code;
     });
-    span.record("http.response.status_code", status);
+    span.record("http.response.status_code", i64::from(status));
     if status >= 500 {
         span.record("otel.status_code", "ERROR");
     }
@@ -253,11 +253,16 @@ fn record(span: &tracing::Span, a: &Access) {
     span.record("claude_pool.key", f.key.as_deref());
     span.record("claude_pool.session", f.session.as_deref());
     span.record("claude_pool.model", f.model.as_deref());
-    span.record("claude_pool.queue_wait_ms", f.queue_wait_ms);
-    span.record("claude_pool.ttft_ms", f.ttft_ms);
-    span.record("claude_pool.tokens_in", f.tokens_in);
-    span.record("claude_pool.tokens_out", f.tokens_out);
+    span.record("claude_pool.queue_wait_ms", f.queue_wait_ms.map(int));
+    span.record("claude_pool.ttft_ms", f.ttft_ms.map(int));
+    span.record("claude_pool.tokens_in", f.tokens_in.map(int));
+    span.record("claude_pool.tokens_out", f.tokens_out.map(int));
     span.record("claude_pool.cost_usd", f.cost_usd);
+}
+
+/// A number as an OpenTelemetry integer (the tracing layer exports unsigned ones as strings).
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// Writes the line of a request dropped before its response head.

@@ -33,8 +33,31 @@ fn python_list(models: &[String]) -> String {
 }
 
 impl App {
-    /// Admits a turn of `caller` on `requested` (the client's name), resolving to `claude`.
+    /// Admits a turn of `caller` on `requested` (the client's name), resolving to `claude`, in
+    /// the request's `admission` span (exported with traces).
     pub async fn admit(
+        &self,
+        caller: &Identity,
+        requested: &str,
+        claude: &str,
+    ) -> Result<Admission, ApiError> {
+        use tracing::Instrument;
+        let span =
+            crate::telemetry::span(|| tracing::info_span!("admission", otel.name = "admission"));
+        let admitted = self
+            .admit_turn(caller, requested, claude)
+            .instrument(span.clone())
+            .await;
+        match &admitted {
+            Ok(a) => {
+                crate::telemetry::attr(&span, "claude_pool.budget_held", a.reservation.is_some())
+            }
+            Err(e) => crate::telemetry::api_error(&span, e),
+        }
+        admitted
+    }
+
+    async fn admit_turn(
         &self,
         caller: &Identity,
         requested: &str,

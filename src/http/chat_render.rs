@@ -13,6 +13,7 @@ use axum::http::{HeaderName, header};
 use axum::response::{IntoResponse, Response};
 use claude_pool_actors::{TurnError, TurnEvent, TurnStream};
 use futures_util::stream;
+use tracing::Instrument;
 
 use crate::error::ApiError;
 use crate::http::App;
@@ -28,20 +29,28 @@ pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response,
 
 /// Answers a started turn (or the rest of a parked one) as a chat completion.
 pub(crate) async fn render(app: Arc<App>, started: Started) -> Result<Response, ApiError> {
+    let session = started.req.session.clone();
+    if started.req.stream {
+        return Ok(with_session(sse(app, started), &session));
+    }
     let Started {
         req,
         events,
         t0,
         claim,
         answer,
-        first,
+        span,
+        ..
     } = started;
-    let session = req.session.clone();
     let with_key_credential = req.caller.oauth_token.is_some();
-    let resp = if req.stream {
-        sse(app, req, events, t0, claim, first, answer)
-    } else {
-        match json(app.clone(), req, events, t0, claim, answer).await {
+    let resp = {
+        let answered = json(app.clone(), req, events, t0, claim, answer, span.clone())
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &answered {
+            crate::telemetry::api_error(&span, e);
+        }
+        match answered {
             Ok(body) => body.into_response(),
             Err(e) => {
                 note_failure(&app, with_key_credential, &e);
@@ -59,6 +68,7 @@ async fn json(
     t0: Instant,
     mut claim: Claim,
     mut answer: Answer,
+    span: tracing::Span,
 ) -> Result<Json<ChatCompletion>, ApiError> {
     let mut first = true;
     // The text before tool calls, if the model calls tools.
@@ -72,6 +82,7 @@ async fn json(
                     first = false;
                     app.metrics.observe_ttft(t0.elapsed().as_secs_f64());
                     crate::http::access::first_token(t0.elapsed());
+                    crate::telemetry::first_token(&span, t0.elapsed());
                 }
                 so_far.push_str(&answer.delta(piece));
             }
@@ -82,6 +93,8 @@ async fn json(
                 }
                 let content = Some(so_far).filter(|t| !t.is_empty());
                 let body = tool_calls_completion(&req, content, &calls);
+                crate::telemetry::tool_calls(&span, calls.iter().map(|c| c.id.as_str()));
+                // The turn's span ends with this answer; its rest has the continuation's.
                 let started = Started {
                     req,
                     events,
@@ -89,6 +102,7 @@ async fn json(
                     claim,
                     answer,
                     first: None,
+                    span: tracing::Span::none(),
                 };
                 crate::http::tool_turns::park(&app, started, &calls);
                 return Ok(Json(body));
@@ -99,6 +113,12 @@ async fn json(
             None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
         }
     };
+    crate::telemetry::completed(
+        &span,
+        result.usage.prompt_tokens(),
+        result.usage.output_tokens,
+        result.cost_usd,
+    );
     answer.tail();
     let mut content = answer.full(&result);
     if let Some(json) = crate::http::tool_turns::formatted(&req, &content)? {
@@ -182,6 +202,8 @@ struct SseState {
     answer: Answer,
     /// The model called tools: the turn is to be parked once the response ends.
     park: Option<Vec<claude_pool_actors::ToolCall>>,
+    /// The turn's span (ended when the stream ends, or when the turn is parked).
+    span: tracing::Span,
 }
 
 impl SseState {
@@ -222,6 +244,7 @@ impl SseState {
     }
 
     fn end_with_error(&mut self, e: ApiError) {
+        crate::telemetry::api_error(&self.span, &e);
         tracing::warn!(error = %e, session = %self.req.session, "stream ended with an error");
         push_json(&mut self.pending, &e.envelope());
         self.pending.extend_from_slice(DONE_EVENT);
@@ -229,6 +252,8 @@ impl SseState {
     }
 
     fn on_event(&mut self, ev: Option<TurnEvent>) {
+        // Entered for each event: the span's end is its last exit (the turn's last event).
+        let _in_turn = self.span.clone().entered();
         self.claim.settle(ev.as_ref());
         match ev {
             Some(TurnEvent::TextDelta(text)) => {
@@ -238,6 +263,7 @@ impl SseState {
                         .metrics
                         .observe_ttft(self.t0.elapsed().as_secs_f64());
                     crate::http::access::first_token(self.t0.elapsed());
+                    crate::telemetry::first_token(&self.span, self.t0.elapsed());
                 }
                 let text = self.answer.delta(text);
                 if !text.is_empty() && !self.formatted() {
@@ -245,6 +271,12 @@ impl SseState {
                 }
             }
             Some(TurnEvent::Completed(r)) => {
+                crate::telemetry::completed(
+                    &self.span,
+                    r.usage.prompt_tokens(),
+                    r.usage.output_tokens,
+                    r.cost_usd,
+                );
                 let tail = self.answer.tail();
                 // Under a response_format the answer is sent whole, once checked; otherwise
                 // only the tail the output limit held back is still unsent.
@@ -288,6 +320,7 @@ impl SseState {
                     },
                     None,
                 );
+                crate::telemetry::tool_calls(&self.span, calls.iter().map(|c| c.id.as_str()));
                 // The turn's usage comes with its final answer.
                 self.finish("tool_calls", Usage::default());
                 self.park = Some(calls);
@@ -303,15 +336,16 @@ impl SseState {
 /// sent. Every event that is ready when the connection can take more is written
 /// in one frame (a burst of token deltas costs one write, not one per token); keep-alive
 /// comments are sent after `server.sse_keepalive` without an event.
-fn sse(
-    app: Arc<App>,
-    req: TurnRequest,
-    events: TurnStream,
-    t0: Instant,
-    claim: Claim,
-    first: Option<TurnEvent>,
-    answer: Answer,
-) -> Response {
+fn sse(app: Arc<App>, started: Started) -> Response {
+    let Started {
+        req,
+        events,
+        t0,
+        claim,
+        answer,
+        first,
+        span,
+    } = started;
     let keepalive = app.sse_keepalive;
     let mut st = SseState {
         app,
@@ -326,6 +360,7 @@ fn sse(
         claim,
         answer,
         park: None,
+        span,
     };
     st.chunk(
         Delta {
@@ -353,6 +388,7 @@ fn sse(
                     answer,
                     ..
                 } = st;
+                // The turn's span ends with this response; its rest has the continuation's.
                 let started = Started {
                     req,
                     events,
@@ -360,6 +396,7 @@ fn sse(
                     claim,
                     answer,
                     first: None,
+                    span: tracing::Span::none(),
                 };
                 crate::http::tool_turns::park(&app, started, &calls);
                 return Some((Ok::<_, Infallible>(frame), None));

@@ -19,6 +19,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use tracing::Instrument;
+
+use crate::auth::Identity;
 use crate::error::ApiError;
 use crate::http::{App, AppState};
 use crate::limits::{Decision, TokenState};
@@ -97,27 +100,18 @@ async fn check_rate(
     app.limits.check(key_id, Some(rate))
 }
 
-/// Authenticates, rate-limits, and runs the route.
-pub(super) async fn api_gate(
-    State(AppState(app)): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let mut identity = match app.auth.authenticate(req.headers()).await {
-        Ok(i) => i,
-        Err(e) => return e.into_response(),
-    };
+/// Authenticates the request (a key whose budget period is over has its spend reset first and
+/// is read again) and counts it against its key's rate limit.
+async fn authorize(
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<(Identity, Option<Decision>), ApiError> {
+    let mut identity = app.auth.authenticate(headers).await?;
     crate::http::access::key(&identity.label);
     let due = identity.key.as_ref().and_then(|k| k.policy.budget_reset_at);
     if due.is_some_and(|at| at <= app.clock.now()) {
-        let reset = reset_due_budgets(&app, &identity.key_id).await;
-        match reset.map(|()| app.auth.authenticate(req.headers())) {
-            Ok(again) => match again.await {
-                Ok(i) => identity = i,
-                Err(e) => return e.into_response(),
-            },
-            Err(e) => return e.into_response(),
-        }
+        reset_due_budgets(app, &identity.key_id).await?;
+        identity = app.auth.authenticate(headers).await?;
     }
     let decision = if identity.is_master {
         None
@@ -125,8 +119,38 @@ pub(super) async fn api_gate(
         let rate = app
             .limits
             .rate_for(identity.key.as_ref().and_then(|k| k.rpm_limit));
-        check_rate(&app, &identity.key_id, rate).await
+        check_rate(app, &identity.key_id, rate).await
     };
+    Ok((identity, decision))
+}
+
+/// Authenticates, rate-limits, and runs the route. The check runs in the request's `gate`
+/// span (exported with traces), which ends before the route runs.
+pub(super) async fn api_gate(
+    State(AppState(app)): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let span = crate::telemetry::span(|| tracing::info_span!("gate", otel.name = "gate"));
+    let checked = authorize(&app, req.headers())
+        .instrument(span.clone())
+        .await;
+    let (identity, decision) = match checked {
+        Ok(checked) => checked,
+        Err(e) => {
+            let resp = e.into_response();
+            crate::telemetry::failed(&span, resp.status().as_str());
+            return resp;
+        }
+    };
+    crate::telemetry::attr(&span, "claude_pool.key", identity.label.to_string());
+    if let Some(d) = &decision {
+        crate::telemetry::attr(&span, "claude_pool.rate.remaining", d.remaining as i64);
+        if d.retry_after.is_some() {
+            crate::telemetry::failed(&span, "rate_limit_exceeded");
+        }
+    }
+    drop(span);
     let tpm = identity.key.as_ref().and_then(|k| k.policy.tpm_limit);
     let key_id = identity.key_id.clone();
     let mut resp = match &decision {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::response::Response;
 use claude_pool_actors::{ToolCall, TurnError, TurnEvent};
+use tracing::Instrument;
 
 use crate::auth::Identity;
 use crate::conversation::normalize_history;
@@ -178,12 +179,40 @@ pub(crate) fn formatted(req: &TurnRequest, text: &str) -> Result<Option<String>,
 
 /// A request ending with `tool` messages: hands the results to the parked turn that asked for
 /// them and answers with the rest of that turn (more tool calls, or the answer), or, for a
-/// turn set aside, with a new turn of its conversation that brings them.
+/// turn set aside, with a new turn of its conversation that brings them. It runs in the
+/// request's `tool round` span (the call ids it answers, never their arguments or results),
+/// with the rest of the turn in a `chat {model}` span under it.
 pub(crate) async fn continue_turn(
     app: Arc<App>,
     caller: Identity,
     req: ChatRequest,
     results: Vec<ToolResult>,
+) -> Result<Response, ApiError> {
+    let round =
+        crate::telemetry::span(|| tracing::info_span!("tool round", otel.name = "tool round"));
+    crate::telemetry::event(&round, "gen_ai.tool_results", || {
+        let ids: Vec<opentelemetry::StringValue> =
+            results.iter().map(|r| r.call_id.clone().into()).collect();
+        vec![opentelemetry::KeyValue::new(
+            "claude_pool.tool_call_ids",
+            opentelemetry::Value::Array(ids.into()),
+        )]
+    });
+    let answered = resume(app, caller, req, results, &round)
+        .instrument(round.clone())
+        .await;
+    if let Err(e) = &answered {
+        crate::telemetry::api_error(&round, e);
+    }
+    answered
+}
+
+async fn resume(
+    app: Arc<App>,
+    caller: Identity,
+    req: ChatRequest,
+    results: Vec<ToolResult>,
+    round: &tracing::Span,
 ) -> Result<Response, ApiError> {
     let outcomes: Vec<(String, Outcome)> = results
         .iter()
@@ -228,5 +257,8 @@ pub(crate) async fn continue_turn(
     }
     started.t0 = Instant::now();
     started.first = None;
+    started.span = round.in_scope(|| crate::telemetry::chat_span(&req.model));
+    let scoped = || crate::http::sessions::scoped(&caller.key_id, &started.req.session);
+    crate::telemetry::turn_running(scoped, &started.span);
     crate::http::chat_render::render(app, started).await
 }

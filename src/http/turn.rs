@@ -22,6 +22,7 @@ use crate::limits::Admission;
 use crate::openai::OutputLimit;
 use crate::store::{SpendRecord, now_secs};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// The session header, on requests and every response.
 pub(crate) const SESSION_HEADER: &str = "x-session-id";
@@ -88,6 +89,9 @@ pub(crate) struct Started {
     pub answer: Answer,
     /// For a stream: the first event, read before the response head was sent.
     pub first: Option<TurnEvent>,
+    /// The turn's `chat {model}` span (exported with traces; ended when the turn is answered
+    /// or parked).
+    pub span: tracing::Span,
 }
 
 /// Submits the turn and waits until it has started; a stream also waits for its first content
@@ -160,32 +164,73 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
     app.tools
         .bridge
         .release_session(&req.caller.key_id, &req.session);
-    let mut events = app.pool.submit(turn).await?;
+    // The wait for a worker, in the request's `queue wait` span: from the submission until the
+    // pool's `Started` (or the failure before it).
+    let queue =
+        crate::telemetry::span(|| tracing::info_span!("queue wait", otel.name = "queue wait"));
+    let waited = async {
+        let mut events = app.pool.submit(turn).await?;
+        let first = events.recv().await;
+        Ok::<_, ApiError>((events, first))
+    }
+    .instrument(queue.clone())
+    .await;
+    let (mut events, first) = match waited {
+        Ok(w) => w,
+        Err(e) => {
+            crate::telemetry::api_error(&queue, &e);
+            return Err(e);
+        }
+    };
     // Wait for the turn to start (or fail before any output). `Started` always comes first.
-    match events.recv().await {
+    match first {
         Some(TurnEvent::Started {
             tool_token,
             queued_for,
+            resumed,
+            worker_id,
             ..
         }) => {
+            crate::telemetry::attr(
+                &queue,
+                "claude_pool.queued_for_ms",
+                queued_for.as_millis() as i64,
+            );
+            crate::telemetry::attr(&queue, "claude_pool.resumed", resumed);
+            crate::telemetry::attr(&queue, "claude_pool.worker_id", worker_id as i64);
             app.metrics.observe_queue_wait(queued_for.as_secs_f64());
             crate::http::access::queue_wait(queued_for);
             if let (Some(tools), Some(token)) = (&mut req.tools, tool_token) {
                 tools.link = Some(app.tools.bridge.link(token.expose()));
             }
         }
-        Some(TurnEvent::Failed(e)) => return Err(e.into()),
+        Some(TurnEvent::Failed(e)) => {
+            let e = ApiError::from(e);
+            crate::telemetry::api_error(&queue, &e);
+            return Err(e);
+        }
         Some(other) => tracing::error!(?other, "a turn did not begin with Started"),
         None => return Err(TurnError::WorkerFailed("no worker answered".into()).into()),
     }
+    drop(queue);
+    let span = crate::telemetry::chat_span(&req.model_name);
+    let scoped = || crate::http::sessions::scoped(&req.caller.key_id, &req.session);
+    crate::telemetry::turn_running(scoped, &span);
     let mut first = None;
     if req.stream {
         // A turn still silent after one keep-alive interval gets its head and keep-alive
         // comments, so proxies do not cut it.
-        if let Ok(ev) = tokio::time::timeout(app.sse_keepalive, events.recv()).await {
+        let waited = tokio::time::timeout(app.sse_keepalive, events.recv())
+            .instrument(span.clone())
+            .await;
+        if let Ok(ev) = waited {
             claim.settle(ev.as_ref());
             match ev {
-                Some(TurnEvent::Failed(e)) => return Err(e.into()),
+                Some(TurnEvent::Failed(e)) => {
+                    let e = ApiError::from(e);
+                    crate::telemetry::api_error(&span, &e);
+                    return Err(e);
+                }
                 None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
                 Some(ev) => first = Some(ev),
             }
@@ -198,6 +243,7 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
         claim,
         answer,
         first,
+        span,
     })
 }
 

@@ -197,6 +197,7 @@ async fn json_response(
         t0,
         mut claim,
         mut answer,
+        span,
         ..
     } = started;
     let mut first = true;
@@ -209,15 +210,27 @@ async fn json_response(
                     first = false;
                     app.metrics.observe_ttft(t0.elapsed().as_secs_f64());
                     crate::http::access::first_token(t0.elapsed());
+                    crate::telemetry::first_token(&span, t0.elapsed());
                 }
                 answer.delta(piece);
             }
             Some(TurnEvent::Completed(r)) => break r,
-            Some(TurnEvent::Failed(e)) => return Err(e.into()),
+            Some(TurnEvent::Failed(e)) => {
+                let e = ApiError::from(e);
+                crate::telemetry::api_error(&span, &e);
+                return Err(e);
+            }
             Some(_) => {}
             None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
         }
     };
+    let usage = &result.usage;
+    crate::telemetry::completed(
+        &span,
+        usage.prompt_tokens(),
+        usage.output_tokens,
+        result.cost_usd,
+    );
     answer.tail();
     let text = answer.full(&result);
     finished(app, &req, &text);
@@ -275,6 +288,8 @@ impl Sse {
     }
 
     fn on_event(&mut self, ev: Option<TurnEvent>) {
+        // Entered for each event: the span's end is its last exit (the turn's last event).
+        let _in_turn = self.started.span.clone().entered();
         self.started.claim.settle(ev.as_ref());
         match ev {
             Some(TurnEvent::TextDelta(piece)) => {
@@ -283,6 +298,7 @@ impl Sse {
                     let t = self.started.t0.elapsed().as_secs_f64();
                     self.app.metrics.observe_ttft(t);
                     crate::http::access::first_token(self.started.t0.elapsed());
+                    crate::telemetry::first_token(&self.started.span, self.started.t0.elapsed());
                 }
                 let delta = self.started.answer.delta(piece);
                 if !delta.is_empty() {
@@ -300,6 +316,13 @@ impl Sse {
     }
 
     fn closing(&mut self, r: &TurnResult) {
+        let usage = &r.usage;
+        crate::telemetry::completed(
+            &self.started.span,
+            usage.prompt_tokens(),
+            usage.output_tokens,
+            r.cost_usd,
+        );
         let tail = self.started.answer.tail();
         if !tail.is_empty() {
             let mut p = self.part();
@@ -341,6 +364,7 @@ impl Sse {
     }
 
     fn fail(&mut self, e: ApiError) {
+        crate::telemetry::api_error(&self.started.span, &e);
         tracing::warn!(error = %e, session = %self.started.req.session, "response stream ended with an error");
         let (_, _, code, message) = e.parts();
         let error = json!({"code": code.unwrap_or("server_error"), "message": message});
