@@ -7,6 +7,7 @@
 //! ## Layout
 //! | module | responsibility |
 //! |---|---|
+//! | [`content`] | a user message's content blocks (text, image, document, tool result): to stream-json, digests, summaries; pure |
 //! | [`protocol`] | the CLI's stream-json lines (what we write to stdin, what it prints on stdout); pure, no I/O |
 //! | [`config`] | [`PoolConfig`] and [`WorkerConfig`]: pool sizing, timeouts, how a child is started |
 //! | [`turn`] | the public request/response types: [`Turn`], [`TurnEvent`], [`TurnStream`], [`SubmitError`] |
@@ -21,6 +22,7 @@
 
 pub mod child;
 pub mod config;
+pub mod content;
 pub mod pool;
 pub mod pricing;
 pub mod protocol;
