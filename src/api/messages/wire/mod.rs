@@ -5,6 +5,8 @@
 //! | [`request`] | a request body → [`request::Decoded`]: messages as neutral blocks, tools, session hint |
 //! | [`content`] | content blocks (text, image, document, tool use and result) and their checks |
 //! | [`tools`] | `tools` and `tool_choice` → the neutral [`crate::tools::wire::ToolRequest`] |
+//! | [`render`] | a complete `message` object, stop reasons, message ids |
+//! | [`stream`] | [`stream::StreamEncoder`]: the named server-sent events in the API's order |
 //!
 //! Every request error is a [`WireError`] naming the part at fault the way the API does
 //! (`messages.0.content.1.source.data: invalid base64`); it is answered as a 400
@@ -12,7 +14,9 @@
 
 mod check;
 pub mod content;
+pub mod render;
 pub mod request;
+pub mod stream;
 pub mod tools;
 
 /// A request the gateway cannot take: the part at fault (`param`, a dotted path such as
