@@ -7,6 +7,7 @@
 //! | [`tools`] | `tools` and `tool_choice` → the neutral [`crate::tools::wire::ToolRequest`] |
 //! | [`render`] | a complete `message` object, stop reasons, message ids |
 //! | [`stream`] | [`stream::StreamEncoder`]: the named server-sent events in the API's order |
+//! | [`errors`] | the gateway's OpenAI error envelope → Anthropic's error envelope and status |
 //!
 //! Every request error is a [`WireError`] naming the part at fault the way the API does
 //! (`messages.0.content.1.source.data: invalid base64`); it is answered as a 400
@@ -14,6 +15,7 @@
 
 mod check;
 pub mod content;
+pub mod errors;
 pub mod render;
 pub mod request;
 pub mod stream;
