@@ -8,6 +8,8 @@
 //! | [`render`] | a complete `message` object, stop reasons, message ids |
 //! | [`stream`] | [`stream::StreamEncoder`]: the named server-sent events in the API's order |
 //! | [`errors`] | the gateway's OpenAI error envelope → Anthropic's error envelope and status |
+//! | [`count_tokens`] | the estimate `POST /v1/messages/count_tokens` answers |
+//! | [`models`] | `GET /v1/models` and one model in Anthropic's shape |
 //!
 //! Every request error is a [`WireError`] naming the part at fault the way the API does
 //! (`messages.0.content.1.source.data: invalid base64`); it is answered as a 400
@@ -15,7 +17,9 @@
 
 mod check;
 pub mod content;
+pub mod count_tokens;
 pub mod errors;
+pub mod models;
 pub mod render;
 pub mod request;
 pub mod stream;

@@ -16,7 +16,7 @@
 //!
 //! `disable_parallel_tool_use` is accepted: the CLI decides how many calls it makes.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::WireError;
 use super::check::{self, at};
@@ -109,6 +109,16 @@ pub fn decode(
         choice,
         output: None,
     }))
+}
+
+/// The tool definitions a request would send, for estimates: each tool's name, description
+/// and schema as JSON text.
+pub(super) fn schema_text(tools: &ToolRequest) -> String {
+    tools
+        .functions
+        .iter()
+        .map(|f| json!([f.name, f.description, f.parameters]).to_string())
+        .collect()
 }
 
 #[cfg(test)]
