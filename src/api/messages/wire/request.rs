@@ -198,15 +198,15 @@ impl MessagesRequest {
         let max_tokens = match &self.max_tokens {
             None if needs_max_tokens => return Err(WireError::new("max_tokens", "Field required")),
             None => 0,
-            Some(v) => match check::unsigned(v, "max_tokens")? {
-                0 => {
+            Some(v) => {
+                if v.as_i64().is_some_and(|n| n < 1) {
                     return Err(WireError::new(
                         "max_tokens",
                         "Input should be greater than or equal to 1",
                     ));
                 }
-                n => n,
-            },
+                check::unsigned(v, "max_tokens")?
+            }
         };
         let stream = match &self.stream {
             None => false,

@@ -36,7 +36,7 @@ fn every_error_names_its_part() {
         (
             json!({"model": "m", "max_tokens": -3}),
             "max_tokens",
-            "greater than or equal to 0",
+            "greater than or equal to 1",
         ),
         (
             json!({"model": "m", "max_tokens": "9"}),
