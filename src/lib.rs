@@ -24,17 +24,17 @@
 //! | [`http`] | axum routes: chat completions (JSON and SSE), models, sessions, health, metrics, the LiteLLM key and spend API (`http::admin`) |
 //! | [`tools`] | function calling: `tools`/`tool_calls` wire shapes, the MCP bridge workers call, turns parked for tool results |
 //! | [`responses`] | the Responses API: wire shapes, stored responses, routes |
-//! | [`api`] | Anthropic's Messages API: wire shapes (requests, messages, stream events, errors) |
+//! | [`api`] | the API surfaces: OpenAI chat, Responses, sessions, the key API, and Anthropic's Messages API (`api::messages`) |
 //! | [`admin`] | the HTTPS admin console: certificate, sign-in sessions and CSRF, token exchange, key management, live pool dashboard |
 //! | [`listener`] | the API port's connection loop: header-read timeout, HTTP/1 + HTTP/2, graceful close |
 //! | [`server`] | start-up check, serving, graceful shutdown |
 //! | [`healthcheck`] | `claude-pool healthcheck`: a running server's `/readyz` as an exit code (container probes) |
 
-pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod conversation;
 pub mod credentials;
 pub mod error;
@@ -48,10 +48,11 @@ pub mod logging;
 pub mod metrics;
 pub mod models;
 pub mod openai;
-pub mod responses;
 pub mod server;
 pub mod spend;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tools;
 pub mod transcripts;
+pub mod turns;
