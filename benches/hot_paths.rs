@@ -4,8 +4,8 @@
 
 use std::hint::black_box;
 
-use claude_pool::conversation::{Msg, fingerprint};
-use claude_pool::openai::{ChatChunk, ChatRequest, Delta, Role};
+use claude_pool::conversation::{Msg, Role, fingerprint};
+use claude_pool::openai::{ChatChunk, ChatRequest, Delta};
 use claude_pool_actors::pool::bench_support::RoutingFixture;
 use claude_pool_actors::protocol::parse_line;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -52,13 +52,13 @@ fn chunk_encoding(c: &mut Criterion) {
 
 fn fingerprinting(c: &mut Criterion) {
     let history: Vec<Msg> = (0..10)
-        .map(|i| Msg {
-            role: if i % 2 == 0 {
+        .map(|i| {
+            let role = if i % 2 == 0 {
                 Role::User
             } else {
                 Role::Assistant
-            },
-            text: format!("message {i} ").repeat(40),
+            };
+            Msg::text(role, format!("message {i} ").repeat(40))
         })
         .collect();
     c.bench_function("fingerprint_10_messages_4kb", |b| {

@@ -8,8 +8,9 @@
 
 use sha2::{Digest, Sha256};
 
-/// One block of a user message.
-#[derive(Debug, Clone, PartialEq)]
+/// One block of a user message (serialized, adjacently tagged, where a history is stored).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
 pub enum Block {
     /// Text, as written.
     Text(String),
@@ -34,7 +35,8 @@ pub enum Block {
 }
 
 /// Where an attachment's content is.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
 pub enum Source {
     /// Base64-encoded bytes of the given media type (`image/png`, `application/pdf`, ...).
     Base64 {

@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use claude_pool_actors::content::Block;
 use serde::{Deserialize, Serialize};
 
 use crate::api::chat::render::respond;
@@ -109,7 +110,7 @@ pub(crate) async fn message(
         app.clone(),
         TurnRequest {
             session: id,
-            content: body.content,
+            content: vec![Block::Text(body.content)],
             model_name,
             claude_model,
             stream: body.stream,

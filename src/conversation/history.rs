@@ -15,15 +15,55 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::openai::Role;
+use claude_pool_actors::content::Block;
 
-/// A message reduced to what routing and replay need.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Who wrote a message of a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions: the conversation's system prompt.
+    #[serde(alias = "developer")]
+    System,
+    /// The user.
+    User,
+    /// The model.
+    Assistant,
+    /// A tool's result.
+    Tool,
+}
+
+/// A message reduced to what routing and replay need, whatever API it came through.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Msg {
-    /// Normalized role (`developer` counts as `system`).
+    /// Its role.
     pub role: Role,
     /// The text (parts joined by newlines).
     pub text: String,
+    /// Its images and documents, in order, after the text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Block>,
+}
+
+impl Msg {
+    /// A message of text only.
+    pub fn text(role: Role, text: impl Into<String>) -> Self {
+        Self {
+            role,
+            text: text.into(),
+            attachments: Vec::new(),
+        }
+    }
+
+    /// The message as the content of one user message to the CLI: its text, then its
+    /// attachments.
+    pub fn blocks(&self) -> Vec<Block> {
+        let mut blocks = Vec::with_capacity(1 + self.attachments.len());
+        if !self.text.is_empty() || self.attachments.is_empty() {
+            blocks.push(Block::Text(self.text.clone()));
+        }
+        blocks.extend(self.attachments.iter().cloned());
+        blocks
+    }
 }
 
 /// A 128-bit fingerprint of a message list.
@@ -38,7 +78,7 @@ pub fn fingerprint(owner: &str, messages: &[Msg]) -> Fingerprint {
     h.update(owner.as_bytes());
     for m in messages {
         let role: &[u8] = match m.role {
-            Role::System | Role::Developer => b"s",
+            Role::System => b"s",
             Role::User => b"u",
             Role::Assistant => b"a",
             Role::Tool => b"t",
@@ -46,6 +86,11 @@ pub fn fingerprint(owner: &str, messages: &[Msg]) -> Fingerprint {
         h.update(role);
         h.update((m.text.len() as u64).to_le_bytes());
         h.update(m.text.as_bytes());
+        // Attachments by a digest of their data: the index never holds their bytes.
+        h.update((m.attachments.len() as u64).to_le_bytes());
+        for a in &m.attachments {
+            a.digest_into(&mut h);
+        }
     }
     let full = h.finalize();
     let mut fp = [0u8; 16];
@@ -82,16 +127,19 @@ pub fn system_prompt(messages: &[Msg]) -> Result<Option<std::sync::Arc<str>>, Ap
 pub const MAX_SYSTEM_PROMPT: usize = 100 * 1024;
 
 /// The first turn of a conversation that starts with history: earlier turns in a tagged
-/// transcript, then the new message. System messages are not part of it: they are the
-/// conversation's system prompt ([`system_prompt`]).
-pub fn replay(messages: &[Msg]) -> String {
+/// transcript, then the new message, as the content of one user message. System messages are
+/// not part of it: they are the conversation's system prompt ([`system_prompt`]). Earlier
+/// messages' attachments follow the transcript in order (each is named where it was sent),
+/// then the new message's.
+pub fn replay(messages: &[Msg]) -> Vec<Block> {
     let (last, earlier) = messages
         .split_last()
         .expect("normalized lists are not empty");
     let turns: Vec<&Msg> = earlier.iter().filter(|m| m.role != Role::System).collect();
     if turns.is_empty() {
-        return last.text.clone();
+        return last.blocks();
     }
+    let mut attachments = Vec::new();
     let mut out = String::from("<conversation_history>\n");
     for m in turns {
         let tag = match m.role {
@@ -99,11 +147,23 @@ pub fn replay(messages: &[Msg]) -> String {
             Role::Assistant => "assistant",
             _ => "tool",
         };
-        out.push_str(&format!("<{tag}>\n{}\n</{tag}>\n", m.text));
+        let mut text = m.text.clone();
+        for a in &m.attachments {
+            attachments.push(a.clone());
+            text.push_str(&format!(
+                "\n(attachment {}: {})",
+                attachments.len(),
+                a.summary()
+            ));
+        }
+        out.push_str(&format!("<{tag}>\n{text}\n</{tag}>\n"));
     }
     out.push_str("</conversation_history>\n\n");
     out.push_str(&last.text);
-    out
+    let mut blocks = vec![Block::Text(out)];
+    blocks.extend(attachments);
+    blocks.extend(last.attachments.iter().cloned());
+    blocks
 }
 
 /// Live conversations by the fingerprint of their history (bounded, with a TTL).
@@ -162,9 +222,6 @@ impl FingerprintIndex {
 /// The history of a finished turn as the next stateless request will send it.
 pub fn extended(history: &[Msg], answer: &str) -> Vec<Msg> {
     let mut v = history.to_vec();
-    v.push(Msg {
-        role: Role::Assistant,
-        text: answer.to_owned(),
-    });
+    v.push(Msg::text(Role::Assistant, answer));
     v
 }

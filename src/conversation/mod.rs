@@ -7,7 +7,7 @@ pub(crate) mod new_sessions;
 mod sessions;
 
 pub use history::{
-    Fingerprint, FingerprintIndex, MAX_SYSTEM_PROMPT, Msg, extended, fingerprint, replay,
+    Fingerprint, FingerprintIndex, MAX_SYSTEM_PROMPT, Msg, Role, extended, fingerprint, replay,
     system_prompt,
 };
 pub use sessions::{SessionInfo, SessionRegistry, scoped};

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use claude_pool_actors::content::Block;
+
 use crate::auth::Identity;
 use crate::conversation::scoped;
 use crate::conversation::{Fingerprint, Msg, fingerprint, replay, system_prompt};
@@ -17,7 +19,7 @@ pub(crate) struct Placement {
     /// The gateway session.
     pub session: String,
     /// What to send to the CLI: the last message, or a replay of the history.
-    pub content: String,
+    pub content: Vec<Block>,
     /// For stateless clients: the history to fingerprint once the answer is known.
     pub history: Option<Vec<Msg>>,
     /// For a stateless continuation: the fingerprint it claimed its conversation by.
@@ -50,7 +52,7 @@ pub(crate) async fn place(
     msgs: Vec<Msg>,
 ) -> Result<Placement, ApiError> {
     let sent_system_prompt = system_prompt(&msgs)?;
-    let last = msgs.last().map(|m| m.text.clone()).unwrap_or_default();
+    let last = msgs.last().map(Msg::blocks).unwrap_or_default();
     if let Some(sid) = explicit {
         let mut created = app
             .conversations

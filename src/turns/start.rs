@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use claude_pool_actors::content::Block;
 use claude_pool_actors::{Profile, Turn, TurnBudget, TurnError, TurnEvent, TurnStream};
 
 use crate::auth::Identity;
@@ -27,8 +28,8 @@ use tracing::Instrument;
 pub(crate) struct TurnRequest {
     /// The gateway session.
     pub session: String,
-    /// What to send to the CLI.
-    pub content: String,
+    /// What to send to the CLI, as the content of one user message.
+    pub content: Vec<Block>,
     /// The model name the client used (echoed in responses).
     pub model_name: String,
     /// The Claude model it resolves to.
@@ -138,7 +139,7 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
         };
     let mut content = req.content.clone();
     if let Some(instruction) = req.tools.as_ref().and_then(|t| t.request.instruction()) {
-        content = format!("{content}\n\n{instruction}");
+        content.push(Block::Text(instruction));
     }
     let profile = Profile {
         model: (req.claude_model != app.server.default_model).then(|| req.claude_model.clone()),
@@ -148,7 +149,7 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
     };
     let turn = Turn {
         session: crate::conversation::scoped(&req.caller.key_id, &req.session).into(),
-        content: serde_json::Value::String(content),
+        content: serde_json::Value::Array(content.iter().map(Block::to_cli).collect()),
         profile,
         budget: TurnBudget {
             max_cost_usd: app.limits.max_cost_per_request,

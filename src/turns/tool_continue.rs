@@ -10,6 +10,8 @@
 
 use std::sync::Arc;
 
+use claude_pool_actors::content::Block;
+
 use crate::auth::Identity;
 use crate::conversation::Msg;
 use crate::error::ApiError;
@@ -81,7 +83,7 @@ pub(crate) async fn start_with_results(
     tools.choice = ToolChoice::Auto;
     let turn = TurnRequest {
         session: kept.session,
-        content: results_message(&info.calls, &results.outcomes),
+        content: vec![Block::Text(results_message(&info.calls, &results.outcomes))],
         model_name: results.model_name,
         claude_model: kept.claude_model,
         stream: results.stream,

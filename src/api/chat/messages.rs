@@ -1,21 +1,98 @@
 //! OpenAI chat messages → the conversation's neutral history ([`Msg`]): roles checked,
 //! `name`s, tool calls and tool results made part of the text.
 
-use crate::conversation::Msg;
+use claude_pool_actors::content::Block;
+use serde_json::Value;
+
+use crate::api::attachments;
+use crate::conversation::{self, Msg};
 use crate::error::ApiError;
-use crate::openai::{ChatMessage, Role};
+use crate::openai::{ChatMessage, Content, ContentPart, Role};
+
+/// A message's content: its text parts joined by newlines, and its images (`image_url`) and
+/// documents (`file`), which only user messages may carry.
+fn content(
+    i: usize,
+    role: conversation::Role,
+    content: &Content,
+) -> Result<(String, Vec<Block>), ApiError> {
+    let parts = match content {
+        Content::Text(text) => return Ok((text.clone(), Vec::new())),
+        Content::Parts(parts) => parts,
+    };
+    let mut texts = Vec::new();
+    let mut attachments = Vec::new();
+    for (j, part) in parts.iter().enumerate() {
+        let param = format!("messages[{i}].content[{j}]");
+        let attachment = match part {
+            ContentPart::Text { text } => {
+                texts.push(text.as_str());
+                continue;
+            }
+            ContentPart::ImageUrl { image_url } => image(&param, image_url)?,
+            ContentPart::File { file } => document(&param, file)?,
+            ContentPart::InputAudio { .. } => {
+                return Err(ApiError::bad(
+                    &param,
+                    "audio input is not supported: send text, images or files",
+                ));
+            }
+        };
+        if role != conversation::Role::User {
+            return Err(ApiError::bad(
+                &param,
+                "images and files are accepted in user messages only",
+            ));
+        }
+        attachments.push(attachment);
+    }
+    Ok((texts.join("\n"), attachments))
+}
+
+/// `image_url`: `{"url": ..., "detail": ...}` (or the URL alone); a data URL or an http(s)
+/// URL. `detail` is accepted: the model sizes images itself.
+fn image(param: &str, image_url: &Value) -> Result<Block, ApiError> {
+    let url = match image_url {
+        Value::String(url) => Some(url.as_str()),
+        other => other.get("url").and_then(Value::as_str),
+    };
+    let url = url.ok_or_else(|| ApiError::bad(param, "`image_url.url` is required"))?;
+    attachments::image_from_url(&format!("{param}.image_url.url"), url)
+}
+
+/// `file`: `{"file_data": "data:application/pdf;base64,...", "filename": ...}`. Uploaded file
+/// ids are not kept by this gateway.
+fn document(param: &str, file: &Value) -> Result<Block, ApiError> {
+    let title = file
+        .get("filename")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let Some(data) = file.get("file_data").and_then(Value::as_str) {
+        return attachments::document_from_data(&format!("{param}.file.file_data"), data, title);
+    }
+    if let Some(url) = file.get("file_url").and_then(Value::as_str) {
+        return attachments::document_url(&format!("{param}.file.file_url"), url, title);
+    }
+    if file.get("file_id").is_some() {
+        return Err(ApiError::bad(
+            param,
+            "file ids are not supported (this gateway has no file store): send the file as `file_data`",
+        ));
+    }
+    Err(ApiError::bad(param, "`file.file_data` is required"))
+}
 
 /// Normalizes and validates the request's messages; the last must be from the user.
 pub(crate) fn normalize(messages: &[ChatMessage]) -> Result<Vec<Msg>, ApiError> {
     let out = normalize_history(messages)?;
     let last = out.last().expect("not empty");
-    if last.role != Role::User {
+    if last.role != conversation::Role::User {
         return Err(ApiError::bad(
             "messages",
             "the last message must have role `user`",
         ));
     }
-    if last.text.trim().is_empty() {
+    if last.text.trim().is_empty() && last.attachments.is_empty() {
         return Err(ApiError::bad(
             "messages",
             "the last user message must not be empty",
@@ -33,25 +110,22 @@ pub(crate) fn normalize_history(messages: &[ChatMessage]) -> Result<Vec<Msg>, Ap
     }
     let mut out = Vec::with_capacity(messages.len());
     for (i, m) in messages.iter().enumerate() {
-        let text = match &m.content {
-            Some(c) => c.text().map_err(|part| {
-                ApiError::bad(
-                    &format!("messages[{i}].content"),
-                    format!("unsupported content part `{part}`: only text parts are supported"),
-                )
-            })?,
-            None => String::new(),
-        };
         let role = match Role::parse(&m.role)
             .map_err(|message| ApiError::bad(&format!("messages[{i}].role"), message))?
         {
-            Role::Developer => Role::System,
-            r => r,
+            Role::Developer | Role::System => conversation::Role::System,
+            Role::User => conversation::Role::User,
+            Role::Assistant => conversation::Role::Assistant,
+            Role::Tool => conversation::Role::Tool,
+        };
+        let (text, attachments) = match &m.content {
+            Some(c) => content(i, role, c)?,
+            None => (String::new(), Vec::new()),
         };
         // A user's `name` says who speaks: the model reads it before the text (OpenAI's
         // participants in one conversation). Names elsewhere carry nothing the CLI can use.
         let text = match (&m.name, role) {
-            (Some(name), Role::User) => {
+            (Some(name), conversation::Role::User) => {
                 check_name(i, name)?;
                 format!("{name}: {text}")
             }
@@ -62,14 +136,20 @@ pub(crate) fn normalize_history(messages: &[ChatMessage]) -> Result<Vec<Msg>, Ap
             (None, _) => text,
         };
         let text = match (role, &m.tool_calls, &m.tool_call_id) {
-            (Role::Assistant, Some(calls), _) if !calls.is_empty() => {
+            (conversation::Role::Assistant, Some(calls), _) if !calls.is_empty() => {
                 let calls = serde_json::Value::Array(calls.clone());
                 format!("{text}\n[tool calls: {calls}]")
             }
-            (Role::Tool, _, Some(id)) => format!("[result of tool call {id}]\n{text}"),
+            (conversation::Role::Tool, _, Some(id)) => {
+                format!("[result of tool call {id}]\n{text}")
+            }
             _ => text,
         };
-        out.push(Msg { role, text });
+        out.push(Msg {
+            role,
+            text,
+            attachments,
+        });
     }
     Ok(out)
 }
@@ -96,6 +176,72 @@ mod tests {
     use crate::conversation::*;
     use crate::openai::ChatRequest;
     use std::time::Duration;
+
+    fn replay_text(m: &[Msg]) -> String {
+        claude_pool_actors::content::text_of(&replay(m))
+    }
+
+    const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+
+    #[test]
+    fn images_and_files_become_attachments_of_user_messages() {
+        let m = msgs(&format!(
+            r#"[{{"role":"user","content":[{{"type":"text","text":"what is this?"}},
+                {{"type":"image_url","image_url":{{"url":"data:image/png;base64,{PNG}","detail":"low"}}}},
+                {{"type":"image_url","image_url":{{"url":"https://example.com/a.jpg"}}}},
+                {{"type":"file","file":{{"filename":"a.pdf","file_data":"data:application/pdf;base64,JVBERi0xLjQ="}}}}]}}]"#
+        ));
+        assert_eq!(m[0].text, "what is this?");
+        assert_eq!(m[0].attachments.len(), 3);
+        let blocks = m[0].blocks();
+        assert_eq!(blocks.len(), 4);
+        assert!(matches!(&blocks[3], Block::Document { title: Some(t), .. } if t == "a.pdf"));
+        // The fingerprint tells images apart without holding them.
+        let other = msgs(r#"[{"role":"user","content":"what is this?"}]"#);
+        assert_ne!(fingerprint("k", &m), fingerprint("k", &other));
+        // A replay names each earlier attachment and sends them after the transcript.
+        let mut history = m.clone();
+        history.push(Msg::text(conversation::Role::Assistant, "a dot"));
+        history.extend(msgs(r#"[{"role":"user","content":"and now?"}]"#));
+        let r = replay(&history);
+        assert_eq!(r.len(), 4);
+        let text = claude_pool_actors::content::text_of(&r);
+        assert!(
+            text.contains("(attachment 1: [image image/png sha256:"),
+            "{text}"
+        );
+        assert!(text.ends_with("and now?"), "{text}");
+    }
+
+    #[test]
+    fn attachments_outside_user_messages_and_audio_are_400s() {
+        let r: ChatRequest = serde_json::from_str(&format!(
+            r#"{{"model":"m","messages":[{{"role":"assistant","content":[{{"type":"image_url","image_url":{{"url":"data:image/png;base64,{PNG}"}}}}]}},{{"role":"user","content":"x"}}]}}"#
+        )).unwrap();
+        match normalize(&r.messages).unwrap_err() {
+            ApiError::BadRequest { param, .. } => {
+                assert_eq!(param.as_deref(), Some("messages[0].content[0]"))
+            }
+            other => panic!("{other:?}"),
+        }
+        let r: ChatRequest = serde_json::from_str(
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}"#,
+        ).unwrap();
+        assert!(normalize(&r.messages).is_err());
+        let r: ChatRequest = serde_json::from_str(
+            r#"{"model":"m","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/png;base64,@@"}}]}]}"#,
+        ).unwrap();
+        match normalize(&r.messages).unwrap_err() {
+            ApiError::BadRequest { param, message } => {
+                assert_eq!(
+                    param.as_deref(),
+                    Some("messages[0].content[0].image_url.url")
+                );
+                assert!(message.contains("base64"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     fn msgs(json: &str) -> Vec<Msg> {
         let r: ChatRequest =
@@ -186,7 +332,7 @@ mod tests {
                {"role":"assistant","content":"a1"},{"role":"system","content":"and kind"},
                {"role":"user","content":"q2"}]"#,
         );
-        let r = replay(&m);
+        let r = replay_text(&m);
         assert!(!r.contains("be brief") && !r.contains("and kind"), "{r}");
         assert!(r.starts_with(
             "<conversation_history>\n<user>\nq1\n</user>\n<assistant>\na1\n</assistant>"
@@ -202,14 +348,14 @@ mod tests {
         );
         assert!(system_prompt(&msgs(&huge)).is_err());
         assert_eq!(
-            replay(&msgs(
+            replay_text(&msgs(
                 r#"[{"role":"system","content":"s"},{"role":"user","content":"only"}]"#
             )),
             "only"
         );
         assert!(r.ends_with("</conversation_history>\n\nq2"));
         assert_eq!(
-            replay(&msgs(r#"[{"role":"user","content":"only"}]"#)),
+            replay_text(&msgs(r#"[{"role":"user","content":"only"}]"#)),
             "only"
         );
     }

@@ -23,11 +23,12 @@ use super::wire::{
 use crate::api::chat::messages::normalize;
 use crate::api::key_api::check_tags;
 use crate::auth::{Caller, Identity};
+use crate::conversation::Role;
 use crate::conversation::{Msg, extended, replay, system_prompt};
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::http::headers::with_session;
-use crate::openai::{Role, Usage, unix_now};
+use crate::openai::{Usage, unix_now};
 use crate::state::{App, AppState};
 use crate::turns::output_limit::{Cut, OutputLimit};
 use crate::turns::placement::{Placement, place};
@@ -142,7 +143,7 @@ async fn continue_from(
         // holds it; only the new input is sent.
         app.take_up(&caller.key_id, &stored.session).await?;
         let content = match new.as_slice() {
-            [only] => only.text.clone(),
+            [only] => only.blocks(),
             _ => replay(&new),
         };
         let system_prompt = app

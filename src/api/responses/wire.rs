@@ -4,7 +4,8 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::openai::{ChatMessage, Content, Usage};
+use crate::api::attachments;
+use crate::openai::{ChatMessage, Content, ContentPart, Usage};
 
 /// `POST /v1/responses`. Fields not listed here are accepted and ignored (documented in the
 /// README); the ones that would change the answer's shape are refused by
@@ -170,39 +171,101 @@ fn item_message(n: usize, item: &Value) -> Result<ChatMessage, Unsupported> {
         .get("role")
         .and_then(Value::as_str)
         .ok_or_else(|| bad(&param, "a message item needs a `role`"))?;
-    let text = match item.get("content") {
-        Some(Value::String(s)) => s.clone(),
+    let content = match item.get("content") {
+        Some(Value::String(s)) => Content::Text(s.clone()),
         Some(Value::Array(parts)) => {
-            let mut texts = Vec::with_capacity(parts.len());
-            for part in parts {
-                match part.get("type").and_then(Value::as_str) {
-                    Some("input_text" | "output_text" | "text") => texts.push(
-                        part.get("text")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned(),
-                    ),
-                    other => {
-                        return Err(bad(
-                            &format!("{param}.content"),
-                            format!(
-                                "content parts of type `{}` are not supported (only text)",
-                                other.unwrap_or("?")
-                            ),
-                        ));
-                    }
-                }
+            let mut out = Vec::with_capacity(parts.len());
+            for (j, part) in parts.iter().enumerate() {
+                out.push(content_part(&format!("{param}.content[{j}]"), part)?);
             }
-            texts.join("\n")
+            Content::Parts(out)
         }
         _ => {
             return Err(bad(
                 &format!("{param}.content"),
-                "`content` must be a string or a list of text parts",
+                "`content` must be a string or a list of content parts",
             ));
         }
     };
-    Ok(message(role, text))
+    Ok(ChatMessage {
+        role: role.to_owned(),
+        content: Some(content),
+        name: None,
+        tool_calls: None,
+        tool_call_id: None,
+    })
+}
+
+/// One content part: text, `input_image` (`image_url`: a data URL or an http(s) URL) or
+/// `input_file` (`file_data`: a data URL; or `file_url`), checked here so a bad one is named
+/// by its place in `input`.
+fn content_part(param: &str, part: &Value) -> Result<ContentPart, Unsupported> {
+    let str_of = |key: &str| part.get(key).and_then(Value::as_str);
+    let checked = |r: Result<claude_pool_actors::content::Block, crate::error::ApiError>| match r {
+        Ok(_) => Ok(()),
+        Err(crate::error::ApiError::BadRequest { message, param }) => {
+            Err((param.unwrap_or_default(), message))
+        }
+        Err(other) => Err((String::new(), other.to_string())),
+    };
+    match part.get("type").and_then(Value::as_str) {
+        Some("input_text" | "output_text" | "text") => Ok(ContentPart::Text {
+            text: str_of("text").unwrap_or_default().to_owned(),
+        }),
+        Some("input_image") => {
+            if part.get("file_id").is_some_and(|f| !f.is_null()) {
+                return Err(bad(
+                    param,
+                    "file ids are not supported (this gateway has no file store): send `image_url`",
+                ));
+            }
+            let url = str_of("image_url")
+                .ok_or_else(|| bad(param, "an `input_image` needs an `image_url`"))?;
+            checked(attachments::image_from_url(
+                &format!("{param}.image_url"),
+                url,
+            ))?;
+            Ok(ContentPart::ImageUrl {
+                image_url: json!({"url": url}),
+            })
+        }
+        Some("input_file") => {
+            let mut file = serde_json::Map::new();
+            if let Some(name) = str_of("filename") {
+                file.insert("filename".into(), name.into());
+            }
+            if let Some(data) = str_of("file_data") {
+                checked(attachments::document_from_data(
+                    &format!("{param}.file_data"),
+                    data,
+                    None,
+                ))?;
+                file.insert("file_data".into(), data.into());
+            } else if let Some(url) = str_of("file_url") {
+                checked(attachments::document_url(
+                    &format!("{param}.file_url"),
+                    url,
+                    None,
+                ))?;
+                file.insert("file_url".into(), url.into());
+            } else {
+                return Err(bad(
+                    param,
+                    "an `input_file` needs `file_data` (a data URL) or `file_url`; file ids are not supported",
+                ));
+            }
+            Ok(ContentPart::File {
+                file: Value::Object(file),
+            })
+        }
+        other => Err(bad(
+            param,
+            format!(
+                "content parts of type `{}` are not supported (text, input_image and input_file are)",
+                other.unwrap_or("?")
+            ),
+        )),
+    }
 }
 
 /// A fresh `resp_...` id.
@@ -354,10 +417,20 @@ mod tests {
             .messages()
             .unwrap_err();
         assert_eq!(param, "input[0]");
-        let (param, _) = req(json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_image", "image_url": "x"}]}]}))
+        let (param, _) = req(json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_audio", "data": "x"}]}]}))
             .messages()
             .unwrap_err();
-        assert_eq!(param, "input[0].content");
+        assert_eq!(param, "input[0].content[0]");
+        let (param, m) = req(json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_text", "text": "q"}, {"type": "input_image", "image_url": "data:image/png;base64,@@"}]}]}))
+            .messages()
+            .unwrap_err();
+        assert_eq!(param, "input[0].content[1].image_url");
+        assert!(m.contains("base64"), "{m}");
+        let m = req(json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_text", "text": "q"}, {"type": "input_image", "image_url": "https://example.com/a.png", "detail": "auto"}, {"type": "input_file", "filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0xLjQ="}]}]}))
+            .messages()
+            .unwrap();
+        let msgs = crate::api::chat::messages::normalize(&m).unwrap();
+        assert_eq!(msgs[0].attachments.len(), 2);
     }
 
     #[test]
