@@ -31,6 +31,7 @@ pub mod turn;
 pub mod worker;
 
 pub use config::{BackoffConfig, Handoff, PoolConfig, WorkerConfig};
+pub use content::{Block, Source};
 pub use pool::{AdoptError, PoolError, PoolHandle, PoolSnapshot, WorkerState};
 pub use transcript::{SavedTurn, TranscriptSink};
 pub use turn::{

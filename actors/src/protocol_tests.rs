@@ -1,6 +1,7 @@
 //! Parsing tests on lines captured from the real CLI (2.1.197) against the fake Anthropic API.
 
 use super::*;
+use crate::content::Block;
 
 const FIXTURE: &str = include_str!("../tests/fixtures/real-cli-2.1.197.jsonl");
 
@@ -152,7 +153,7 @@ fn api_retry_garbage_and_unknown_lines() {
 
 #[test]
 fn input_lines_have_the_cli_shapes() {
-    let line = user_message_line(&serde_json::json!("hi \"there\"\n"));
+    let line = user_message_line(&[Block::text("hi \"there\"\n")]);
     assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["type"], "user");
@@ -160,14 +161,6 @@ fn input_lines_have_the_cli_shapes() {
     assert_eq!(
         v["message"]["content"],
         serde_json::json!([{"type": "text", "text": "hi \"there\"\n"}, {"type": "text", "text": ""}])
-    );
-    let parts = serde_json::json!([{"type": "text", "text": "a"}]);
-    let v: serde_json::Value = serde_json::from_str(&user_message_line(&parts)).unwrap();
-    assert_eq!(v["message"]["content"][0]["text"], "a");
-    assert_eq!(
-        v["message"]["content"][1],
-        serde_json::json!({"type": "text", "text": ""}),
-        "a client message always ends with an empty block, so it never runs as a command"
     );
     let v: serde_json::Value = serde_json::from_str(&command_line("/clear")).unwrap();
     assert_eq!(v["message"]["content"], "/clear");
@@ -180,6 +173,54 @@ fn input_lines_have_the_cli_shapes() {
         assert_eq!(v["request_id"], "r9");
         assert_eq!(v["request"]["subtype"], sub);
     }
+}
+
+#[test]
+fn a_user_line_carries_every_kind_of_block_then_the_empty_one() {
+    use crate::content::Source;
+    let base64 = |media_type: &str, data: &str| Source::Base64 {
+        media_type: media_type.into(),
+        data: data.into(),
+    };
+    let content = [
+        Block::text("/cost of this?"),
+        Block::Image(base64("image/png", "iVBORw0KGgo=")),
+        Block::Image(Source::Url("https://example.com/a.png".into())),
+        Block::Document {
+            source: base64("application/pdf", "JVBERi0xLjQ="),
+            title: Some("spec".into()),
+        },
+        Block::Document {
+            source: Source::Text("plain words".into()),
+            title: None,
+        },
+        Block::ToolResult {
+            call_id: "toolu_1".into(),
+            content: vec![Block::text("12C")],
+            is_error: true,
+        },
+    ];
+    let line = user_message_line(&content);
+    assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        v["message"]["content"],
+        serde_json::json!([
+            {"type": "text", "text": "/cost of this?"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+            {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}},
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQ="}, "title": "spec"},
+            {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "plain words"}},
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "12C"}], "is_error": true},
+            {"type": "text", "text": ""},
+        ]),
+        "the client's blocks in order, then the empty block that keeps them from running as a command"
+    );
+    let v: serde_json::Value = serde_json::from_str(&user_message_line(&[])).unwrap();
+    assert_eq!(
+        v["message"]["content"],
+        serde_json::json!([{"type": "text", "text": ""}])
+    );
 }
 
 #[test]

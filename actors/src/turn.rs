@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::content::Block;
+
 /// The gateway's own conversation id. It is stable for the life of a conversation, while the
 /// CLI's session id changes on `/clear` and may change on `--resume`.
 pub type SessionId = Arc<str>;
@@ -99,9 +101,10 @@ pub struct Turn {
     /// The conversation this turn belongs to. A turn for a session that a worker holds goes to
     /// that worker; turns of one session run one at a time, in submission order.
     pub session: SessionId,
-    /// The user message content as the CLI takes it: a JSON string, or an array of content parts
-    /// (`{"type":"text","text":...}`).
-    pub content: serde_json::Value,
+    /// What the CLI receives as one user message: text, images, documents and tool results,
+    /// in order (written by [`crate::protocol::user_message_line`], which keeps any of it from
+    /// running as a slash command).
+    pub content: Vec<Block>,
     /// Which workers may serve it.
     pub profile: Profile,
     /// Its cost cap and where its spend is reported.
@@ -167,14 +170,19 @@ impl std::fmt::Debug for Ledger {
 }
 
 impl Turn {
-    /// A plain-text turn with the default profile.
-    pub fn text(session: impl Into<SessionId>, text: impl Into<String>) -> Self {
+    /// A turn of these content blocks with the default profile.
+    pub fn new(session: impl Into<SessionId>, content: Vec<Block>) -> Self {
         Self {
             session: session.into(),
-            content: serde_json::Value::String(text.into()),
+            content,
             profile: Profile::default(),
             budget: TurnBudget::default(),
         }
+    }
+
+    /// A plain-text turn (one text block) with the default profile.
+    pub fn text(session: impl Into<SessionId>, text: impl Into<String>) -> Self {
+        Self::new(session, vec![Block::text(text)])
     }
 }
 

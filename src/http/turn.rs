@@ -151,7 +151,7 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
     };
     let turn = Turn {
         session: crate::http::sessions::scoped(&req.caller.key_id, &req.session).into(),
-        content: serde_json::Value::String(content),
+        content: vec![claude_pool_actors::Block::Text(content)],
         profile,
         budget: TurnBudget {
             max_cost_usd: app.max_cost_per_request,

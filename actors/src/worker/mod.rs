@@ -29,7 +29,8 @@ pub type WorkerId = u64;
 /// A turn handed to a worker by the pool.
 #[derive(Debug)]
 pub(crate) struct Assignment {
-    pub(crate) content: serde_json::Value,
+    /// The user message, as blocks.
+    pub(crate) content: Vec<crate::content::Block>,
     pub(crate) events: mpsc::Sender<TurnEvent>,
     pub(crate) queued_for: Duration,
     pub(crate) resumed: bool,
