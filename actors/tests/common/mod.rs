@@ -2,6 +2,8 @@
 //! polling with deadlines, and /proc inspection for leaks.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod real;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
