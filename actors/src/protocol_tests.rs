@@ -146,8 +146,91 @@ fn api_retry_garbage_and_unknown_lines() {
         }
     );
     assert!(matches!(
-        parse_line(r#"{"type":"stream_event","event":{"type":"content_block_delta","delta":{"type":"thinking_delta","thinking":"hm"}}}"#).unwrap(),
+        parse_line(r#"{"type":"stream_event","event":{"type":"content_block_delta","delta":{"type":"input_json_delta","partial_json":"{"}}}"#).unwrap(),
         CliEvent::StreamOther { event_type } if event_type == "content_block_delta"
+    ));
+}
+
+const THINKING_FIXTURE: &str =
+    include_str!("../tests/fixtures/real-cli-2.1.197-thinking-attachments.jsonl");
+
+#[test]
+fn thinking_and_its_signature_come_before_the_text() {
+    // A `[[think]]` turn (the fake API thinks when asked, as the CLI enables adaptive thinking
+    // by default), then a turn with attachments, as CLI 2.1.197 prints them.
+    let evs: Vec<CliEvent> = THINKING_FIXTURE
+        .lines()
+        .map(|l| parse_line(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(!evs.iter().any(|e| matches!(e, CliEvent::Unknown { .. })));
+    let deltas: Vec<&CliEvent> = evs
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                CliEvent::TextDelta(_) | CliEvent::ThinkingDelta(_) | CliEvent::SignatureDelta(_)
+            )
+        })
+        .collect();
+    assert_eq!(
+        deltas[..3],
+        [
+            &CliEvent::ThinkingDelta("thinking about: why? [[think]]".into()),
+            &CliEvent::SignatureDelta("sig-fake-884c4cf8".into()),
+            &CliEvent::TextDelta("echo: why? [[thi".into()),
+        ]
+    );
+    let thinking = evs
+        .iter()
+        .filter(|e| matches!(e, CliEvent::ThinkingDelta(_) | CliEvent::SignatureDelta(_)))
+        .count();
+    assert_eq!(thinking, 2, "only the first turn thought");
+    // The thinking block's own assistant line carries no text.
+    let texts: Vec<&str> = evs
+        .iter()
+        .filter_map(|e| match e {
+            CliEvent::Assistant { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts[..2], ["", "echo: why? [[think]] [n=1]"]);
+    let Some(CliEvent::Result(r)) = evs.last() else {
+        panic!("a result last")
+    };
+    assert_eq!(
+        r.result.as_deref(),
+        Some(
+            "echo: what is this? [image base64 image/png 68 bytes sha256:63ef318d] \
+             [document base64 application/pdf 15 bytes sha256:ef381f48] [document text 11 chars] \
+             [image url https://example.com/a.png] [n=3]"
+        )
+    );
+}
+
+#[test]
+fn content_deltas_of_each_kind() {
+    let delta = |d: &str| {
+        parse_line(&format!(
+            r#"{{"type":"stream_event","event":{{"type":"content_block_delta","index":0,"delta":{d}}}}}"#
+        ))
+        .unwrap()
+    };
+    assert_eq!(
+        delta(r#"{"type":"text_delta","text":"a\"b"}"#),
+        CliEvent::TextDelta("a\"b".into())
+    );
+    assert_eq!(
+        delta(r#"{"type":"thinking_delta","thinking":"hm\n"}"#),
+        CliEvent::ThinkingDelta("hm\n".into())
+    );
+    assert_eq!(
+        delta(r#"{"type":"signature_delta","signature":"EqQBCkYI"}"#),
+        CliEvent::SignatureDelta("EqQBCkYI".into())
+    );
+    // A delta without its field is another stream event, not an empty piece.
+    assert!(matches!(
+        delta(r#"{"type":"thinking_delta"}"#),
+        CliEvent::StreamOther { .. }
     ));
 }
 
