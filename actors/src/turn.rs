@@ -236,6 +236,20 @@ pub struct TurnResult {
     pub duration_ms: u64,
     /// Ended early by the caller's cut ([`TurnBudget::cut`]).
     pub cut: bool,
+    /// The model's thinking blocks in the turn, in order (one per model call that thought:
+    /// a turn with tool rounds may have several); empty when it did not think.
+    pub thinking: Vec<Thinking>,
+}
+
+/// One thinking block of the model, as streamed ([`TurnEvent::ThinkingDelta`]s, then its
+/// [`TurnEvent::ThinkingSignature`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Thinking {
+    /// The thinking text.
+    pub text: String,
+    /// The block's signature (what the model API checks when the block is given back to it);
+    /// `None` when the block ended without one (an interrupted call).
+    pub signature: Option<String>,
 }
 
 /// Why a turn failed. Each maps to one HTTP status at the edge.
@@ -281,8 +295,10 @@ pub enum TurnError {
     ConversationLost(String),
 }
 
-/// What a turn's stream yields, in order: `Started`, any number of `TextDelta`s, then exactly
-/// one of `Completed` or `Failed`, then the stream ends.
+/// What a turn's stream yields, in order: `Started`; then the output in the order the CLI
+/// prints it: per model call, its thinking (`ThinkingDelta`s, then the block's
+/// `ThinkingSignature`) before its `TextDelta`s, and its external calls (`ToolCalls`) once the
+/// call's message ends; then exactly one of `Completed` or `Failed`, then the stream ends.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TurnEvent {
     /// A worker took the turn.
@@ -303,6 +319,10 @@ pub enum TurnEvent {
     ToolCalls(Vec<ToolCall>),
     /// A piece of assistant text, as it arrives.
     TextDelta(String),
+    /// A piece of the model's thinking, as it arrives (before the text of the same call).
+    ThinkingDelta(String),
+    /// The signature that closes the thinking block whose deltas came before it.
+    ThinkingSignature(String),
     /// The turn finished.
     Completed(TurnResult),
     /// The turn failed; nothing more follows.

@@ -36,6 +36,7 @@ async fn timed_turn(
             }
             TurnEvent::Failed(e) => panic!("{text}: {e}"),
             TurnEvent::ToolCalls(c) => panic!("{text}: unexpected tool calls {c:?}"),
+            TurnEvent::ThinkingDelta(_) | TurnEvent::ThinkingSignature(_) => {}
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Shared helpers for the pool's integration tests: configs pointing at the fake CLI,
-//! polling with deadlines, and /proc inspection for leaks.
+//! Shared helpers for the pool's integration tests: configs pointing at the fake CLI (at the
+//! real one in `real`), a turn with attachments, polling with deadlines, and /proc inspection
+//! for leaks.
 #![allow(dead_code, unreachable_pub)]
 
 pub mod real;
@@ -64,7 +65,12 @@ pub async fn turn(pool: &PoolHandle, session: &str, text: &str) -> (String, u32)
     loop {
         match stream.recv().await {
             Some(TurnEvent::Started { pid: p, .. }) => pid = p,
-            Some(TurnEvent::TextDelta(_) | TurnEvent::ToolCalls(_)) => {}
+            Some(
+                TurnEvent::TextDelta(_)
+                | TurnEvent::ThinkingDelta(_)
+                | TurnEvent::ThinkingSignature(_)
+                | TurnEvent::ToolCalls(_),
+            ) => {}
             Some(TurnEvent::Completed(r)) => return (r.text, pid),
             Some(TurnEvent::Failed(e)) => panic!("turn {text:?} failed: {e}"),
             None => panic!("turn {text:?} ended without a result"),
