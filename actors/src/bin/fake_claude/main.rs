@@ -36,6 +36,7 @@
 //! - `[[system]]`: the reply has `system=<--system-prompt>` (or `system=none`)
 //! - `[[pid]]`: the reply has `pid=<pid>`; `[[stderr]]`: writes to stderr
 //! - `[[exit]]`: exit 0 after the turn
+//! - `[[think]]`: a thinking block (deltas, signature) before the text (`thinking`)
 //! - `[[call:NAME {json}]]` (with `--mcp-config`): the model calls the MCP server's tool NAME
 //!   (see `tools`), `[[abort-call:MS]]` gives such a call up after MS ms
 //!
@@ -53,6 +54,7 @@ use serde_json::{Value, json};
 
 mod content;
 mod mcp;
+mod thinking;
 mod tools;
 mod transcript;
 
@@ -341,6 +343,9 @@ impl Fake {
         } else {
             if let Some(n) = magic_number::<u64>(text, "tokens") {
                 self.usage_events(n);
+            }
+            if text.contains("[[think]]") {
+                self.think(text);
             }
             self.stream(&reply, text, delay)
         };
