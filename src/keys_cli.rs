@@ -7,8 +7,8 @@ use std::sync::Arc;
 use clap::Subcommand;
 use serde_json::{Value, json};
 
+use crate::api::key_api::{GenerateRequest, find_key, prepare_key};
 use crate::config::Config;
-use crate::http::admin::{GenerateRequest, find_key, prepare_key};
 use crate::store::{self, Sealer, Store};
 
 /// Key commands.

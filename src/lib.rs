@@ -29,10 +29,11 @@
 //! | [`server`] | start-up check, serving, graceful shutdown |
 //! | [`healthcheck`] | `claude-pool healthcheck`: a running server's `/readyz` as an exit code (container probes) |
 
-pub mod admin;
+pub mod api;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod conversation;
 pub mod credentials;
 pub mod error;
@@ -46,10 +47,11 @@ pub mod logging;
 pub mod metrics;
 pub mod models;
 pub mod openai;
-pub mod responses;
 pub mod server;
 pub mod spend;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod tools;
 pub mod transcripts;
+pub mod turns;

@@ -190,7 +190,7 @@ fn healthcheck(config: Option<&Path>, port: Option<u16>, path: &str, timeout: u6
 
 /// `claude-pool gen-certs`.
 fn gen_certs(config: Option<&Path>, hosts: &[String], force: bool) -> ExitCode {
-    use claude_pool::admin::tls;
+    use claude_pool::console::tls;
     let config = match Config::load_for_key_admin(config) {
         Ok(c) => c,
         Err(e) => {
@@ -232,7 +232,7 @@ fn hash_password() -> ExitCode {
         eprintln!("claude-pool hash-password: give the password on standard input");
         return ExitCode::from(EXIT_CONFIG);
     }
-    match claude_pool::admin::password::hash(password) {
+    match claude_pool::console::password::hash(password) {
         Ok(phc) => {
             println!("{phc}");
             ExitCode::SUCCESS

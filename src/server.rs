@@ -13,7 +13,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::http::{App, router};
+use crate::http::router;
+use crate::state::App;
 
 /// Why serving failed.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +37,7 @@ pub enum ServeError {
     },
     /// The admin console could not start (certificate, password, port).
     #[error(transparent)]
-    Console(#[from] crate::admin::ConsoleError),
+    Console(#[from] crate::console::ConsoleError),
     /// The port could not be bound or serving failed.
     #[error("cannot serve on {addr}: {source}")]
     Io {
@@ -212,7 +213,7 @@ pub async fn serve(
         tracing::info!("admin console disabled (server.https_port = 0)");
         None
     } else {
-        match crate::admin::serve(app.clone(), &config, local.port()).await {
+        match crate::console::serve(app.clone(), &config, local.port()).await {
             Ok(console) => Some(console),
             Err(e) => {
                 app.pool.shutdown(std::time::Duration::ZERO).await;
@@ -256,7 +257,7 @@ pub async fn serve(
     let console = tokio::spawn(async move {
         console_stopped.cancelled().await;
         if let Some(console) = console {
-            console.stop(crate::admin::SHUTDOWN_GRACE).await;
+            console.stop(crate::console::SHUTDOWN_GRACE).await;
         }
     });
     let limits = crate::listener::ConnectionLimits {

@@ -95,7 +95,8 @@ fn log_text(dir: &Path) -> String {
 async fn a_session_of_console_use_leaves_no_secret_in_logs_pages_or_responses() {
     let mut s = start().await;
     let certs = s.dir.path().join("certs");
-    let fingerprint = claude_pool::admin::tls::file_fingerprint(&certs.join("server.crt")).unwrap();
+    let fingerprint =
+        claude_pool::console::tls::file_fingerprint(&certs.join("server.crt")).unwrap();
     let c = client_trusting(&certs.join("server.crt"));
     let mut seen = String::new();
 
@@ -240,7 +241,8 @@ async fn sighup_reloads_the_certificate_that_gen_certs_wrote_for_another_host() 
         String::from_utf8_lossy(&made.stderr)
     );
     let out = String::from_utf8_lossy(&made.stdout).to_string();
-    let fingerprint = claude_pool::admin::tls::file_fingerprint(&certs.join("server.crt")).unwrap();
+    let fingerprint =
+        claude_pool::console::tls::file_fingerprint(&certs.join("server.crt")).unwrap();
     assert!(
         out.contains(&fingerprint) && out.contains("pool.test"),
         "{out}"

@@ -150,7 +150,7 @@ impl Config {
         if !self.auth.master_key.is_empty() && self.auth.master_key.len() < 8 {
             return bad("auth.master_key", "must have at least 8 characters");
         }
-        if let Err(e) = crate::admin::password::AdminPassword::new(&self.auth.admin_password) {
+        if let Err(e) = crate::console::password::AdminPassword::new(&self.auth.admin_password) {
             return bad("auth.admin_password", &e.to_string());
         }
         if self.auth.admin_password == "changeme" {

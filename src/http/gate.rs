@@ -23,8 +23,8 @@ use tracing::Instrument;
 
 use crate::auth::Identity;
 use crate::error::ApiError;
-use crate::http::{App, AppState};
 use crate::limits::{Decision, TokenState};
+use crate::state::{App, AppState};
 use crate::store::now_secs;
 
 fn put(headers: &mut HeaderMap, name: &'static str, value: impl ToString) {

@@ -8,8 +8,8 @@ use serde_json::json;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::http::AppState;
 use crate::openai::{Model, ModelList};
+use crate::state::AppState;
 
 /// A fixed `created` for model entries (the aliases have no release date).
 const MODELS_CREATED: u64 = 1_700_000_000;
@@ -58,7 +58,7 @@ pub(super) async fn get_model(
 const STORE_PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Can the store answer right now (within [`STORE_PING_TIMEOUT`])?
-async fn store_reachable(app: &crate::http::App) -> bool {
+async fn store_reachable(app: &crate::state::App) -> bool {
     match tokio::time::timeout(STORE_PING_TIMEOUT, app.store.ping()).await {
         Ok(Ok(())) => true,
         Ok(Err(e)) => {

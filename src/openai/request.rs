@@ -103,13 +103,16 @@ pub enum Stop {
 
 impl ChatRequest {
     /// The answer's output limit (`max_completion_tokens`, else `max_tokens`, and `stop`).
-    pub fn output_limit(&self) -> Option<crate::openai::OutputLimit> {
+    pub fn output_limit(&self) -> Option<crate::turns::output_limit::OutputLimit> {
         let stop = match &self.stop {
             None => Vec::new(),
             Some(Stop::One(s)) => vec![s.clone()],
             Some(Stop::Many(v)) => v.clone(),
         };
-        crate::openai::OutputLimit::new(self.max_completion_tokens.or(self.max_tokens), stop)
+        crate::turns::output_limit::OutputLimit::new(
+            self.max_completion_tokens.or(self.max_tokens),
+            stop,
+        )
     }
 }
 

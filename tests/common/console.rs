@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use claude_pool::admin::Listening;
+use claude_pool::console::Listening;
 use serde_json::Value;
 
 use super::TestServer;
@@ -58,7 +58,7 @@ impl ConsoleServer {
         .await;
         let mut config = kept.expect("config seen");
         config.server.https_port = 0;
-        let listening = claude_pool::admin::serve(api.app.clone(), &config, 8000)
+        let listening = claude_pool::console::serve(api.app.clone(), &config, 8000)
             .await
             .expect("console starts");
         let https = format!("https://127.0.0.1:{}", listening.addr.port());

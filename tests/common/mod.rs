@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use claude_pool::config::Config;
-use claude_pool::http::{App, router};
+use claude_pool::http::router;
+use claude_pool::state::App;
 use claude_pool_actors::PoolHandle;
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;

@@ -7,7 +7,7 @@
 //! characters each (the text's real tokenization is not known mid-stream).
 
 /// Characters per token of the estimate.
-pub const CHARS_PER_TOKEN: usize = 4;
+pub(crate) const CHARS_PER_TOKEN: usize = 4;
 
 /// Why the output was cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,14 +20,18 @@ use serde_json::{Value, json};
 use super::wire::{
     Head, Outcome, ResponsesRequest, message_id, message_item, response_id, response_object,
 };
+use crate::api::chat::messages::normalize;
+use crate::api::key_api::check_tags;
 use crate::auth::{Caller, Identity};
-use crate::conversation::{Msg, extended, normalize, replay, system_prompt};
+use crate::conversation::{Msg, extended, replay, system_prompt};
 use crate::error::ApiError;
-use crate::http::admin::check_tags;
-use crate::http::placement::{Placement, place};
-use crate::http::turn::{Started, TurnRequest, finished, note_failure, start, with_session};
-use crate::http::{ApiJson, App, AppState};
-use crate::openai::{Cut, OutputLimit, Role, Usage, unix_now};
+use crate::http::extract::ApiJson;
+use crate::http::headers::with_session;
+use crate::openai::{Role, Usage, unix_now};
+use crate::state::{App, AppState};
+use crate::turns::output_limit::{Cut, OutputLimit};
+use crate::turns::placement::{Placement, place};
+use crate::turns::{Started, TurnRequest, finished, note_failure, start};
 
 /// `POST /v1/responses`.
 pub(crate) async fn create(

@@ -88,7 +88,7 @@ impl GenerateRequest {
 /// Body of `POST /key/update`: absent fields are kept, `null` clears.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(in crate::http) struct UpdateRequest {
+pub(crate) struct UpdateRequest {
     pub key: String,
     #[serde(default)]
     pub models: Option<Vec<String>>,
@@ -117,7 +117,7 @@ pub(in crate::http) struct UpdateRequest {
 /// Body of `POST`/`DELETE /key/delete`: keys by value or token, or by alias.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(in crate::http) struct DeleteRequest {
+pub(crate) struct DeleteRequest {
     #[serde(default)]
     pub keys: Vec<String>,
     #[serde(default)]
@@ -127,7 +127,7 @@ pub(in crate::http) struct DeleteRequest {
 /// Body of `POST /key/block`, `/key/unblock` and `/key/regenerate`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(in crate::http) struct KeyRef {
+pub(crate) struct KeyRef {
     pub key: String,
 }
 

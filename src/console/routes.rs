@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 use super::Console;
 use super::guard::{CSRF_HEADER, Operator, cookie};
 use super::session::COOKIE;
+use crate::api::key_api::{GenerateRequest, find_key, prepare_key};
 use crate::error::ApiError;
-use crate::http::ApiJson;
-use crate::http::admin::{GenerateRequest, find_key, prepare_key};
+use crate::http::extract::ApiJson;
 use crate::keys;
 
 /// The prefix of Claude OAuth tokens (`claude setup-token`).

@@ -4,18 +4,20 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
+use crate::api::chat::messages::normalize;
+use crate::api::chat::render::respond;
+use crate::api::key_api::check_tags;
 use crate::auth::Caller;
-use crate::conversation::normalize;
 use crate::error::ApiError;
-use crate::http::admin::check_tags;
-use crate::http::chat_render::respond;
-use crate::http::placement::{Placement, place};
-use crate::http::turn::{SESSION_HEADER, TurnRequest};
-use crate::http::{ApiJson, AppState};
+use crate::http::extract::ApiJson;
+use crate::http::headers::SESSION_HEADER;
 use crate::openai::{ChatRequest, completion_id};
+use crate::state::AppState;
+use crate::turns::TurnRequest;
+use crate::turns::placement::{Placement, place};
 
 /// Maps the request onto a conversation (see `crate::conversation`) and runs the turn.
-pub(super) async fn chat_completions(
+pub(crate) async fn chat_completions(
     State(AppState(app)): State<AppState>,
     Caller(caller): Caller,
     headers: HeaderMap,
@@ -27,14 +29,14 @@ pub(super) async fn chat_completions(
     // Tool results for a turn that waits for them: the same turn goes on.
     let results = crate::tools::wire::trailing_results(&req.messages)?;
     if !results.is_empty() {
-        return crate::http::tool_turns::continue_turn(app, caller, req, results).await;
+        return crate::turns::tool_parking::continue_turn(app, caller, req, results).await;
     }
     let tools = crate::tools::wire::with_output(
         crate::tools::wire::parse(req.tools.as_deref(), req.tool_choice.as_ref())?,
         crate::tools::format::parse(req.response_format.as_ref())?,
     )?;
     if tools.as_ref().is_some_and(|t| t.offers_client_functions()) {
-        crate::http::tool_turns::check_parked_limit(&app, &caller)?;
+        crate::turns::tool_parking::check_parked_limit(&app, &caller)?;
     }
     let msgs = normalize(&req.messages)?;
     let tags = req.tags().map_err(|m| ApiError::bad("metadata", m))?;
@@ -76,7 +78,7 @@ pub(super) async fn chat_completions(
             admission,
             system_prompt,
             limit: req.output_limit(),
-            tools: tools.map(|request| crate::http::tool_turns::ToolTurn {
+            tools: tools.map(|request| crate::turns::tool_parking::ToolTurn {
                 request,
                 link: None,
                 output: None,

@@ -1,31 +1,26 @@
-//! Starting one turn for an HTTP request: the pool turn built from the request (profile, cost
-//! cap, cut, spend ledger), its submission, and the wait for its start (JSON) or first content
+//! Starting one turn: the pool turn built from the neutral request (profile, cost cap, cut,
+//! spend ledger), its submission, and the wait for its start (JSON) or first content
 //! (streams), so a turn that cannot start (queue timeout, shutdown) or fails before any
-//! content (upstream 429/5xx, credential) gets a real HTTP status. The rendering is the
-//! caller's: a chat completion (`chat_render`) or a Responses API response (`crate::responses`).
+//! content (upstream 429/5xx, credential) gets a real HTTP status. The rendering is the API
+//! surface's (`crate::api`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::http::{HeaderName, HeaderValue};
-use axum::response::Response;
-use claude_pool_actors::{
-    Ledger, Profile, Turn, TurnBudget, TurnError, TurnEvent, TurnSpend, TurnStream,
-};
+use claude_pool_actors::{Profile, Turn, TurnBudget, TurnError, TurnEvent, TurnStream};
 
 use crate::auth::Identity;
-use crate::conversation::{Fingerprint, Msg, extended, fingerprint};
+use crate::conversation::{Fingerprint, Msg};
 use crate::error::ApiError;
-use crate::http::App;
-use crate::http::answer::Answer;
 use crate::limits::Admission;
-use crate::openai::OutputLimit;
-use crate::store::{SpendRecord, now_secs};
+use crate::state::App;
+use crate::store::now_secs;
+use crate::turns::Claim;
+use crate::turns::answer::Answer;
+use crate::turns::ledger::ledger;
+use crate::turns::output_limit::OutputLimit;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
-
-/// The session header, on requests and every response.
-pub(crate) const SESSION_HEADER: &str = "x-session-id";
 
 /// One turn to run for a request.
 #[derive(Debug)]
@@ -150,7 +145,7 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
         external_tools,
     };
     let turn = Turn {
-        session: crate::http::sessions::scoped(&req.caller.key_id, &req.session).into(),
+        session: crate::conversation::scoped(&req.caller.key_id, &req.session).into(),
         content: vec![claude_pool_actors::Block::Text(content)],
         profile,
         budget: TurnBudget {
@@ -214,7 +209,7 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
     }
     drop(queue);
     let span = crate::telemetry::chat_span(&req.model_name);
-    let scoped = || crate::http::sessions::scoped(&req.caller.key_id, &req.session);
+    let scoped = || crate::conversation::scoped(&req.caller.key_id, &req.session);
     crate::telemetry::turn_running(scoped, &span);
     let mut first = None;
     if req.stream {
@@ -245,125 +240,4 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
         first,
         span,
     })
-}
-
-/// Puts the session header on a response.
-pub(crate) fn with_session(mut resp: Response, session: &str) -> Response {
-    if let Ok(v) = HeaderValue::from_str(session) {
-        resp.headers_mut()
-            .insert(HeaderName::from_static(SESSION_HEADER), v);
-    }
-    resp
-}
-
-/// The turn's spend report: called by the worker however the turn ends (also after the client
-/// went away). It updates the key's cached spend, its token count, its cost estimate and the
-/// metrics at once, frees its in-flight slot, and queues the durable record, which releases the
-/// budget reservation once written. A turn that never reached a worker drops the ledger unused,
-/// which releases both.
-fn ledger(app: &Arc<App>, req: &TurnRequest, admission: Admission) -> Ledger {
-    let held = std::sync::Mutex::new(Some(admission));
-    let app = app.clone();
-    let request_id = req.id.clone();
-    let access = crate::http::access::current();
-    let mut tags = req
-        .caller
-        .key
-        .as_ref()
-        .map(|k| k.policy.tags.clone())
-        .unwrap_or_default();
-    for t in &req.tags {
-        if !tags.contains(t) {
-            tags.push(t.clone());
-        }
-    }
-    let auth = app.auth.clone();
-    let metrics = app.metrics.clone();
-    let spend = app.spend.clone();
-    let key_id = req.caller.key_id.clone();
-    let label = req.caller.label.clone();
-    // The session's row in the store (its id within the key's scope).
-    let session = crate::http::sessions::scoped(&key_id, &req.session);
-    let model = req.model_name.clone();
-    Ledger::new(move |s: TurnSpend| {
-        let input = s.usage.prompt_tokens();
-        auth.add_spend(&key_id, s.cost_usd);
-        app.cost_estimates.observe(&key_id, s.cost_usd);
-        app.tokens
-            .add(&key_id, input.saturating_add(s.usage.output_tokens));
-        let admission = held.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let reservation = admission.and_then(|a| a.reservation);
-        metrics.observe_turn(&label, input, s.usage.output_tokens, s.cost_usd);
-        if let Some(a) = &access {
-            a.spent(input, s.usage.output_tokens, s.cost_usd);
-        }
-        spend.record(
-            SpendRecord {
-                key_id: key_id.to_string(),
-                session_id: Some(session.clone()),
-                model: model.clone(),
-                input_tokens: input,
-                output_tokens: s.usage.output_tokens,
-                cost_usd: s.cost_usd,
-                duration_ms: s.duration.as_millis() as u64,
-                status: s.status,
-                created_at: now_secs(),
-                request_id: Some(request_id.clone()),
-                x_request_id: access.as_ref().map(|a| a.id().to_owned()),
-                tags: tags.clone(),
-            },
-            reservation,
-        );
-    })
-}
-
-/// A stateless continuation's hold on its conversation (the fingerprint index hands each
-/// conversation to one request at a time). Unless the turn completes, dropping it gives the
-/// conversation back, so the client's retry continues it rather than replaying the history into
-/// a new one; a conversation that is lost is not given back (the retry starts afresh).
-pub(crate) struct Claim {
-    app: Arc<App>,
-    claimed: Option<Fingerprint>,
-    session: String,
-}
-
-impl Claim {
-    /// Follows the turn's events (`None`: the stream ended). A completed turn's answer
-    /// fingerprint replaces the claim and a lost conversation is not given back; any other
-    /// failure gives the conversation back at once, before the client can read the error and
-    /// retry (a streamed error reaches the client before the response body is dropped).
-    pub(crate) fn settle(&mut self, event: Option<&TurnEvent>) {
-        match event {
-            Some(TurnEvent::Completed(_) | TurnEvent::Failed(TurnError::ConversationLost(_))) => {
-                self.claimed = None;
-            }
-            Some(TurnEvent::Failed(_)) | None => self.give_back(),
-            Some(_) => {}
-        }
-    }
-
-    fn give_back(&mut self) {
-        if let Some(fp) = self.claimed.take() {
-            self.app
-                .fingerprints
-                .register(fp, std::mem::take(&mut self.session));
-        }
-    }
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        self.give_back();
-    }
-}
-
-/// Bookkeeping after a completed turn: the fingerprint stateless clients will continue from
-/// (with the answer as they received it).
-pub(crate) fn finished(app: &App, req: &TurnRequest, answer: &str) {
-    if let Some(history) = &req.history {
-        app.fingerprints.register(
-            fingerprint(&req.caller.key_id, &extended(history, answer)),
-            req.session.clone(),
-        );
-    }
 }

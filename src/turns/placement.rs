@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use crate::auth::Identity;
+use crate::conversation::scoped;
 use crate::conversation::{Fingerprint, Msg, fingerprint, replay, system_prompt};
 use crate::error::ApiError;
-use crate::http::App;
-use crate::http::sessions::scoped;
+use crate::state::App;
 use crate::transcripts::TakeUp;
 
 /// A request's place in a conversation.

@@ -1,27 +1,18 @@
-//! The sessions API (`/api/v1/sessions`) and the registry of conversations and their owners.
-//! A session belongs to the key that created it; any other key gets 404. Ownership is stored
+//! The registry of conversations and their owners. A session belongs to the key that created it; any other key gets 404. Ownership is stored
 //! (it survives restarts and is shared by replicas); owners are cached in memory, since a
 //! session's owner never changes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::http::chat_render::respond;
-use crate::http::turn::TurnRequest;
-use crate::http::{ApiJson, AppState};
 use crate::store::{SessionRecord, Store};
 
 /// A session as the API shows it.
 #[derive(Debug, Clone, Serialize)]
-pub(super) struct SessionInfo {
+pub struct SessionInfo {
     /// Always `session`.
     object: &'static str,
     #[serde(flatten)]
@@ -48,12 +39,12 @@ impl From<SessionRecord> for SessionInfo {
 /// The id a conversation has in the store and the pool: the client's id within its key's
 /// scope, so the same `X-Session-Id` used by two keys names two conversations and no answer
 /// can tell a key that another one uses an id.
-pub(crate) fn scoped(owner: &str, id: &str) -> String {
+pub fn scoped(owner: &str, id: &str) -> String {
     format!("{owner}/{id}")
 }
 
 /// How long an unused session is kept (matches the pool's resume window).
-pub(super) const SESSION_RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+const SESSION_RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Owners cached before the cache is emptied.
 const OWNER_CACHE_CAPACITY: usize = 100_000;
@@ -67,7 +58,7 @@ pub struct SessionRegistry {
     /// message keeps it (also when the conversation is resumed on a new process).
     system_prompts: Mutex<HashMap<String, Arc<str>>>,
     /// New conversations' rows, written in batches.
-    new_rows: crate::http::new_sessions::NewSessions,
+    new_rows: super::new_sessions::NewSessions,
 }
 
 fn valid_id(id: &str) -> Result<(), ApiError> {
@@ -94,7 +85,7 @@ impl SessionRegistry {
     /// A registry over `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
-            new_rows: crate::http::new_sessions::NewSessions::start(store.clone()),
+            new_rows: super::new_sessions::NewSessions::start(store.clone()),
             store,
             owners: Mutex::new(HashMap::new()),
             system_prompts: Mutex::new(HashMap::new()),
@@ -216,19 +207,19 @@ impl SessionRegistry {
         Ok(n)
     }
 
-    async fn get(&self, id: &str, owner: &Arc<str>) -> Result<SessionInfo, ApiError> {
+    pub(crate) async fn get(&self, id: &str, owner: &Arc<str>) -> Result<SessionInfo, ApiError> {
         match self.store.session(&scoped(owner, id)).await? {
             Some(s) if s.owner == **owner => Ok(s.into()),
             _ => Err(not_found(id)),
         }
     }
 
-    async fn list(&self, owner: &Arc<str>) -> Result<Vec<SessionInfo>, ApiError> {
+    pub(crate) async fn list(&self, owner: &Arc<str>) -> Result<Vec<SessionInfo>, ApiError> {
         let rows = self.store.list_sessions(owner).await?;
         Ok(rows.into_iter().map(SessionInfo::from).collect())
     }
 
-    async fn remove(&self, id: &str, owner: &Arc<str>) -> Result<(), ApiError> {
+    pub(crate) async fn remove(&self, id: &str, owner: &Arc<str>) -> Result<(), ApiError> {
         let key = scoped(owner, id);
         if !self.store.delete_session(&key, owner).await? {
             return Err(not_found(id));
@@ -237,107 +228,4 @@ impl SessionRegistry {
         self.prompts().remove(&key);
         Ok(())
     }
-}
-
-#[derive(Debug, Serialize)]
-pub(super) struct SessionList {
-    object: &'static str,
-    data: Vec<SessionInfo>,
-}
-
-/// `POST /api/v1/sessions`.
-pub(super) async fn create(
-    State(AppState(app)): State<AppState>,
-    Caller(caller): Caller,
-) -> Result<Response, ApiError> {
-    let id = app.sessions.create(&caller.key_id).await?;
-    let info = app.sessions.get(&id, &caller.key_id).await?;
-    Ok((StatusCode::CREATED, Json(info)).into_response())
-}
-
-/// `GET /api/v1/sessions`.
-pub(super) async fn list(
-    State(AppState(app)): State<AppState>,
-    Caller(caller): Caller,
-) -> Result<Json<SessionList>, ApiError> {
-    Ok(Json(SessionList {
-        object: "list",
-        data: app.sessions.list(&caller.key_id).await?,
-    }))
-}
-
-/// `GET /api/v1/sessions/{id}`.
-pub(super) async fn get_one(
-    State(AppState(app)): State<AppState>,
-    Caller(caller): Caller,
-    Path(id): Path<String>,
-) -> Result<Json<SessionInfo>, ApiError> {
-    app.sessions.get(&id, &caller.key_id).await.map(Json)
-}
-
-/// `DELETE /api/v1/sessions/{id}`: forgets the conversation and frees its worker.
-pub(super) async fn delete(
-    State(AppState(app)): State<AppState>,
-    Caller(caller): Caller,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    app.sessions.remove(&id, &caller.key_id).await?;
-    // A turn waiting for tool results ends with its session (dropping it interrupts it).
-    app.tools.bridge.end_session(&caller.key_id, &id);
-    app.pool.end_session(scoped(&caller.key_id, &id).into());
-    Ok(Json(serde_json::json!({"id": id, "object": "session", "deleted": true})).into_response())
-}
-
-/// Body of `POST /api/v1/sessions/{id}/messages`.
-#[derive(Debug, Deserialize)]
-pub(super) struct MessageBody {
-    content: String,
-    #[serde(default)]
-    stream: bool,
-    #[serde(default)]
-    model: Option<String>,
-}
-
-/// `POST /api/v1/sessions/{id}/messages`: one turn in the session, as a chat completion
-/// (JSON) or as SSE chunks.
-pub(super) async fn message(
-    State(AppState(app)): State<AppState>,
-    Caller(caller): Caller,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<MessageBody>,
-) -> Result<Response, ApiError> {
-    app.sessions.get(&id, &caller.key_id).await?;
-    if body.content.trim().is_empty() {
-        return Err(ApiError::bad("content", "`content` must not be empty"));
-    }
-    let model_name = body.model.unwrap_or_else(|| app.default_model.clone());
-    // The session exists (checked above): a conversation held elsewhere is taken up.
-    app.take_up(&caller.key_id, &id).await?;
-    let system_prompt = app
-        .sessions
-        .system_prompt(&caller.key_id, &id, None)
-        .await?;
-    let claude_model = app.resolve_model(&model_name)?;
-    let admission = app.admit(&caller, &model_name, &claude_model).await?;
-    respond(
-        app.clone(),
-        TurnRequest {
-            session: id,
-            content: body.content,
-            model_name,
-            claude_model,
-            stream: body.stream,
-            include_usage: true,
-            history: None,
-            claimed: None,
-            caller,
-            id: crate::openai::completion_id(),
-            tags: Vec::new(),
-            admission,
-            system_prompt,
-            limit: None,
-            tools: None,
-        },
-    )
-    .await
 }

@@ -11,12 +11,12 @@ use serde_json::{Value, json};
 use super::query::{date, page};
 use super::{Admin, key_id};
 use crate::error::ApiError;
-use crate::http::AppState;
 use crate::keys::rfc3339;
+use crate::state::AppState;
 use crate::store::{KeySpend, SpendFilter, SpendRecord, TagSpend};
 
 /// `GET /spend/keys`: spend per key, highest first.
-pub(in crate::http) async fn spend_keys(
+pub(crate) async fn spend_keys(
     _: Admin,
     State(AppState(app)): State<AppState>,
 ) -> Result<Json<Vec<KeySpend>>, ApiError> {
@@ -24,7 +24,7 @@ pub(in crate::http) async fn spend_keys(
 }
 
 /// `GET /spend/tags?start_date=&end_date=`: spend, requests and tokens per tag.
-pub(in crate::http) async fn spend_tags(
+pub(crate) async fn spend_tags(
     _: Admin,
     State(AppState(app)): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -59,7 +59,7 @@ fn log_entry(r: &SpendRecord) -> Value {
 
 /// `GET /spend/logs?api_key=&start_date=&end_date=&page=&page_size=`: per-request records,
 /// newest first, 100 per page by default; the matching total in `X-Total-Count`.
-pub(in crate::http) async fn spend_logs(
+pub(crate) async fn spend_logs(
     _: Admin,
     State(AppState(app)): State<AppState>,
     Query(q): Query<HashMap<String, String>>,

@@ -12,15 +12,15 @@ use std::sync::Arc;
 
 use axum::response::Response;
 
+use crate::api::chat::messages::normalize_history;
 use crate::auth::Identity;
-use crate::conversation::normalize_history;
 use crate::error::ApiError;
-use crate::http::App;
-use crate::http::tool_turns::{SetAside, ToolTurn};
-use crate::http::turn::TurnRequest;
 use crate::openai::{ChatRequest, completion_id};
+use crate::state::App;
 use crate::tools::wire::ToolChoice;
 use crate::tools::{Outcome, ParkInfo};
+use crate::turns::TurnRequest;
+use crate::turns::tool_parking::{SetAside, ToolTurn};
 
 /// Runs the turn that gives `outcomes` (CLI call id → result) to the conversation of the turn
 /// set aside (`kept`, `info`). If the request is refused before it runs (rate limits, budget),
@@ -74,7 +74,7 @@ pub(crate) async fn respond(
             output: None,
         }),
     };
-    crate::http::chat_render::respond(app, turn).await
+    crate::api::chat::render::respond(app, turn).await
 }
 
 /// The message that brings a set-aside turn's results: each call's id (as the model knows it),

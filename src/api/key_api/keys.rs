@@ -13,12 +13,13 @@ use super::requests::{
 };
 use super::{Admin, find_key, key_id, unknown_key};
 use crate::error::ApiError;
-use crate::http::{ApiJson, App, AppState};
+use crate::http::extract::ApiJson;
 use crate::keys;
+use crate::state::{App, AppState};
 use crate::store::{KeyFilter, KeyRecord, KeyUpdate};
 
 /// `POST /key/generate`.
-pub(in crate::http) async fn generate(
+pub(crate) async fn generate(
     _: Admin,
     State(AppState(app)): State<AppState>,
     ApiJson(req): ApiJson<GenerateRequest>,
@@ -42,7 +43,7 @@ async fn reset_due_budgets(app: &App) -> Result<(), ApiError> {
 }
 
 /// `GET /key/info?key=`: one key; without `key`, the list (as `/key/list`).
-pub(in crate::http) async fn info(
+pub(crate) async fn info(
     admin: Admin,
     State(AppState(app)): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -58,7 +59,7 @@ pub(in crate::http) async fn info(
 }
 
 /// `GET /key/list?key_alias=&page=&size=`: newest first, 100 per page by default.
-pub(in crate::http) async fn list(
+pub(crate) async fn list(
     _: Admin,
     State(AppState(app)): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -81,7 +82,7 @@ pub(in crate::http) async fn list(
 }
 
 /// `POST /key/update`.
-pub(in crate::http) async fn update(
+pub(crate) async fn update(
     _: Admin,
     State(AppState(app)): State<AppState>,
     ApiJson(req): ApiJson<UpdateRequest>,
@@ -153,7 +154,7 @@ pub(in crate::http) async fn update(
 
 /// `POST` or `DELETE /key/delete`: revokes the keys named by value, token or alias (their
 /// spend records are kept). Nothing is revoked unless every name is found.
-pub(in crate::http) async fn delete(
+pub(crate) async fn delete(
     _: Admin,
     State(AppState(app)): State<AppState>,
     ApiJson(req): ApiJson<DeleteRequest>,
@@ -194,7 +195,7 @@ pub(in crate::http) async fn delete(
 
 /// `POST /key/regenerate` with `{"key": ...}`: a new secret with the same settings and
 /// spend; the old one is revoked at once.
-pub(in crate::http) async fn regenerate(
+pub(crate) async fn regenerate(
     admin: Admin,
     state: State<AppState>,
     ApiJson(req): ApiJson<KeyRef>,
@@ -204,7 +205,7 @@ pub(in crate::http) async fn regenerate(
 
 /// `POST /key/{key}/regenerate` (LiteLLM's form). The path holds a secret: it is never
 /// logged (metrics use the route's template).
-pub(in crate::http) async fn regenerate_path(
+pub(crate) async fn regenerate_path(
     admin: Admin,
     state: State<AppState>,
     Path(key): Path<String>,
@@ -238,7 +239,7 @@ async fn regenerate_key(
 }
 
 /// `POST /key/block`: the key is refused until unblocked.
-pub(in crate::http) async fn block(
+pub(crate) async fn block(
     admin: Admin,
     state: State<AppState>,
     ApiJson(req): ApiJson<KeyRef>,
@@ -247,7 +248,7 @@ pub(in crate::http) async fn block(
 }
 
 /// `POST /key/unblock`.
-pub(in crate::http) async fn unblock(
+pub(crate) async fn unblock(
     admin: Admin,
     state: State<AppState>,
     ApiJson(req): ApiJson<KeyRef>,

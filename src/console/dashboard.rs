@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::http::App;
 use crate::keys::rfc3339;
+use crate::state::App;
 
 /// A short, stable fingerprint of a Claude credential (`sha256:` and 12 hex digits): tells
 /// keys and workers with the same credential apart without revealing it.

@@ -16,8 +16,8 @@ use tokio::time::Instant;
 
 use crate::auth::Identity;
 use crate::error::ApiError;
-use crate::http::App;
 use crate::limits::{Admission, Refusal, Reservation};
+use crate::state::App;
 use crate::store::HoldSizes;
 use crate::store::KeyRecord;
 

@@ -11,15 +11,15 @@ use axum::response::Response;
 use claude_pool_actors::{ToolCall, TurnError, TurnEvent};
 use tracing::Instrument;
 
+use crate::api::chat::messages::normalize_history;
 use crate::auth::Identity;
-use crate::conversation::normalize_history;
 use crate::error::ApiError;
-use crate::http::App;
-pub(crate) use crate::http::turn::ToolTurn;
-use crate::http::turn::{Started, TurnRequest};
 use crate::openai::{ChatRequest, completion_id};
+use crate::state::App;
 use crate::tools::wire::{ToolRequest, ToolResult, cli_id};
 use crate::tools::{Continuation, ContinueError, HeldTurn, Outcome, ParkInfo};
+pub(crate) use crate::turns::ToolTurn;
+use crate::turns::{Started, TurnRequest};
 
 /// Longest wait for a turn being set aside to end (the worker ends it within its interrupt and
 /// save timeouts).
@@ -241,7 +241,7 @@ async fn resume(
     let mut started = match continuation {
         Continuation::Held(started) => started,
         Continuation::SetAside { kept, info } => {
-            return crate::http::tool_continue::respond(app, caller, req, outcomes, kept, info)
+            return crate::turns::tool_continue::respond(app, caller, req, outcomes, kept, info)
                 .await;
         }
     };
@@ -258,7 +258,7 @@ async fn resume(
     started.t0 = Instant::now();
     started.first = None;
     started.span = round.in_scope(|| crate::telemetry::chat_span(&req.model));
-    let scoped = || crate::http::sessions::scoped(&caller.key_id, &started.req.session);
+    let scoped = || crate::conversation::scoped(&caller.key_id, &started.req.session);
     crate::telemetry::turn_running(scoped, &started.span);
-    crate::http::chat_render::render(app, started).await
+    crate::api::chat::render::render(app, started).await
 }

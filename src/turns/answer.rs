@@ -4,7 +4,7 @@
 use claude_pool_actors::TurnResult;
 use tokio_util::sync::CancellationToken;
 
-use crate::openai::{Cut, OutputLimit};
+use crate::turns::output_limit::{Cut, OutputLimit};
 
 /// The answer as the client receives it: the deltas through the output limit, if any. When
 /// the limit is reached, the turn is cut.

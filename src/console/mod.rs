@@ -36,7 +36,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 
-use crate::http::App;
+use crate::state::App;
 use password::AdminPassword;
 use session::Sessions;
 

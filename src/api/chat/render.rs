@@ -16,13 +16,14 @@ use futures_util::stream;
 use tracing::Instrument;
 
 use crate::error::ApiError;
-use crate::http::App;
-use crate::http::answer::Answer;
-use crate::http::turn::{Claim, Started, TurnRequest, finished, note_failure, start, with_session};
+use crate::http::headers::with_session;
 use crate::openai::{ChatChunk, ChatCompletion, Choice, Delta, ResponseMessage, Usage, unix_now};
+use crate::state::App;
+use crate::turns::answer::Answer;
+use crate::turns::{Claim, Started, TurnRequest, finished, note_failure, start};
 
 /// Runs the turn and answers it as a chat completion.
-pub(super) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response, ApiError> {
+pub(crate) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response, ApiError> {
     let started = start(&app, req).await?;
     render(app, started).await
 }
@@ -87,7 +88,7 @@ async fn json(
                 so_far.push_str(&answer.delta(piece));
             }
             Some(TurnEvent::ToolCalls(calls)) if req.tools.is_some() => {
-                let calls = crate::http::tool_turns::take_output(req.tools.as_mut(), calls);
+                let calls = crate::turns::tool_parking::take_output(req.tools.as_mut(), calls);
                 if calls.is_empty() {
                     continue;
                 }
@@ -104,7 +105,7 @@ async fn json(
                     first: None,
                     span: tracing::Span::none(),
                 };
-                crate::http::tool_turns::park(&app, started, &calls);
+                crate::turns::tool_parking::park(&app, started, &calls);
                 return Ok(Json(body));
             }
             Some(TurnEvent::Completed(r)) => break r,
@@ -121,7 +122,7 @@ async fn json(
     );
     answer.tail();
     let mut content = answer.full(&result);
-    if let Some(json) = crate::http::tool_turns::formatted(&req, &content)? {
+    if let Some(json) = crate::turns::tool_parking::formatted(&req, &content)? {
         content = json;
     }
     finished(&app, &req, &content);
@@ -282,7 +283,7 @@ impl SseState {
                 // only the tail the output limit held back is still unsent.
                 let (unsent, answer, reason) = if self.formatted() {
                     let full = self.answer.full(&r);
-                    match crate::http::tool_turns::formatted(&self.req, &full) {
+                    match crate::turns::tool_parking::formatted(&self.req, &full) {
                         Ok(json) => {
                             let json = json.unwrap_or_default();
                             (json.clone(), json, "stop")
@@ -300,7 +301,7 @@ impl SseState {
                 self.finish(reason, Usage::from(r.usage));
             }
             Some(TurnEvent::ToolCalls(calls)) if self.req.tools.is_some() => {
-                let calls = crate::http::tool_turns::take_output(self.req.tools.as_mut(), calls);
+                let calls = crate::turns::tool_parking::take_output(self.req.tools.as_mut(), calls);
                 if calls.is_empty() {
                     return;
                 }
@@ -399,7 +400,7 @@ fn sse(app: Arc<App>, started: Started) -> Response {
                     first: None,
                     span: tracing::Span::none(),
                 };
-                crate::http::tool_turns::park(&app, started, &calls);
+                crate::turns::tool_parking::park(&app, started, &calls);
                 return Some((Ok::<_, Infallible>(frame), None));
             }
             if !st.pending.is_empty() {

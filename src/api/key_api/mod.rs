@@ -14,19 +14,19 @@ mod spend;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-pub(super) use keys::{
+pub(crate) use keys::{
     block, delete, generate, info, list, regenerate, regenerate_path, unblock, update,
 };
 pub use requests::{GenerateRequest, check_tags, prepare_key};
-pub(super) use spend::{spend_keys, spend_logs, spend_tags};
+pub(crate) use spend::{spend_keys, spend_logs, spend_tags};
 
 use crate::auth::presented_key;
 use crate::error::ApiError;
-use crate::http::AppState;
+use crate::state::AppState;
 use crate::store::{KeyRecord, Store};
 
 /// Extractor: the caller presented the master key (401 without a valid key, 403 with another).
-pub(in crate::http) struct Admin;
+pub(crate) struct Admin;
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
