@@ -159,6 +159,10 @@ pub fn is_upstream_auth_failure(e: &TurnError) -> bool {
         if message.contains("Not logged in") || matches!(status, Some(401 | 403)))
 }
 
+/// The error `code` of an error response, in its extensions for the access log.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 /// `Retry-After` of a key over a budget that has no period: an admin must raise it, so
 /// clients are told not to retry soon.
 const BUDGET_RETRY_AFTER: u64 = 3600;
@@ -478,7 +482,7 @@ impl IntoResponse for ApiError {
         }
         let mut resp = (status, Json(self.envelope())).into_response();
         resp.extensions_mut()
-            .insert(crate::http::access::ErrorCode(code.unwrap_or(kind)));
+            .insert(ErrorCode(code.unwrap_or(kind)));
         let retry = match &self {
             ApiError::QueueFull(d) => Some(d.as_secs().max(1)),
             ApiError::Store(e) if e.is_unavailable() => {

@@ -24,6 +24,7 @@
 //! | [`http`] | axum routes: chat completions (JSON and SSE), models, sessions, health, metrics, the LiteLLM key and spend API (`http::admin`) |
 //! | [`tools`] | function calling: `tools`/`tool_calls` wire shapes, the MCP bridge workers call, turns parked for tool results |
 //! | [`responses`] | the Responses API: wire shapes, stored responses, routes |
+//! | [`api`] | the API surfaces: OpenAI chat, Responses, sessions, the key API, and Anthropic's Messages API (`api::messages`) |
 //! | [`admin`] | the HTTPS admin console: certificate, sign-in sessions and CSRF, token exchange, key management, live pool dashboard |
 //! | [`listener`] | the API port's connection loop: header-read timeout, HTTP/1 + HTTP/2, graceful close |
 //! | [`server`] | start-up check, serving, graceful shutdown |

@@ -132,12 +132,12 @@ fn prune_sessions_hourly(app: Arc<App>) {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
         loop {
             every.tick().await;
-            match app.sessions.prune().await {
+            match app.conversations.sessions.prune().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(sessions = n, "forgot sessions unused for a day"),
                 Err(e) => tracing::warn!(error = %e, "pruning sessions failed"),
             }
-            match app.responses.prune().await {
+            match app.conversations.responses.prune().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(responses = n, "forgot responses past their time"),
                 Err(e) => tracing::warn!(error = %e, "pruning responses failed"),
@@ -188,7 +188,7 @@ pub async fn serve(
             "OPEN MODE: auth.allow_open = true and no API key is configured; anyone who can reach this port can use it"
         );
     }
-    if let crate::credentials::ServerCredential::Missing { problem } = &app.credential {
+    if let crate::credentials::ServerCredential::Missing { problem } = &app.credentials.server {
         tracing::warn!(
             %problem,
             "NO CLAUDE CREDENTIAL for workers: turns of keys without their own claude_oauth_token will fail with 502 upstream_auth_failed (not logged in)"

@@ -199,11 +199,9 @@ pub fn completed(span: &tracing::Span, input_tokens: u64, output_tokens: u64, co
 
 /// Records the tool calls a turn ended its answer with (their ids as the client sees them,
 /// never their arguments).
-pub fn tool_calls<'a>(span: &tracing::Span, cli_ids: impl Iterator<Item = &'a str>) {
+pub fn tool_calls(span: &tracing::Span, client_ids: impl Iterator<Item = String>) {
     event(span, "gen_ai.tool_calls", || {
-        let ids: Vec<opentelemetry::StringValue> = cli_ids
-            .map(|i| crate::tools::wire::openai_id(i).into())
-            .collect();
+        let ids: Vec<opentelemetry::StringValue> = client_ids.map(Into::into).collect();
         vec![opentelemetry::KeyValue::new(
             "claude_pool.tool_call_ids",
             opentelemetry::Value::Array(ids.into()),

@@ -264,8 +264,8 @@ async fn sixty_four_streams_of_one_key_far_from_its_budget_all_run(backend: Back
     else {
         return;
     };
-    assert_eq!(s.app.max_cost_per_key, Some(50.0));
-    assert_eq!(s.app.max_cost_per_request, Some(5.0));
+    assert_eq!(s.app.limits.max_cost_per_key, Some(50.0));
+    assert_eq!(s.app.limits.max_cost_per_request, Some(5.0));
     let (key, _) = s.generate(json!({})).await;
     let r = s.chat_as(&key, "sonnet", "a little [[cost:0.02]]").await;
     assert_eq!(r.status(), 200);
@@ -306,7 +306,7 @@ async fn sixty_four_streams_of_one_key_far_from_its_budget_all_run(backend: Back
     let id = claude_pool::keys::hash(&key);
     poll_async("every hold released", Duration::from_secs(10), || {
         let (s, id) = (s.clone(), id.clone());
-        async move { s.app.reservations.held(&id) == 0.0 }
+        async move { s.app.limits.reservations.held(&id) == 0.0 }
     })
     .await;
     std::sync::Arc::try_unwrap(s).ok().unwrap().stop().await;
@@ -319,7 +319,7 @@ async fn four_turns_of_a_ten_dollar_key_run_at_once(backend: Backend) {
     let Some(s) = server(backend, |c| c.pool.min_workers = 4).await else {
         return;
     };
-    assert_eq!(s.app.max_cost_per_request, Some(5.0));
+    assert_eq!(s.app.limits.max_cost_per_request, Some(5.0));
     let (key, _) = s.generate(json!({"max_budget": 10})).await;
     let s = std::sync::Arc::new(s);
     let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

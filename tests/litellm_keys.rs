@@ -298,7 +298,7 @@ async fn a_budget_with_a_period_resets_on_schedule(backend: Backend) {
     let retry: u64 = header(&r, "retry-after").parse().unwrap();
     assert!((86_000..=86_400).contains(&retry), "{retry}");
     // A day later (the server's clock moved forward): spend back to 0, next reset a day on.
-    s.app.clock.advance(86_401);
+    s.app.limits.clock.advance(86_401);
     assert_eq!(s.chat_as(&key, "sonnet", "a new day").await.status(), 200);
     let info = s.key_info(&key).await;
     assert!(info["spend"].as_f64().unwrap() < 0.01, "{info}");
@@ -315,7 +315,7 @@ async fn a_budget_with_a_period_resets_on_schedule(backend: Backend) {
         200
     );
     spend_reaches(&s, &idle, 0.3).await;
-    s.app.clock.advance(32 * 86_400);
+    s.app.limits.clock.advance(32 * 86_400);
     spend_reaches(&s, &idle, 0.0).await;
     s.stop().await;
 }
@@ -353,7 +353,11 @@ async fn tpm_and_parallel_limits_refuse_with_retry_after(backend: Backend) {
         })
     };
     poll("the slow turn running", Duration::from_secs(10), || {
-        s.app.in_flight.running(&claude_pool::keys::hash(&one)) == 1
+        s.app
+            .limits
+            .in_flight
+            .running(&claude_pool::keys::hash(&one))
+            == 1
     })
     .await;
     let r = s.chat_as(&one, "sonnet", "second at once").await;

@@ -184,6 +184,12 @@ async fn concurrent_turns_cannot_overshoot_a_budget_by_more_than_one_cap(backend
     eprintln!("{ran} turns ran, spent {total}");
     assert!(total <= 1.0 + 0.2 + 1e-9, "spent {total} in {ran} turns");
     assert!(ran >= 7, "the budget was used: {ran} turns, {total}");
-    assert_eq!(s.app.reservations.held(&claude_pool::keys::hash(&key)), 0.0);
+    assert_eq!(
+        s.app
+            .limits
+            .reservations
+            .held(&claude_pool::keys::hash(&key)),
+        0.0
+    );
     Arc::try_unwrap(s).ok().unwrap().stop().await;
 }

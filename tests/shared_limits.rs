@@ -55,7 +55,7 @@ async fn two_replicas_on_one_postgres_database_share_a_keys_rate_limit() {
         return;
     };
     let b = replica_of(&a, |_| {}).await;
-    assert!(a.app.shared_rates && b.app.shared_rates);
+    assert!(a.app.limits.shared_rates && b.app.limits.shared_rates);
     let (key, _) = a.generate(json!({"rpm_limit": 10})).await;
     // 30 requests take well under the 6 s it takes to earn one more: 10 pass in all.
     let (accepted, waits) = hammer(&[&a, &b], &key, 30).await;
@@ -74,7 +74,7 @@ async fn without_sharing_each_replica_counts_alone() {
         return;
     };
     let b = replica_of(&a, |c| c.limits.shared_rate_limits = false).await;
-    assert!(!a.app.shared_rates);
+    assert!(!a.app.limits.shared_rates);
     let (key, _) = a.generate(json!({"rpm_limit": 10})).await;
     assert_eq!(hammer(&[&a, &b], &key, 30).await.0, 20, "10 per replica");
     a.stop().await;

@@ -26,8 +26,8 @@ pub(crate) async fn create(
     State(AppState(app)): State<AppState>,
     Caller(caller): Caller,
 ) -> Result<Response, ApiError> {
-    let id = app.sessions.create(&caller.key_id).await?;
-    let info = app.sessions.get(&id, &caller.key_id).await?;
+    let id = app.conversations.sessions.create(&caller.key_id).await?;
+    let info = app.conversations.sessions.get(&id, &caller.key_id).await?;
     Ok((StatusCode::CREATED, Json(info)).into_response())
 }
 
@@ -38,7 +38,7 @@ pub(crate) async fn list(
 ) -> Result<Json<SessionList>, ApiError> {
     Ok(Json(SessionList {
         object: "list",
-        data: app.sessions.list(&caller.key_id).await?,
+        data: app.conversations.sessions.list(&caller.key_id).await?,
     }))
 }
 
@@ -48,7 +48,11 @@ pub(crate) async fn get_one(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<SessionInfo>, ApiError> {
-    app.sessions.get(&id, &caller.key_id).await.map(Json)
+    app.conversations
+        .sessions
+        .get(&id, &caller.key_id)
+        .await
+        .map(Json)
 }
 
 /// `DELETE /api/v1/sessions/{id}`: forgets the conversation and frees its worker.
@@ -57,7 +61,10 @@ pub(crate) async fn delete(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    app.sessions.remove(&id, &caller.key_id).await?;
+    app.conversations
+        .sessions
+        .remove(&id, &caller.key_id)
+        .await?;
     // A turn waiting for tool results ends with its session (dropping it interrupts it).
     app.tools.bridge.end_session(&caller.key_id, &id);
     app.pool.end_session(scoped(&caller.key_id, &id).into());
@@ -82,14 +89,17 @@ pub(crate) async fn message(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<MessageBody>,
 ) -> Result<Response, ApiError> {
-    app.sessions.get(&id, &caller.key_id).await?;
+    app.conversations.sessions.get(&id, &caller.key_id).await?;
     if body.content.trim().is_empty() {
         return Err(ApiError::bad("content", "`content` must not be empty"));
     }
-    let model_name = body.model.unwrap_or_else(|| app.default_model.clone());
+    let model_name = body
+        .model
+        .unwrap_or_else(|| app.server.default_model.clone());
     // The session exists (checked above): a conversation held elsewhere is taken up.
     app.take_up(&caller.key_id, &id).await?;
     let system_prompt = app
+        .conversations
         .sessions
         .system_prompt(&caller.key_id, &id, None)
         .await?;

@@ -28,7 +28,7 @@ pub(super) async fn keys(app: &App, alias: Option<&str>) -> Result<Vec<Value>, A
         .into_iter()
         .map(|s| (s.token, s.last_used))
         .collect();
-    let budget_default = app.max_cost_per_key;
+    let budget_default = app.limits.max_cost_per_key;
     let mut out = Vec::new();
     for k in records {
         if let Some(want) = alias.filter(|a| !a.is_empty()) {
@@ -39,7 +39,7 @@ pub(super) async fn keys(app: &App, alias: Option<&str>) -> Result<Vec<Value>, A
         }
         let credential = match &k.sealed_oauth_token {
             None => Value::Null,
-            Some(sealed) => match app.sealer.open(sealed) {
+            Some(sealed) => match app.credentials.sealer.open(sealed) {
                 Ok(token) => Value::String(credential_fingerprint(&token)),
                 Err(_) => Value::String("unreadable".into()),
             },

@@ -153,7 +153,12 @@ pub(super) async fn exchange(
     );
     let app = &c.app;
     let known = |m: &str| app.resolve_model(m).is_ok();
-    let (key, row) = prepare_key(generate, &known, &app.sealer, app.clock.now())?;
+    let (key, row) = prepare_key(
+        generate,
+        &known,
+        &app.credentials.sealer,
+        app.limits.clock.now(),
+    )?;
     let record = app.store.insert_key(&row).await?;
     tracing::info!(
         key = %keys::label(&record.id),

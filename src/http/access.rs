@@ -34,9 +34,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Longest client request id taken as is.
 const MAX_ID_LEN: usize = 128;
 
-/// The OpenAI error `code` of an error response (set by [`crate::error::ApiError`]).
-#[derive(Debug, Clone, Copy)]
-pub struct ErrorCode(pub &'static str);
+pub use crate::error::ErrorCode;
 
 tokio::task_local! {
     static CURRENT: Arc<Access>;

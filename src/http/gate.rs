@@ -64,7 +64,7 @@ fn set_token_headers(headers: &mut HeaderMap, t: &TokenState) {
 /// Resets the budgets whose period is over (this key's among them) and forgets their cached
 /// state, so the key is read again with its spend at 0.
 async fn reset_due_budgets(app: &App, key_id: &str) -> Result<(), ApiError> {
-    for id in app.store.reset_due_budgets(app.clock.now()).await? {
+    for id in app.store.reset_due_budgets(app.limits.clock.now()).await? {
         app.auth.invalidate(&id);
         tracing::info!(key = %crate::keys::label(&id), "budget period over: spend reset");
     }
@@ -81,7 +81,7 @@ async fn check_rate(
     rate: Option<crate::limits::Rate>,
 ) -> Option<Decision> {
     let rate = rate?;
-    if app.shared_rates {
+    if app.limits.shared_rates {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -97,7 +97,7 @@ async fn check_rate(
             }
         }
     }
-    app.limits.check(key_id, Some(rate))
+    app.limits.rates.check(key_id, Some(rate))
 }
 
 /// Authenticates the request (a key whose budget period is over has its spend reset first and
@@ -109,7 +109,7 @@ async fn authorize(
     let mut identity = app.auth.authenticate(headers).await?;
     crate::http::access::key(&identity.label);
     let due = identity.key.as_ref().and_then(|k| k.policy.budget_reset_at);
-    if due.is_some_and(|at| at <= app.clock.now()) {
+    if due.is_some_and(|at| at <= app.limits.clock.now()) {
         reset_due_budgets(app, &identity.key_id).await?;
         identity = app.auth.authenticate(headers).await?;
     }
@@ -118,6 +118,7 @@ async fn authorize(
     } else {
         let rate = app
             .limits
+            .rates
             .rate_for(identity.key.as_ref().and_then(|k| k.rpm_limit));
         check_rate(app, &identity.key_id, rate).await
     };
@@ -174,7 +175,7 @@ pub(super) async fn api_gate(
         set_request_headers(resp.headers_mut(), d);
     }
     if let Some(limit) = tpm {
-        set_token_headers(resp.headers_mut(), &app.tokens.state(&key_id, limit));
+        set_token_headers(resp.headers_mut(), &app.limits.tokens.state(&key_id, limit));
     }
     resp
 }

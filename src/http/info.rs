@@ -94,9 +94,9 @@ pub(super) async fn health(State(AppState(app)): State<AppState>) -> Response {
     // A missing server credential, or one the upstream refused, is a problem for every key
     // without a credential of its own.
     let credential_problem = matches!(
-        app.credential,
+        app.credentials.server,
         crate::credentials::ServerCredential::Missing { .. }
-    ) || app.auth_failures.with_server_credential() > 0;
+    ) || app.credentials.failures.with_server_credential() > 0;
     let status = match (pool_status(&s), store_ok) {
         ("ready", true) if s.spawn_troubles.is_empty() && !credential_problem => "ok",
         ("ready", true) => "degraded",
@@ -107,8 +107,8 @@ pub(super) async fn health(State(AppState(app)): State<AppState>) -> Response {
         "status": status,
         "store": if store_ok { "ok" } else { "unavailable" },
         "credential": {
-            "server": app.credential,
-            "upstream_auth_failures": app.auth_failures.json(),
+            "server": app.credentials.server,
+            "upstream_auth_failures": app.credentials.failures.json(),
         },
         "pool": s,
     }))
@@ -147,7 +147,7 @@ pub(super) async fn metrics(State(AppState(app)): State<AppState>) -> Response {
         bridge.set_aside_turns(),
         &bridge.releases(),
     );
-    if let Some(keeper) = &app.keeper {
+    if let Some(keeper) = &app.conversations.keeper {
         app.metrics.observe_keeper(&keeper.stats);
     }
     let body = app.metrics.render(&app.pool.snapshot());

@@ -22,7 +22,7 @@ use crate::state::{App, AppState};
 
 /// The full router.
 pub fn router(app: Arc<App>) -> Router {
-    let limit = app.max_body_bytes;
+    let limit = app.server.max_body_bytes;
     let state = AppState(app);
     // Routes of API keys: authenticated and rate limited by the gate.
     let api = Router::new()
@@ -83,12 +83,12 @@ pub fn router(app: Arc<App>) -> Router {
 /// The admin console's paths on the plain HTTP port: refused, never served (a password or a
 /// session cookie must not cross the network in clear).
 async fn console_over_https(State(AppState(app)): State<AppState>) -> ApiError {
-    let message = if app.https_port == 0 {
+    let message = if app.server.https_port == 0 {
         "the admin console is served over HTTPS only, and this server has no HTTPS port (server.https_port = 0)".to_owned()
     } else {
         format!(
             "the admin console is served over HTTPS only: open https://<this host>:{}/",
-            app.https_port
+            app.server.https_port
         )
     };
     ApiError::Forbidden {

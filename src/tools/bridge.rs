@@ -16,33 +16,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::keeper::{Continuation, HeldTurn, KeeperMsg, keep};
+use super::keeper::{Continuation, ContinueError, HeldTurn, KeeperMsg, ParkingLot, keep};
 use super::link::{Link, Outcome, lock};
 use super::parking::{
     Candidate, Ended, KeyRoom, ParkInfo, ReleaseCause, Tombstones, pick_for_pool, room_for_key,
 };
 use super::wire::{Function, openai_id};
-
-/// Why tool results could not be taken.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ContinueError {
-    /// No parked turn has these calls (never made, or already answered).
-    #[error(
-        "no turn is waiting for the results of {0} (unknown call ids, or they were answered already)"
-    )]
-    Unknown(String),
-    /// Some of the turn's calls have no result in the request.
-    #[error("results are missing for tool calls {0}: send one `tool` message per call")]
-    Missing(String),
-    /// The turn that made the call ended before its results came.
-    #[error("tool call {call} can no longer take its result: {why}")]
-    Ended {
-        /// The call (OpenAI id).
-        call: String,
-        /// Why its turn ended.
-        why: Ended,
-    },
-}
 
 /// The functions of one set.
 type FunctionSet = Arc<Vec<Function>>;
@@ -187,7 +166,7 @@ impl<T: HeldTurn> Bridge<T> {
     }
 
     /// Removes a parked turn from the registry.
-    pub(super) fn forget(&self, info: &ParkInfo) {
+    fn forget_turn(&self, info: &ParkInfo) {
         let mut map = lock(&self.parked);
         for (id, _) in &info.calls {
             if map.get(id).is_some_and(|e| std::ptr::eq(&*e.info, info)) {
@@ -197,12 +176,12 @@ impl<T: HeldTurn> Bridge<T> {
     }
 
     /// Remembers why a parked turn ended without its results.
-    pub(super) fn bury(&self, info: &ParkInfo, why: &Ended) {
+    fn bury_turn(&self, info: &ParkInfo, why: &Ended) {
         lock(&self.ended).bury(info.calls.iter().map(|(id, _)| id.as_str()), why);
     }
 
     /// Counts a finished release (it still counts as a worker on its way for a moment).
-    pub(super) fn note_release(&self, cause: ReleaseCause) {
+    fn count_release(&self, cause: ReleaseCause) {
         let mut r = lock(&self.releases);
         r.0.push_back(Instant::now());
         *r.1.entry(cause.as_str()).or_default() += 1;
@@ -375,3 +354,21 @@ fn candidate(info: &ParkInfo) -> Candidate {
 #[cfg(test)]
 #[path = "bridge_tests.rs"]
 mod tests;
+
+impl<T: HeldTurn> ParkingLot<T> for Bridge<T> {
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+    fn forget(&self, info: &ParkInfo) {
+        self.forget_turn(info);
+    }
+    fn bury(&self, info: &ParkInfo, why: &Ended) {
+        self.bury_turn(info, why);
+    }
+    fn note_release(&self, cause: ReleaseCause) {
+        self.count_release(cause);
+    }
+    fn park_set_aside(self: Arc<Self>, info: Arc<ParkInfo>, kept: T::Kept) {
+        Bridge::park_set_aside(self, info, kept);
+    }
+}

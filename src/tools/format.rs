@@ -4,7 +4,6 @@
 
 use serde_json::{Value, json};
 
-use super::wire::{Function, MAX_NAME_LEN};
 use crate::error::ApiError;
 
 /// The output function's name.
@@ -58,19 +57,6 @@ pub fn parse(format: Option<&Value>) -> Result<Option<OutputFormat>, ApiError> {
 }
 
 impl OutputFormat {
-    /// The output function offered with the client's functions.
-    pub fn function(&self) -> Function {
-        debug_assert!(OUTPUT_FUNCTION.len() <= MAX_NAME_LEN);
-        Function {
-            name: OUTPUT_FUNCTION.to_owned(),
-            description: Some(
-                "Give your final answer as this function's arguments (a JSON object matching its schema)."
-                    .to_owned(),
-            ),
-            parameters: self.schema.as_object().cloned().unwrap_or_default(),
-        }
-    }
-
     /// What the turn's message asks of the model.
     pub fn instruction(&self) -> String {
         format!(
@@ -125,7 +111,10 @@ mod tests {
         ))
         .unwrap()
         .unwrap();
-        assert_eq!(f.function().name, OUTPUT_FUNCTION);
+        assert_eq!(
+            crate::tools::request::output_function(&f).name,
+            OUTPUT_FUNCTION
+        );
         assert_eq!(
             f.answer(Some(&json!({"city": "Oslo"})), "").unwrap(),
             r#"{"city":"Oslo"}"#

@@ -8,9 +8,43 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant as TokioInstant, sleep_until};
 
-use super::bridge::{Bridge, ContinueError};
 use super::link::{Link, Outcome};
 use super::parking::{Ended, ParkInfo, ReleaseCause};
+
+/// Why tool results could not be taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContinueError {
+    /// No parked turn has these calls (never made, or already answered).
+    #[error(
+        "no turn is waiting for the results of {0} (unknown call ids, or they were answered already)"
+    )]
+    Unknown(String),
+    /// Some of the turn's calls have no result in the request.
+    #[error("results are missing for tool calls {0}: send one `tool` message per call")]
+    Missing(String),
+    /// The turn that made the call ended before its results came.
+    #[error("tool call {call} can no longer take its result: {why}")]
+    Ended {
+        /// The call (OpenAI id).
+        call: String,
+        /// Why its turn ended.
+        why: Ended,
+    },
+}
+
+/// What a keeper needs of the bridge that parked its turn.
+pub(super) trait ParkingLot<T: HeldTurn>: Send + Sync + 'static {
+    /// How long a parked turn waits for its results.
+    fn timeout(&self) -> std::time::Duration;
+    /// Removes a parked turn from the registry.
+    fn forget(&self, info: &ParkInfo);
+    /// Remembers why a parked turn ended without its results.
+    fn bury(&self, info: &ParkInfo, why: &Ended);
+    /// Counts a finished release.
+    fn note_release(&self, cause: ReleaseCause);
+    /// Keeps a turn set aside until its results come or its deadline passes.
+    fn park_set_aside(self: Arc<Self>, info: Arc<ParkInfo>, kept: T::Kept);
+}
 
 /// What the bridge needs of a turn it parks.
 pub trait HeldTurn: Send + 'static {
@@ -67,14 +101,14 @@ enum Happened<T: HeldTurn> {
 
 /// Runs a parked turn until its results come or it ends. `turn` is `None` for a turn already
 /// set aside (`kept` then).
-pub(super) async fn keep<T: HeldTurn>(
-    bridge: Arc<Bridge<T>>,
+pub(super) async fn keep<T: HeldTurn, B: ParkingLot<T>>(
+    bridge: Arc<B>,
     info: Arc<ParkInfo>,
     link: Option<Arc<Link>>,
     start: Result<T, T::Kept>,
     mut inbox: mpsc::UnboundedReceiver<KeeperMsg<T>>,
 ) {
-    let deadline = TokioInstant::from_std(info.parked_at + bridge.timeout);
+    let deadline = TokioInstant::from_std(info.parked_at + bridge.timeout());
     let mut phase = match start {
         Ok(turn) => Phase::Holding(turn),
         Err(kept) => Phase::SetAside(kept),
@@ -130,7 +164,7 @@ pub(super) async fn keep<T: HeldTurn>(
             }
             Happened::Told(Some(KeeperMsg::Release(cause))) => {
                 if let Phase::Holding(turn) = phase {
-                    phase = match set_aside(&bridge, &info, turn, cause).await {
+                    phase = match set_aside(&*bridge, &info, turn, cause).await {
                         Some(kept) => Phase::SetAside(kept),
                         None => return,
                     };
@@ -140,7 +174,7 @@ pub(super) async fn keep<T: HeldTurn>(
                 if let Phase::Holding(turn) = phase {
                     tracing::warn!(session = %info.session, %calls, "the CLI stopped waiting for the tool results before they came (its own limit on an MCP call?); the turn is set aside and the results will be given as a new message");
                     info.begin_release();
-                    phase = match set_aside(&bridge, &info, turn, ReleaseCause::CliMovedOn).await {
+                    phase = match set_aside(&*bridge, &info, turn, ReleaseCause::CliMovedOn).await {
                         Some(kept) => Phase::SetAside(kept),
                         None => return,
                     };
@@ -148,13 +182,13 @@ pub(super) async fn keep<T: HeldTurn>(
             }
             Happened::Told(Some(KeeperMsg::End(why))) => {
                 tracing::info!(session = %info.session, %calls, reason = %why, "a parked turn ends");
-                end(&bridge, &info, link.as_deref(), why);
+                end(&*bridge, &info, link.as_deref(), why);
                 return;
             }
             Happened::Deadline => {
-                let why = Ended::Expired(bridge.timeout);
+                let why = Ended::Expired(bridge.timeout());
                 tracing::info!(session = %info.session, %calls, "tool results did not come within pool.tool_result_timeout: the parked turn ends");
-                end(&bridge, &info, link.as_deref(), why);
+                end(&*bridge, &info, link.as_deref(), why);
                 return;
             }
             Happened::Told(None) => return,
@@ -185,8 +219,8 @@ fn check(info: &ParkInfo, owner: &str, results: &[(String, Outcome)]) -> Result<
 }
 
 /// Gives the worker up; `None` when the turn failed and its results cannot be taken.
-async fn set_aside<T: HeldTurn>(
-    bridge: &Bridge<T>,
+async fn set_aside<T: HeldTurn, B: ParkingLot<T>>(
+    bridge: &B,
     info: &ParkInfo,
     turn: T,
     cause: ReleaseCause,
@@ -211,7 +245,12 @@ async fn set_aside<T: HeldTurn>(
 
 /// The turn ends without its results (a holding turn is dropped with its keeper, which
 /// interrupts it; its conversation is kept).
-fn end<T: HeldTurn>(bridge: &Bridge<T>, info: &ParkInfo, link: Option<&Link>, why: Ended) {
+fn end<T: HeldTurn, B: ParkingLot<T>>(
+    bridge: &B,
+    info: &ParkInfo,
+    link: Option<&Link>,
+    why: Ended,
+) {
     if let Some(link) = link {
         link.abandon();
     }

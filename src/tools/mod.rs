@@ -1,8 +1,9 @@
-//! OpenAI function calling on warm workers, through an MCP bridge.
+//! Function calling on warm workers, through an MCP bridge.
 //!
 //! | module | responsibility |
 //! |---|---|
-//! | [`wire`] | `tools`, `tool_choice`, `tool_calls` and `tool` messages (pure) |
+//! | [`request`] | the functions a turn offers, `tool_choice`, the output function; whatever API they came from (pure) |
+//! | [`wire`] | OpenAI's `tools`, `tool_choice`, `tool_calls` and `tool` messages (pure) |
 //! | [`format`] | `response_format`: the answer as an output function's JSON arguments, checked against the schema |
 //! | [`link`] | where a running turn's MCP calls meet the client's results |
 //! | [`bridge`] | function sets, links, and the registry of parked turns |
@@ -25,6 +26,7 @@ pub mod link;
 mod mcp;
 pub mod parking;
 mod relief;
+pub mod request;
 pub mod wire;
 
 use std::sync::Arc;
@@ -33,8 +35,8 @@ use claude_pool_actors::{ExternalTools, PoolSnapshot};
 use serde_json::json;
 use tokio::sync::watch;
 
-pub use bridge::{Bridge, ContinueError, ParkingRules};
-pub use keeper::{Continuation, HeldTurn};
+pub use bridge::{Bridge, ParkingRules};
+pub use keeper::{Continuation, ContinueError, HeldTurn};
 pub use link::{Link, Outcome};
 pub use parking::ParkInfo;
 

@@ -2,48 +2,10 @@
 //! answer's `tool_calls`, and the `tool` messages that carry results back.
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 
-/// The MCP server's name in workers' configuration: the CLI calls its tools
-/// `mcp__client__<name>`.
-pub const SERVER_NAME: &str = "client";
-/// Longest function name the CLI can carry (Anthropic's 64 minus `mcp__client__`).
-pub const MAX_NAME_LEN: usize = 64 - "mcp__client__".len();
-
-/// One function the client offers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Function {
-    /// Its name.
-    pub name: String,
-    /// What it does.
-    pub description: Option<String>,
-    /// The JSON Schema of its arguments (an object schema).
-    pub parameters: serde_json::Map<String, Value>,
-}
-
-/// `tool_choice`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ToolChoice {
-    /// The model decides (the default).
-    Auto,
-    /// The model must call a tool.
-    Required,
-    /// The model must call this function.
-    Named(String),
-}
-
-/// The functions a request offers and how the model should use them.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ToolRequest {
-    /// The functions, in the request's order (the output function last, with `output`).
-    pub functions: Vec<Function>,
-    /// `tool_choice`.
-    pub choice: ToolChoice,
-    /// `response_format`: the answer comes as the output function's arguments.
-    pub output: Option<super::format::OutputFormat>,
-}
+pub use super::request::{Function, MAX_NAME_LEN, SERVER_NAME, ToolChoice, ToolRequest};
 
 fn bad(param: &str, message: impl Into<String>) -> ApiError {
     ApiError::bad(param, message)
@@ -160,77 +122,6 @@ pub fn parse(
         choice,
         output: None,
     }))
-}
-
-/// The tools of a request with its `response_format`: the client's functions (if any) and the
-/// output function.
-pub fn with_output(
-    tools: Option<ToolRequest>,
-    output: Option<super::format::OutputFormat>,
-) -> Result<Option<ToolRequest>, ApiError> {
-    let Some(output) = output else {
-        return Ok(tools);
-    };
-    let mut request = tools.unwrap_or(ToolRequest {
-        functions: Vec::new(),
-        choice: ToolChoice::Auto,
-        output: None,
-    });
-    if request
-        .functions
-        .iter()
-        .any(|f| f.name == super::format::OUTPUT_FUNCTION)
-    {
-        return Err(bad(
-            "tools",
-            format!(
-                "`{}` is the gateway's own function for response_format: rename yours",
-                super::format::OUTPUT_FUNCTION
-            ),
-        ));
-    }
-    request.functions.push(output.function());
-    request.output = Some(output);
-    Ok(Some(request))
-}
-
-impl ToolRequest {
-    /// A stable id of the function set (workers are kept per set): a hash of the functions.
-    pub fn set_id(&self) -> String {
-        let canonical: Vec<Value> = self
-            .functions
-            .iter()
-            .map(|f| json!([f.name, f.description, f.parameters]))
-            .collect();
-        let digest = Sha256::digest(Value::Array(canonical).to_string().as_bytes());
-        hex::encode(&digest[..16])
-    }
-
-    /// True when the model may call one of the client's functions (whose results the client
-    /// sends: the turn may park), not only the output function of `response_format`.
-    pub fn offers_client_functions(&self) -> bool {
-        self.functions.len() > usize::from(self.output.is_some())
-    }
-
-    /// What the turn's message says about `tool_choice` and `response_format` (the CLI has
-    /// no switch for them).
-    pub fn instruction(&self) -> Option<String> {
-        let choice = match &self.choice {
-            ToolChoice::Auto => None,
-            ToolChoice::Required => {
-                Some("(Answer by calling one or more of the available tools.)".to_owned())
-            }
-            ToolChoice::Named(name) => Some(format!("(Answer by calling the tool `{name}`.)")),
-        };
-        let output = self
-            .output
-            .as_ref()
-            .map(super::format::OutputFormat::instruction);
-        match (choice, output) {
-            (Some(c), Some(o)) => Some(format!("{c}\n{o}")),
-            (c, o) => c.or(o),
-        }
-    }
 }
 
 /// An OpenAI tool call id for a CLI call id (`toolu_x` → `call_x`), and back.

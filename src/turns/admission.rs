@@ -77,7 +77,7 @@ impl App {
         }
         let id = &caller.key_id;
         if let Some(limit) = key.policy.tpm_limit {
-            let state = self.tokens.state(id, limit);
+            let state = self.limits.tokens.state(id, limit);
             if state.remaining == 0 {
                 return Err(ApiError::TokensLimited {
                     limit,
@@ -86,14 +86,15 @@ impl App {
             }
         }
         let max = key.policy.max_parallel_requests;
-        let slot = self
-            .in_flight
-            .enter(id, max)
-            .map_err(|running| ApiError::TooManyParallel {
-                max: max.unwrap_or_default(),
-                running,
-            })?;
-        let reservation = match key.max_budget.or(self.max_cost_per_key) {
+        let slot =
+            self.limits
+                .in_flight
+                .enter(id, max)
+                .map_err(|running| ApiError::TooManyParallel {
+                    max: max.unwrap_or_default(),
+                    running,
+                })?;
+        let reservation = match key.max_budget.or(self.limits.max_cost_per_key) {
             None => None,
             Some(budget) => Some(self.reserve(id, key, budget).await?),
         };
@@ -145,9 +146,9 @@ impl App {
         key: &KeyRecord,
         budget: f64,
     ) -> Result<Reservation, ApiError> {
-        let deadline = Instant::now() + self.admission_wait;
+        let deadline = Instant::now() + self.limits.admission_wait;
         loop {
-            let released = self.reservations.released();
+            let released = self.limits.reservations.released();
             tokio::pin!(released);
             released.as_mut().enable();
             // The spend as turns settle on this replica (never below what was read).
@@ -156,9 +157,9 @@ impl App {
                 .cached_spend(id)
                 .unwrap_or(key.spend)
                 .max(key.spend);
-            let sizes = self.cost_estimates.hold_sizes(id);
-            let refusal = match self.reservations.reserve(id, spend, budget, sizes) {
-                Ok(r) if !self.shared_rates => return Ok(r),
+            let sizes = self.limits.cost_estimates.hold_sizes(id);
+            let refusal = match self.limits.reservations.reserve(id, spend, budget, sizes) {
+                Ok(r) if !self.limits.shared_rates => return Ok(r),
                 Ok(r) => match self.hold_in_store(id, budget, sizes, r).await {
                     Ok(r) => return Ok(r),
                     Err(Refusal::Held { .. }) if Instant::now() < deadline => {
@@ -194,7 +195,7 @@ impl App {
                         budget,
                         resets_in: key.policy.budget_reset_at.map(|at| {
                             Duration::from_secs(
-                                u64::try_from(at - self.clock.now()).unwrap_or_default(),
+                                u64::try_from(at - self.limits.clock.now()).unwrap_or_default(),
                             )
                         }),
                     });

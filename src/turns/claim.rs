@@ -37,6 +37,7 @@ impl Claim {
     fn give_back(&mut self) {
         if let Some(fp) = self.claimed.take() {
             self.app
+                .conversations
                 .fingerprints
                 .register(fp, std::mem::take(&mut self.session));
         }
@@ -53,7 +54,7 @@ impl Drop for Claim {
 /// (with the answer as they received it).
 pub(crate) fn finished(app: &App, req: &TurnRequest, answer: &str) {
     if let Some(history) = &req.history {
-        app.fingerprints.register(
+        app.conversations.fingerprints.register(
             fingerprint(&req.caller.key_id, &extended(history, answer)),
             req.session.clone(),
         );

@@ -42,8 +42,9 @@ pub(crate) fn ledger(app: &Arc<App>, req: &TurnRequest, admission: Admission) ->
     Ledger::new(move |s: TurnSpend| {
         let input = s.usage.prompt_tokens();
         auth.add_spend(&key_id, s.cost_usd);
-        app.cost_estimates.observe(&key_id, s.cost_usd);
-        app.tokens
+        app.limits.cost_estimates.observe(&key_id, s.cost_usd);
+        app.limits
+            .tokens
             .add(&key_id, input.saturating_add(s.usage.output_tokens));
         let admission = held.lock().unwrap_or_else(|e| e.into_inner()).take();
         let reservation = admission.and_then(|a| a.reservation);

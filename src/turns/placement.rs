@@ -32,7 +32,7 @@ impl App {
     /// before a restart) is taken up from the store ([`crate::transcripts::Keeper::take_up`]).
     /// `Known` when conversations are not kept.
     pub(crate) async fn take_up(&self, owner: &str, id: &str) -> Result<TakeUp, ApiError> {
-        match &self.keeper {
+        match &self.conversations.keeper {
             Some(keeper) => keeper.take_up(&self.pool, &scoped(owner, id).into()).await,
             None => Ok(TakeUp::Known),
         }
@@ -52,18 +52,29 @@ pub(crate) async fn place(
     let sent_system_prompt = system_prompt(&msgs)?;
     let last = msgs.last().map(|m| m.text.clone()).unwrap_or_default();
     if let Some(sid) = explicit {
-        let mut created = app.sessions.claim_or_create(&sid, &caller.key_id).await?;
+        let mut created = app
+            .conversations
+            .sessions
+            .claim_or_create(&sid, &caller.key_id)
+            .await?;
         if created {
-            if let Some(keeper) = &app.keeper {
+            if let Some(keeper) = &app.conversations.keeper {
                 keeper.forget_held(&app.pool, &scoped(&caller.key_id, &sid).into());
             }
         } else if app.take_up(&caller.key_id, &sid).await? == TakeUp::Deleted {
             // Deleted on another replica: the id starts a new conversation.
-            app.sessions.forget_cached(&sid, &caller.key_id);
-            created = app.sessions.claim_or_create(&sid, &caller.key_id).await?;
+            app.conversations
+                .sessions
+                .forget_cached(&sid, &caller.key_id);
+            created = app
+                .conversations
+                .sessions
+                .claim_or_create(&sid, &caller.key_id)
+                .await?;
         }
         let content = if created { replay(&msgs) } else { last };
         let system_prompt = app
+            .conversations
             .sessions
             .system_prompt(&caller.key_id, &sid, sent_system_prompt)
             .await?;
@@ -78,10 +89,15 @@ pub(crate) async fn place(
     let prefix = &msgs[..msgs.len() - 1];
     let fp = fingerprint(&caller.key_id, prefix);
     let mut continued = (!prefix.is_empty())
-        .then(|| app.fingerprints.claim(&fp))
+        .then(|| app.conversations.fingerprints.claim(&fp))
         .flatten();
     if let Some(sid) = &continued {
-        if !app.sessions.owned_by(sid, &caller.key_id).await? {
+        if !app
+            .conversations
+            .sessions
+            .owned_by(sid, &caller.key_id)
+            .await?
+        {
             continued = None;
         }
     }
@@ -94,7 +110,7 @@ pub(crate) async fn place(
             system_prompt: sent_system_prompt,
         },
         None => Placement {
-            session: app.sessions.create(&caller.key_id).await?,
+            session: app.conversations.sessions.create(&caller.key_id).await?,
             content: replay(&msgs),
             history: Some(msgs),
             claimed: None,

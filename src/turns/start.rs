@@ -62,7 +62,7 @@ pub(crate) struct TurnRequest {
 #[derive(Debug)]
 pub(crate) struct ToolTurn {
     /// The functions and `tool_choice`.
-    pub request: crate::tools::wire::ToolRequest,
+    pub request: crate::tools::request::ToolRequest,
     /// Where the worker's MCP calls meet the client's results (set when the turn starts).
     pub link: Option<Arc<crate::tools::Link>>,
     /// The arguments of the output function (`response_format`), once called.
@@ -107,7 +107,9 @@ pub(crate) async fn start(app: &Arc<App>, req: TurnRequest) -> Result<Started, A
 pub(crate) fn note_failure(app: &App, with_key_credential: bool, e: &ApiError) {
     if let ApiError::Turn(e) = e {
         if crate::error::is_upstream_auth_failure(e) {
-            app.auth_failures.record(with_key_credential, now_secs());
+            app.credentials
+                .failures
+                .record(with_key_credential, now_secs());
         }
     }
 }
@@ -139,7 +141,7 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
         content = format!("{content}\n\n{instruction}");
     }
     let profile = Profile {
-        model: (req.claude_model != app.default_model).then(|| req.claude_model.clone()),
+        model: (req.claude_model != app.server.default_model).then(|| req.claude_model.clone()),
         oauth_token: req.caller.oauth_token.clone(),
         system_prompt: req.system_prompt.clone(),
         external_tools,
@@ -149,7 +151,7 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
         content: vec![claude_pool_actors::Block::Text(content)],
         profile,
         budget: TurnBudget {
-            max_cost_usd: app.max_cost_per_request,
+            max_cost_usd: app.limits.max_cost_per_request,
             cut: Some(cut.clone()),
             ledger: Some(ledger(app, &req, admission)),
         },
@@ -215,7 +217,7 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
     if req.stream {
         // A turn still silent after one keep-alive interval gets its head and keep-alive
         // comments, so proxies do not cut it.
-        let waited = tokio::time::timeout(app.sse_keepalive, events.recv())
+        let waited = tokio::time::timeout(app.server.sse_keepalive, events.recv())
             .instrument(span.clone())
             .await;
         if let Ok(ev) = waited {

@@ -10,40 +10,66 @@
 
 use std::sync::Arc;
 
-use axum::response::Response;
-
-use crate::api::chat::messages::normalize_history;
 use crate::auth::Identity;
+use crate::conversation::Msg;
 use crate::error::ApiError;
-use crate::openai::{ChatRequest, completion_id};
 use crate::state::App;
-use crate::tools::wire::ToolChoice;
+use crate::tools::request::ToolChoice;
+use crate::tools::request::ToolRequest;
 use crate::tools::{Outcome, ParkInfo};
-use crate::turns::TurnRequest;
-use crate::turns::tool_parking::{SetAside, ToolTurn};
+use crate::turns::output_limit::OutputLimit;
+use crate::turns::{Started, ToolTurn, TurnRequest};
 
-/// Runs the turn that gives `outcomes` (CLI call id → result) to the conversation of the turn
-/// set aside (`kept`, `info`). If the request is refused before it runs (rate limits, budget),
-/// the turn stays parked for a retry.
-pub(crate) async fn respond(
+/// Tool results a request brings for a parked turn, decoded by its API surface.
+#[derive(Debug)]
+pub(crate) struct ToolResults {
+    /// Each result by the CLI's call id.
+    pub outcomes: Vec<(String, Outcome)>,
+    /// The model name the client used.
+    pub model_name: String,
+    /// Answer as a stream.
+    pub stream: bool,
+    /// Send a final usage chunk.
+    pub include_usage: bool,
+    /// The answer's id.
+    pub id: String,
+    /// The request's whole history, for stateless clients (its answer is fingerprinted).
+    pub history: Vec<Msg>,
+    /// The request's output limit.
+    pub limit: Option<OutputLimit>,
+}
+
+/// What is kept of a turn set aside: what a new turn needs to continue its conversation.
+#[derive(Debug)]
+pub(crate) struct SetAside {
+    /// The conversation.
+    pub session: String,
+    /// The Claude model the conversation runs on.
+    pub claude_model: String,
+    /// Its system prompt.
+    pub system_prompt: Option<Arc<str>>,
+    /// Its functions (the same set, so the same workers), with `response_format`.
+    pub tools: ToolRequest,
+    /// The client sends the whole history (its answer is fingerprinted for the next request).
+    pub stateless: bool,
+    /// The request's `metadata.tags`.
+    pub tags: Vec<String>,
+}
+
+/// Starts the turn that gives `results` to the conversation of the turn set aside (`kept`,
+/// `info`). If the request is refused before it runs (rate limits, budget), the turn stays
+/// parked for a retry.
+pub(crate) async fn start_with_results(
     app: Arc<App>,
     caller: Identity,
-    req: ChatRequest,
-    outcomes: Vec<(String, Outcome)>,
+    results: ToolResults,
     kept: SetAside,
     info: Arc<ParkInfo>,
-) -> Result<Response, ApiError> {
-    let history = match kept.stateless {
-        true => match normalize_history(&req.messages) {
-            Ok(h) => Some(h),
-            Err(e) => {
-                app.tools.bridge.clone().park_set_aside(info, kept);
-                return Err(e);
-            }
-        },
-        false => None,
-    };
-    let admission = match app.admit(&caller, &req.model, &kept.claude_model).await {
+) -> Result<Started, ApiError> {
+    let admission = match app
+        .admit(&caller, &results.model_name, &kept.claude_model)
+        .await
+    {
         Ok(a) => a,
         Err(e) => {
             app.tools.bridge.clone().park_set_aside(info, kept);
@@ -55,26 +81,26 @@ pub(crate) async fn respond(
     tools.choice = ToolChoice::Auto;
     let turn = TurnRequest {
         session: kept.session,
-        content: results_message(&info.calls, &outcomes),
-        model_name: req.model.clone(),
+        content: results_message(&info.calls, &results.outcomes),
+        model_name: results.model_name,
         claude_model: kept.claude_model,
-        stream: req.stream,
-        include_usage: req.include_usage(),
-        history,
+        stream: results.stream,
+        include_usage: results.include_usage,
+        history: kept.stateless.then_some(results.history),
         claimed: None,
         caller,
-        id: completion_id(),
+        id: results.id,
         tags: kept.tags,
         admission,
         system_prompt: kept.system_prompt,
-        limit: req.output_limit(),
+        limit: results.limit,
         tools: Some(ToolTurn {
             request: tools,
             link: None,
             output: None,
         }),
     };
-    crate::api::chat::render::respond(app, turn).await
+    crate::turns::start(&app, turn).await
 }
 
 /// The message that brings a set-aside turn's results: each call's id (as the model knows it),

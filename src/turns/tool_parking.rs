@@ -1,5 +1,5 @@
-//! Function calling in chat completions: a turn whose model calls the client's tools is
-//! answered with `tool_calls` and parked until the request that brings the results continues
+//! Function calling: a turn whose model calls the client's tools is answered with the calls
+//! (in the API surface's shape) and parked until the request that brings the results continues
 //! it. While it holds its worker the results go to the waiting CLI turn; a turn set aside (its
 //! worker was needed, see `crate::tools::parking`) is continued by a new turn in its
 //! conversation whose message carries the results (`tool_continue`).
@@ -7,40 +7,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::response::Response;
 use claude_pool_actors::{ToolCall, TurnError, TurnEvent};
 use tracing::Instrument;
 
-use crate::api::chat::messages::normalize_history;
 use crate::auth::Identity;
 use crate::error::ApiError;
-use crate::openai::{ChatRequest, completion_id};
 use crate::state::App;
-use crate::tools::wire::{ToolRequest, ToolResult, cli_id};
 use crate::tools::{Continuation, ContinueError, HeldTurn, Outcome, ParkInfo};
-pub(crate) use crate::turns::ToolTurn;
-use crate::turns::{Started, TurnRequest};
+use crate::turns::tool_continue::{SetAside, ToolResults};
+use crate::turns::{Started, ToolTurn, TurnRequest};
 
 /// Longest wait for a turn being set aside to end (the worker ends it within its interrupt and
 /// save timeouts).
 const SET_ASIDE_WAIT: Duration = Duration::from_secs(30);
-
-/// What is kept of a turn set aside: what a new turn needs to continue its conversation.
-#[derive(Debug)]
-pub(crate) struct SetAside {
-    /// The conversation.
-    pub session: String,
-    /// The Claude model the conversation runs on.
-    pub claude_model: String,
-    /// Its system prompt.
-    pub system_prompt: Option<Arc<str>>,
-    /// Its functions (the same set, so the same workers), with `response_format`.
-    pub tools: ToolRequest,
-    /// The client sends the whole history (its answer is fingerprinted for the next request).
-    pub stateless: bool,
-    /// The request's `metadata.tags`.
-    pub tags: Vec<String>,
-}
 
 impl HeldTurn for Started {
     type Kept = SetAside;
@@ -102,7 +81,7 @@ impl HeldTurn for Started {
 /// How many workers one key may hold with parked turns: `limits.max_parked_turns_per_key`, or
 /// half the pool's current `max_workers` (at least 1).
 pub(crate) fn parked_limit(app: &App) -> usize {
-    match app.max_parked_turns_per_key {
+    match app.limits.max_parked_turns_per_key {
         0 => (app.pool.snapshot().max_workers / 2).max(1),
         n => n,
     }
@@ -177,28 +156,30 @@ pub(crate) fn formatted(req: &TurnRequest, text: &str) -> Result<Option<String>,
         .map_err(ApiError::OutputRejected)
 }
 
-/// A request ending with `tool` messages: hands the results to the parked turn that asked for
-/// them and answers with the rest of that turn (more tool calls, or the answer), or, for a
-/// turn set aside, with a new turn of its conversation that brings them. It runs in the
-/// request's `tool round` span (the call ids it answers, never their arguments or results),
-/// with the rest of the turn in a `chat {model}` span under it.
+/// Hands the results to the parked turn that asked for them and gives back the rest of that
+/// turn (more tool calls, or the answer), or, for a turn set aside, a new turn of its
+/// conversation that brings them. It runs in the request's `tool round` span (the call ids it
+/// answers, never their arguments or results), with the rest of the turn in a `chat {model}`
+/// span under it.
 pub(crate) async fn continue_turn(
     app: Arc<App>,
     caller: Identity,
-    req: ChatRequest,
-    results: Vec<ToolResult>,
-) -> Result<Response, ApiError> {
+    results: ToolResults,
+) -> Result<Started, ApiError> {
     let round =
         crate::telemetry::span(|| tracing::info_span!("tool round", otel.name = "tool round"));
     crate::telemetry::event(&round, "gen_ai.tool_results", || {
-        let ids: Vec<opentelemetry::StringValue> =
-            results.iter().map(|r| r.call_id.clone().into()).collect();
+        let ids: Vec<opentelemetry::StringValue> = results
+            .outcomes
+            .iter()
+            .map(|(id, _)| id.clone().into())
+            .collect();
         vec![opentelemetry::KeyValue::new(
             "claude_pool.tool_call_ids",
             opentelemetry::Value::Array(ids.into()),
         )]
     });
-    let answered = resume(app, caller, req, results, &round)
+    let answered = resume(app, caller, results, &round)
         .instrument(round.clone())
         .await;
     if let Err(e) = &answered {
@@ -210,24 +191,13 @@ pub(crate) async fn continue_turn(
 async fn resume(
     app: Arc<App>,
     caller: Identity,
-    req: ChatRequest,
-    results: Vec<ToolResult>,
+    results: ToolResults,
     round: &tracing::Span,
-) -> Result<Response, ApiError> {
-    let outcomes: Vec<(String, Outcome)> = results
-        .iter()
-        .map(|r| {
-            let outcome = Outcome {
-                text: r.text.clone(),
-                is_error: false,
-            };
-            (cli_id(&r.call_id), outcome)
-        })
-        .collect();
+) -> Result<Started, ApiError> {
     let continuation = app
         .tools
         .bridge
-        .resume(&caller.key_id, outcomes.clone())
+        .resume(&caller.key_id, results.outcomes.clone())
         .await
         .map_err(|e| match e {
             ContinueError::Ended { .. } => ApiError::ToolResultsRefused {
@@ -241,24 +211,26 @@ async fn resume(
     let mut started = match continuation {
         Continuation::Held(started) => started,
         Continuation::SetAside { kept, info } => {
-            return crate::turns::tool_continue::respond(app, caller, req, outcomes, kept, info)
-                .await;
+            return crate::turns::tool_continue::start_with_results(
+                app, caller, results, kept, info,
+            )
+            .await;
         }
     };
     // The rest of the turn is this request's answer.
     let r = &mut started.req;
-    r.stream = req.stream;
-    r.include_usage = req.include_usage();
-    r.model_name = req.model.clone();
-    r.id = completion_id();
+    r.stream = results.stream;
+    r.include_usage = results.include_usage;
+    r.model_name = results.model_name.clone();
+    r.id = results.id;
     if r.history.is_some() {
         // Stateless clients continue from this request's messages plus the answer.
-        r.history = Some(normalize_history(&req.messages)?);
+        r.history = Some(results.history);
     }
     started.t0 = Instant::now();
     started.first = None;
-    started.span = round.in_scope(|| crate::telemetry::chat_span(&req.model));
+    started.span = round.in_scope(|| crate::telemetry::chat_span(&results.model_name));
     let scoped = || crate::conversation::scoped(&caller.key_id, &started.req.session);
     crate::telemetry::turn_running(scoped, &started.span);
-    crate::api::chat::render::render(app, started).await
+    Ok(started)
 }

@@ -5,7 +5,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use crate::api::chat::messages::normalize;
-use crate::api::chat::render::respond;
+use crate::api::chat::messages::normalize_history;
+use crate::api::chat::render::{render, respond};
 use crate::api::key_api::check_tags;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -13,8 +14,12 @@ use crate::http::extract::ApiJson;
 use crate::http::headers::SESSION_HEADER;
 use crate::openai::{ChatRequest, completion_id};
 use crate::state::AppState;
+use crate::tools::Outcome;
+use crate::tools::wire::cli_id;
 use crate::turns::TurnRequest;
 use crate::turns::placement::{Placement, place};
+use crate::turns::tool_continue::ToolResults;
+use crate::turns::tool_parking::continue_turn;
 
 /// Maps the request onto a conversation (see `crate::conversation`) and runs the turn.
 pub(crate) async fn chat_completions(
@@ -29,9 +34,28 @@ pub(crate) async fn chat_completions(
     // Tool results for a turn that waits for them: the same turn goes on.
     let results = crate::tools::wire::trailing_results(&req.messages)?;
     if !results.is_empty() {
-        return crate::turns::tool_parking::continue_turn(app, caller, req, results).await;
+        let results = ToolResults {
+            outcomes: results
+                .into_iter()
+                .map(|r| {
+                    let outcome = Outcome {
+                        text: r.text,
+                        is_error: false,
+                    };
+                    (cli_id(&r.call_id), outcome)
+                })
+                .collect(),
+            model_name: req.model.clone(),
+            stream: req.stream,
+            include_usage: req.include_usage(),
+            id: completion_id(),
+            history: normalize_history(&req.messages)?,
+            limit: req.output_limit(),
+        };
+        let started = continue_turn(app.clone(), caller, results).await?;
+        return render(app, started).await;
     }
-    let tools = crate::tools::wire::with_output(
+    let tools = crate::tools::request::with_output(
         crate::tools::wire::parse(req.tools.as_deref(), req.tool_choice.as_ref())?,
         crate::tools::format::parse(req.response_format.as_ref())?,
     )?;
@@ -78,7 +102,7 @@ pub(crate) async fn chat_completions(
             admission,
             system_prompt,
             limit: req.output_limit(),
-            tools: tools.map(|request| crate::turns::tool_parking::ToolTurn {
+            tools: tools.map(|request| crate::turns::ToolTurn {
                 request,
                 link: None,
                 output: None,

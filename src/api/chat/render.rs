@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::http::headers::with_session;
 use crate::openai::{ChatChunk, ChatCompletion, Choice, Delta, ResponseMessage, Usage, unix_now};
 use crate::state::App;
+use crate::tools::wire::openai_id;
 use crate::turns::answer::Answer;
 use crate::turns::{Claim, Started, TurnRequest, finished, note_failure, start};
 
@@ -94,7 +95,7 @@ async fn json(
                 }
                 let content = Some(so_far).filter(|t| !t.is_empty());
                 let body = tool_calls_completion(&req, content, &calls);
-                crate::telemetry::tool_calls(&span, calls.iter().map(|c| c.id.as_str()));
+                crate::telemetry::tool_calls(&span, calls.iter().map(|c| openai_id(&c.id)));
                 // The turn's span ends with this answer; its rest has the continuation's.
                 let started = Started {
                     req,
@@ -321,7 +322,7 @@ impl SseState {
                     },
                     None,
                 );
-                crate::telemetry::tool_calls(&self.span, calls.iter().map(|c| c.id.as_str()));
+                crate::telemetry::tool_calls(&self.span, calls.iter().map(|c| openai_id(&c.id)));
                 // The turn's usage comes with its final answer.
                 self.finish("tool_calls", Usage::default());
                 self.park = Some(calls);
@@ -348,7 +349,7 @@ fn sse(app: Arc<App>, started: Started) -> Response {
         first,
         span,
     } = started;
-    let keepalive = app.sse_keepalive;
+    let keepalive = app.server.sse_keepalive;
     let mut st = SseState {
         app,
         id: req.id.clone(),

@@ -25,7 +25,7 @@ pub(crate) async fn generate(
     ApiJson(req): ApiJson<GenerateRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let known = |m: &str| app.resolve_model(m).is_ok();
-    let (key, row) = prepare_key(req, &known, &app.sealer, app.clock.now())?;
+    let (key, row) = prepare_key(req, &known, &app.credentials.sealer, app.limits.clock.now())?;
     let record = app.store.insert_key(&row).await?;
     tracing::info!(key = %keys::label(&record.id), alias = ?record.alias, "key generated");
     let mut body = record.public_json();
@@ -35,7 +35,7 @@ pub(crate) async fn generate(
 
 /// Budgets whose period is over are reset before keys are shown.
 async fn reset_due_budgets(app: &App) -> Result<(), ApiError> {
-    for id in app.store.reset_due_budgets(app.clock.now()).await? {
+    for id in app.store.reset_due_budgets(app.limits.clock.now()).await? {
         app.auth.invalidate(&id);
         tracing::info!(key = %keys::label(&id), "budget period over: spend reset");
     }
@@ -88,7 +88,7 @@ pub(crate) async fn update(
     ApiJson(req): ApiJson<UpdateRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let id = key_id(&req.key)?;
-    let now = app.clock.now();
+    let now = app.limits.clock.now();
     if let Some(m) = &req.models {
         check_models(&|name: &str| app.resolve_model(name).is_ok(), m)?;
     }
@@ -125,7 +125,11 @@ pub(crate) async fn update(
     let sealed = req
         .claude_oauth_token
         .as_ref()
-        .map(|t| t.as_deref().map(|t| seal(&app.sealer, t)).transpose())
+        .map(|t| {
+            t.as_deref()
+                .map(|t| seal(&app.credentials.sealer, t))
+                .transpose()
+        })
         .transpose()?;
     let narrow =
         |v: Option<Option<u64>>| v.map(|v| v.map(|n| u32::try_from(n).unwrap_or(u32::MAX)));
@@ -226,7 +230,7 @@ async fn regenerate_key(
             &old.id,
             &keys::hash(&key),
             &keys::display(&key),
-            app.clock.now(),
+            app.limits.clock.now(),
         )
         .await?
         .ok_or_else(|| ApiError::bad("key", "a revoked key cannot be regenerated"))?;
@@ -265,7 +269,7 @@ async fn set_blocked(
     let id = key_id(reference)?;
     let record = app
         .store
-        .set_blocked(&id, blocked, app.clock.now())
+        .set_blocked(&id, blocked, app.limits.clock.now())
         .await?
         .ok_or_else(|| unknown_key(reference))?;
     app.auth.invalidate(&id);

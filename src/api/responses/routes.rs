@@ -120,6 +120,7 @@ async fn continue_from(
     msgs: Vec<Msg>,
 ) -> Result<(Placement, Vec<Msg>), ApiError> {
     let stored = app
+        .conversations
         .responses
         .get(prev, &caller.key_id)
         .await?
@@ -131,7 +132,12 @@ async fn continue_from(
         .collect();
     let mut full = stored.history.clone();
     full.extend(new.iter().cloned());
-    if app.responses.is_latest(prev, &stored.session).await? {
+    if app
+        .conversations
+        .responses
+        .is_latest(prev, &stored.session)
+        .await?
+    {
         // In place: the conversation's worker (on this replica, or taken up from the store)
         // holds it; only the new input is sent.
         app.take_up(&caller.key_id, &stored.session).await?;
@@ -140,6 +146,7 @@ async fn continue_from(
             _ => replay(&new),
         };
         let system_prompt = app
+            .conversations
             .sessions
             .system_prompt(&caller.key_id, &stored.session, sent_system_prompt)
             .await?;
@@ -153,8 +160,9 @@ async fn continue_from(
         return Ok((placement, full));
     }
     // A branch from an older response: a new conversation replaying the history up to it.
-    let session = app.sessions.create(&caller.key_id).await?;
+    let session = app.conversations.sessions.create(&caller.key_id).await?;
     let system_prompt = app
+        .conversations
         .sessions
         .system_prompt(&caller.key_id, &session, sent_system_prompt)
         .await?;
@@ -181,6 +189,7 @@ fn outcome_of(cut: Option<Cut>) -> Outcome {
 async fn store(app: &App, req: &TurnRequest, before: Vec<Msg>, text: &str, object: &Value) {
     let history = extended(&before, text);
     if let Err(e) = app
+        .conversations
         .responses
         .put(&req.id, &req.caller.key_id, &req.session, &history, object)
         .await
@@ -380,7 +389,7 @@ impl Sse {
 }
 
 fn sse(app: Arc<App>, started: Started, head: Head, before: Vec<Msg>) -> Response {
-    let keepalive = app.sse_keepalive;
+    let keepalive = app.server.sse_keepalive;
     let first = started.first.clone();
     let mut st = Sse {
         app,
@@ -432,7 +441,8 @@ pub(crate) async fn get(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    app.responses
+    app.conversations
+        .responses
         .get(&id, &caller.key_id)
         .await?
         .map(|s| Json(s.object))
@@ -445,7 +455,12 @@ pub(crate) async fn delete(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if app.responses.delete(&id, &caller.key_id).await? {
+    if app
+        .conversations
+        .responses
+        .delete(&id, &caller.key_id)
+        .await?
+    {
         Ok(Json(
             json!({"id": id, "object": "response.deleted", "deleted": true}),
         ))
