@@ -31,10 +31,11 @@ pub mod turn;
 pub mod worker;
 
 pub use config::{BackoffConfig, Handoff, PoolConfig, WorkerConfig};
+pub use content::{Block, Source};
 pub use pool::{AdoptError, PoolError, PoolHandle, PoolSnapshot, WorkerState};
 pub use transcript::{SavedTurn, TranscriptSink};
 pub use turn::{
-    ExternalTools, Ledger, Profile, Secret, SessionId, SubmitError, ToolCall, Turn, TurnBudget,
-    TurnError, TurnEvent, TurnResult, TurnSpend, TurnStream, Usage,
+    ExternalTools, Ledger, Profile, Secret, SessionId, SubmitError, Thinking, ToolCall, Turn,
+    TurnBudget, TurnError, TurnEvent, TurnResult, TurnSpend, TurnStream, Usage,
 };
 pub use worker::WorkerId;

@@ -51,6 +51,10 @@ pub enum CliEvent {
     },
     /// A `stream_event` carrying a `text_delta`: the text piece.
     TextDelta(String),
+    /// A `stream_event` carrying a `thinking_delta`: a piece of the model's thinking.
+    ThinkingDelta(String),
+    /// A `stream_event` carrying a `signature_delta`: the signature that ends a thinking block.
+    SignatureDelta(String),
     /// Token usage of one model call, mid-turn: a `message_start` (input side, `start`) or a
     /// `message_delta` (output tokens so far in that message).
     MessageUsage {
@@ -210,6 +214,27 @@ struct Delta<'a> {
     kind: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     text: Option<String>,
+    #[serde(default)]
+    thinking: Option<String>,
+    #[serde(default)]
+    signature: Option<String>,
+}
+
+impl Delta<'_> {
+    /// The content delta this is (text, thinking, signature), if any.
+    fn into_event(self) -> Option<CliEvent> {
+        match (
+            self.kind?.as_ref(),
+            self.text,
+            self.thinking,
+            self.signature,
+        ) {
+            ("text_delta", Some(text), ..) => Some(CliEvent::TextDelta(text)),
+            ("thinking_delta", _, Some(thinking), _) => Some(CliEvent::ThinkingDelta(thinking)),
+            ("signature_delta", .., Some(signature)) => Some(CliEvent::SignatureDelta(signature)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -348,12 +373,9 @@ pub fn parse_line(line: &str) -> Result<CliEvent, ProtocolError> {
     Ok(match env.kind.as_ref() {
         "stream_event" => {
             let s: StreamLine<'_> = serde_json::from_str(line)?;
-            match s.event.delta {
-                Some(Delta {
-                    kind: Some(k),
-                    text: Some(text),
-                }) if k == "text_delta" => CliEvent::TextDelta(text),
-                _ if s.event.kind == "message_start" => {
+            match s.event.delta.and_then(Delta::into_event) {
+                Some(delta) => delta,
+                None if s.event.kind == "message_start" => {
                     let m = s.event.message.unwrap_or_default();
                     CliEvent::MessageUsage {
                         usage: m.usage.unwrap_or_default().into(),
@@ -361,14 +383,14 @@ pub fn parse_line(line: &str) -> Result<CliEvent, ProtocolError> {
                         model: m.model,
                     }
                 }
-                _ if s.event.kind == "message_delta" && s.event.usage.is_some() => {
+                None if s.event.kind == "message_delta" && s.event.usage.is_some() => {
                     CliEvent::MessageUsage {
                         usage: s.event.usage.unwrap_or_default().into(),
                         start: false,
                         model: None,
                     }
                 }
-                _ => CliEvent::StreamOther {
+                None => CliEvent::StreamOther {
                     event_type: s.event.kind.into_owned(),
                 },
             }

@@ -1,6 +1,7 @@
 //! Parsing tests on lines captured from the real CLI (2.1.197) against the fake Anthropic API.
 
 use super::*;
+use crate::content::Block;
 
 const FIXTURE: &str = include_str!("../tests/fixtures/real-cli-2.1.197.jsonl");
 
@@ -145,14 +146,97 @@ fn api_retry_garbage_and_unknown_lines() {
         }
     );
     assert!(matches!(
-        parse_line(r#"{"type":"stream_event","event":{"type":"content_block_delta","delta":{"type":"thinking_delta","thinking":"hm"}}}"#).unwrap(),
+        parse_line(r#"{"type":"stream_event","event":{"type":"content_block_delta","delta":{"type":"input_json_delta","partial_json":"{"}}}"#).unwrap(),
         CliEvent::StreamOther { event_type } if event_type == "content_block_delta"
+    ));
+}
+
+const THINKING_FIXTURE: &str =
+    include_str!("../tests/fixtures/real-cli-2.1.197-thinking-attachments.jsonl");
+
+#[test]
+fn thinking_and_its_signature_come_before_the_text() {
+    // A `[[think]]` turn (the fake API thinks when asked, as the CLI enables adaptive thinking
+    // by default), then a turn with attachments, as CLI 2.1.197 prints them.
+    let evs: Vec<CliEvent> = THINKING_FIXTURE
+        .lines()
+        .map(|l| parse_line(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(!evs.iter().any(|e| matches!(e, CliEvent::Unknown { .. })));
+    let deltas: Vec<&CliEvent> = evs
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                CliEvent::TextDelta(_) | CliEvent::ThinkingDelta(_) | CliEvent::SignatureDelta(_)
+            )
+        })
+        .collect();
+    assert_eq!(
+        deltas[..3],
+        [
+            &CliEvent::ThinkingDelta("thinking about: why? [[think]]".into()),
+            &CliEvent::SignatureDelta("sig-fake-884c4cf8".into()),
+            &CliEvent::TextDelta("echo: why? [[thi".into()),
+        ]
+    );
+    let thinking = evs
+        .iter()
+        .filter(|e| matches!(e, CliEvent::ThinkingDelta(_) | CliEvent::SignatureDelta(_)))
+        .count();
+    assert_eq!(thinking, 2, "only the first turn thought");
+    // The thinking block's own assistant line carries no text.
+    let texts: Vec<&str> = evs
+        .iter()
+        .filter_map(|e| match e {
+            CliEvent::Assistant { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts[..2], ["", "echo: why? [[think]] [n=1]"]);
+    let Some(CliEvent::Result(r)) = evs.last() else {
+        panic!("a result last")
+    };
+    assert_eq!(
+        r.result.as_deref(),
+        Some(
+            "echo: what is this? [image base64 image/png 68 bytes sha256:63ef318d] \
+             [document base64 application/pdf 15 bytes sha256:ef381f48] [document text 11 chars] \
+             [image url https://example.com/a.png] [n=3]"
+        )
+    );
+}
+
+#[test]
+fn content_deltas_of_each_kind() {
+    let delta = |d: &str| {
+        parse_line(&format!(
+            r#"{{"type":"stream_event","event":{{"type":"content_block_delta","index":0,"delta":{d}}}}}"#
+        ))
+        .unwrap()
+    };
+    assert_eq!(
+        delta(r#"{"type":"text_delta","text":"a\"b"}"#),
+        CliEvent::TextDelta("a\"b".into())
+    );
+    assert_eq!(
+        delta(r#"{"type":"thinking_delta","thinking":"hm\n"}"#),
+        CliEvent::ThinkingDelta("hm\n".into())
+    );
+    assert_eq!(
+        delta(r#"{"type":"signature_delta","signature":"EqQBCkYI"}"#),
+        CliEvent::SignatureDelta("EqQBCkYI".into())
+    );
+    // A delta without its field is another stream event, not an empty piece.
+    assert!(matches!(
+        delta(r#"{"type":"thinking_delta"}"#),
+        CliEvent::StreamOther { .. }
     ));
 }
 
 #[test]
 fn input_lines_have_the_cli_shapes() {
-    let line = user_message_line(&serde_json::json!("hi \"there\"\n"));
+    let line = user_message_line(&[Block::text("hi \"there\"\n")]);
     assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(v["type"], "user");
@@ -160,14 +244,6 @@ fn input_lines_have_the_cli_shapes() {
     assert_eq!(
         v["message"]["content"],
         serde_json::json!([{"type": "text", "text": "hi \"there\"\n"}, {"type": "text", "text": ""}])
-    );
-    let parts = serde_json::json!([{"type": "text", "text": "a"}]);
-    let v: serde_json::Value = serde_json::from_str(&user_message_line(&parts)).unwrap();
-    assert_eq!(v["message"]["content"][0]["text"], "a");
-    assert_eq!(
-        v["message"]["content"][1],
-        serde_json::json!({"type": "text", "text": ""}),
-        "a client message always ends with an empty block, so it never runs as a command"
     );
     let v: serde_json::Value = serde_json::from_str(&command_line("/clear")).unwrap();
     assert_eq!(v["message"]["content"], "/clear");
@@ -180,6 +256,54 @@ fn input_lines_have_the_cli_shapes() {
         assert_eq!(v["request_id"], "r9");
         assert_eq!(v["request"]["subtype"], sub);
     }
+}
+
+#[test]
+fn a_user_line_carries_every_kind_of_block_then_the_empty_one() {
+    use crate::content::Source;
+    let base64 = |media_type: &str, data: &str| Source::Base64 {
+        media_type: media_type.into(),
+        data: data.into(),
+    };
+    let content = [
+        Block::text("/cost of this?"),
+        Block::Image(base64("image/png", "iVBORw0KGgo=")),
+        Block::Image(Source::Url("https://example.com/a.png".into())),
+        Block::Document {
+            source: base64("application/pdf", "JVBERi0xLjQ="),
+            title: Some("spec".into()),
+        },
+        Block::Document {
+            source: Source::Text("plain words".into()),
+            title: None,
+        },
+        Block::ToolResult {
+            call_id: "toolu_1".into(),
+            content: vec![Block::text("12C")],
+            is_error: true,
+        },
+    ];
+    let line = user_message_line(&content);
+    assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        v["message"]["content"],
+        serde_json::json!([
+            {"type": "text", "text": "/cost of this?"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+            {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}},
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQ="}, "title": "spec"},
+            {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "plain words"}},
+            {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "12C"}], "is_error": true},
+            {"type": "text", "text": ""},
+        ]),
+        "the client's blocks in order, then the empty block that keeps them from running as a command"
+    );
+    let v: serde_json::Value = serde_json::from_str(&user_message_line(&[])).unwrap();
+    assert_eq!(
+        v["message"]["content"],
+        serde_json::json!([{"type": "text", "text": ""}])
+    );
 }
 
 #[test]

@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::content::Block;
+
 /// The gateway's own conversation id. It is stable for the life of a conversation, while the
 /// CLI's session id changes on `/clear` and may change on `--resume`.
 pub type SessionId = Arc<str>;
@@ -99,9 +101,10 @@ pub struct Turn {
     /// The conversation this turn belongs to. A turn for a session that a worker holds goes to
     /// that worker; turns of one session run one at a time, in submission order.
     pub session: SessionId,
-    /// The user message content as the CLI takes it: a JSON string, or an array of content parts
-    /// (`{"type":"text","text":...}`).
-    pub content: serde_json::Value,
+    /// What the CLI receives as one user message: text, images, documents and tool results,
+    /// in order (written by [`crate::protocol::user_message_line`], which keeps any of it from
+    /// running as a slash command).
+    pub content: Vec<Block>,
     /// Which workers may serve it.
     pub profile: Profile,
     /// Its cost cap and where its spend is reported.
@@ -167,14 +170,19 @@ impl std::fmt::Debug for Ledger {
 }
 
 impl Turn {
-    /// A plain-text turn with the default profile.
-    pub fn text(session: impl Into<SessionId>, text: impl Into<String>) -> Self {
+    /// A turn of these content blocks with the default profile.
+    pub fn new(session: impl Into<SessionId>, content: Vec<Block>) -> Self {
         Self {
             session: session.into(),
-            content: serde_json::Value::String(text.into()),
+            content,
             profile: Profile::default(),
             budget: TurnBudget::default(),
         }
+    }
+
+    /// A plain-text turn (one text block) with the default profile.
+    pub fn text(session: impl Into<SessionId>, text: impl Into<String>) -> Self {
+        Self::new(session, vec![Block::text(text)])
     }
 }
 
@@ -228,6 +236,20 @@ pub struct TurnResult {
     pub duration_ms: u64,
     /// Ended early by the caller's cut ([`TurnBudget::cut`]).
     pub cut: bool,
+    /// The model's thinking blocks in the turn, in order (one per model call that thought:
+    /// a turn with tool rounds may have several); empty when it did not think.
+    pub thinking: Vec<Thinking>,
+}
+
+/// One thinking block of the model, as streamed ([`TurnEvent::ThinkingDelta`]s, then its
+/// [`TurnEvent::ThinkingSignature`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Thinking {
+    /// The thinking text.
+    pub text: String,
+    /// The block's signature (what the model API checks when the block is given back to it);
+    /// `None` when the block ended without one (an interrupted call).
+    pub signature: Option<String>,
 }
 
 /// Why a turn failed. Each maps to one HTTP status at the edge.
@@ -273,8 +295,10 @@ pub enum TurnError {
     ConversationLost(String),
 }
 
-/// What a turn's stream yields, in order: `Started`, any number of `TextDelta`s, then exactly
-/// one of `Completed` or `Failed`, then the stream ends.
+/// What a turn's stream yields, in order: `Started`; then the output in the order the CLI
+/// prints it: per model call, its thinking (`ThinkingDelta`s, then the block's
+/// `ThinkingSignature`) before its `TextDelta`s, and its external calls (`ToolCalls`) once the
+/// call's message ends; then exactly one of `Completed` or `Failed`, then the stream ends.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TurnEvent {
     /// A worker took the turn.
@@ -295,6 +319,10 @@ pub enum TurnEvent {
     ToolCalls(Vec<ToolCall>),
     /// A piece of assistant text, as it arrives.
     TextDelta(String),
+    /// A piece of the model's thinking, as it arrives (before the text of the same call).
+    ThinkingDelta(String),
+    /// The signature that closes the thinking block whose deltas came before it.
+    ThinkingSignature(String),
     /// The turn finished.
     Completed(TurnResult),
     /// The turn failed; nothing more follows.

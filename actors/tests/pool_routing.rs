@@ -178,7 +178,7 @@ async fn lru_session_is_evicted_at_max_and_resumed_later_with_context() {
             TurnEvent::Started { resumed: r, .. } => resumed = r,
             TurnEvent::Completed(r) => break r.text,
             TurnEvent::Failed(e) => panic!("{e}"),
-            TurnEvent::TextDelta(_) | TurnEvent::ToolCalls(_) => {}
+            _ => {}
         }
     };
     assert!(

@@ -4,71 +4,17 @@
 //!
 //! The CLI is looked up at `$CLAUDE_CLI_PATH`, else `.cache/claude-cli/node_modules/.bin/claude`
 //! (installed by `scripts/install-cli.sh`). When it is missing the tests say so and pass
-//! locally; under CI (`CI` set) a missing CLI is a failure.
+//! locally; under CI (`CI` set) a missing CLI is a failure (`common::real`).
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use claude_pool_actors::{Handoff, PoolConfig, PoolHandle, Turn, TurnEvent};
+use claude_pool_actors::{Handoff, PoolHandle, Turn, TurnEvent};
+use common::real::*;
 use common::*;
-use fake_anthropic::{FakeApi, Options};
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn real_cli() -> Option<PathBuf> {
-    let path = std::env::var_os("CLAUDE_CLI_PATH")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".cache/claude-cli/node_modules/.bin/claude"));
-    if path.exists() {
-        return Some(path);
-    }
-    let why = format!(
-        "real CLI ({}) missing; run scripts/install-cli.sh",
-        path.display()
-    );
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must run the real-CLI tests: {why}"
-    );
-    eprintln!("SKIP: {why}");
-    None
-}
-
-/// The fake Anthropic API on a free loopback port, `[[slow]]` pausing 100 ms per chunk;
-/// stopped when dropped.
-fn fake_api() -> FakeApi {
-    FakeApi::start(Options::default().slow_ms(100)).expect("the fake API starts")
-}
-
-fn real_config(
-    cli: PathBuf,
-    dir: &std::path::Path,
-    api: &FakeApi,
-    min: usize,
-    max: usize,
-) -> PoolConfig {
-    let mut cfg = fake_config(dir, min, max);
-    cfg.worker.command = cli;
-    cfg.worker.startup_timeout = Duration::from_secs(60);
-    cfg.interrupt_timeout = Duration::from_secs(3);
-    cfg.worker.env.extend([
-        ("ANTHROPIC_BASE_URL".to_owned(), api.url()),
-        ("ANTHROPIC_API_KEY".to_owned(), "dummy".to_owned()),
-        ("CLAUDE_CODE_MAX_RETRIES".to_owned(), "0".to_owned()),
-    ]);
-    cfg
-}
-
-/// The `[n=k]` message count the fake API reports.
-fn n_of(reply: &str) -> u32 {
-    let start = reply.rfind("[n=").expect("reply carries [n=..]") + 3;
-    reply[start..].split(']').next().unwrap().parse().unwrap()
-}
+use fake_anthropic::FakeApi;
 
 /// One turn; returns (reply, pid, time to first delta, total time).
 async fn timed_turn(
@@ -90,6 +36,7 @@ async fn timed_turn(
             }
             TurnEvent::Failed(e) => panic!("{text}: {e}"),
             TurnEvent::ToolCalls(c) => panic!("{text}: unexpected tool calls {c:?}"),
+            TurnEvent::ThinkingDelta(_) | TurnEvent::ThinkingSignature(_) => {}
         }
     }
 }

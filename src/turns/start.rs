@@ -149,7 +149,7 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
     };
     let turn = Turn {
         session: crate::conversation::scoped(&req.caller.key_id, &req.session).into(),
-        content: serde_json::Value::Array(content.iter().map(Block::to_cli).collect()),
+        content,
         profile,
         budget: TurnBudget {
             max_cost_usd: app.limits.max_cost_per_request,

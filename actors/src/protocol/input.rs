@@ -1,20 +1,16 @@
 //! The lines the pool writes to the CLI's stdin: client messages made inert, the gateway's
 //! own commands, the conversation boundary and control requests.
 
+use crate::content::Block;
+
 /// One JSON line (with trailing `\n`) carrying a client's message, made inert: the CLI reads
 /// the *last* text block of a user message as a possible slash command (`/config`, `/cost`,
 /// `/clear`, ...), and a last block that is empty is dropped before the message goes to the
-/// model. So the content is sent as text blocks followed by one empty block: whatever the
-/// client wrote (a leading `/` included) reaches the model as written and never runs as a
-/// command (`docs/cli-hardening.md`). `content` is a JSON string or an array of content parts.
-pub fn user_message_line(content: &serde_json::Value) -> String {
-    let mut blocks = match content {
-        serde_json::Value::Array(parts) => parts.clone(),
-        serde_json::Value::String(text) => {
-            vec![serde_json::json!({"type": "text", "text": text})]
-        }
-        other => vec![other.clone()],
-    };
+/// model. So the client's blocks (text, images, documents, tool results, in their order) are
+/// followed by one empty text block: whatever the client wrote (a leading `/` included)
+/// reaches the model as written and never runs as a command (`docs/cli-hardening.md`).
+pub fn user_message_line(content: &[Block]) -> String {
+    let mut blocks: Vec<serde_json::Value> = content.iter().map(Block::to_cli).collect();
     blocks.push(serde_json::json!({"type": "text", "text": ""}));
     user_line(&serde_json::Value::Array(blocks))
 }

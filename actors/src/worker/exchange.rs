@@ -15,7 +15,9 @@ use crate::child::{ChildError, ChildIo, ExitInfo};
 use crate::pricing::CostMeter;
 use crate::protocol::{self, CliEvent, ControlRequest, ResultLine};
 use crate::transcript::{self, SavedTurn, TranscriptDir, TranscriptSink};
-use crate::turn::{SessionId, ToolCall, TurnEvent};
+use crate::turn::{SessionId, Thinking, ToolCall, TurnEvent};
+
+use super::thinking::ThinkingLog;
 
 /// How long a completed turn may wait for the CLI to save it (it flushes every 100 ms); past
 /// it the turn fails and the process is replaced.
@@ -82,6 +84,8 @@ pub(crate) struct ExchangeReport {
     pub(crate) meter: CostMeter,
     /// Set when the turn was confirmed saved: (CLI session, position its file was read to).
     pub(crate) saved: Option<(String, u64)>,
+    /// The thinking blocks streamed (kept for a turn that finished).
+    pub(crate) thinking: Vec<Thinking>,
     /// The I/O, handed back for the next exchange.
     pub(crate) io: ChildIo,
 }
@@ -94,7 +98,7 @@ pub(crate) struct Exchange {
     /// A complete stdin line (see [`protocol::user_message_line`] and
     /// [`protocol::command_line`]).
     pub(crate) input: String,
-    /// Receives text deltas (none for internal exchanges like `/clear`).
+    /// Receives the turn's events (none for internal exchanges like `/clear`).
     pub(crate) sink: Option<mpsc::Sender<TurnEvent>>,
     pub(crate) limits: ExchangeLimits,
     /// Interrupt the turn once its estimated cost passes this.
@@ -140,6 +144,7 @@ pub(crate) async fn run_exchange(
     // interrupt, and the conversation is kept to go on (the caller sets the turn aside).
     let mut set_aside = false;
     let mut text = String::new();
+    let mut thinking = ThinkingLog::default();
     let mut meter = CostMeter::default();
     macro_rules! broken {
         ($reason:expr) => {
@@ -149,6 +154,7 @@ pub(crate) async fn run_exchange(
                 cli_session_id,
                 meter,
                 saved: None,
+                thinking: Vec::new(),
                 io,
             }
         };
@@ -195,27 +201,29 @@ pub(crate) async fn run_exchange(
                         // are all known then, and the CLI is about to make them).
                         let flushed = if !calls.is_empty() && ends_message(&parsed) {
                             let batch = TurnEvent::ToolCalls(std::mem::take(&mut calls));
-                            match (&sink, interrupted) {
-                                (Some(s), None) => match s.send_timeout(batch, limits.idle_timeout).await {
-                                    Ok(()) => None,
-                                    Err(_) => Some(InterruptCause::Cancelled),
-                                },
-                                _ => None,
-                            }
+                            forward(&sink, interrupted, batch, limits.idle_timeout).await
                         } else {
                             None
                         };
                         let cause = match parsed {
                         Ok(CliEvent::TextDelta(piece)) => {
+                            thinking.close();
                             text.push_str(&piece);
-                            if let (Some(s), None) = (&sink, interrupted) {
-                                match s.send_timeout(TurnEvent::TextDelta(piece), limits.idle_timeout).await {
-                                    Ok(()) => None,
-                                    Err(_) => Some(InterruptCause::Cancelled),
-                                }
-                            } else {
-                                None
+                            forward(&sink, interrupted, TurnEvent::TextDelta(piece), limits.idle_timeout).await
+                        }
+                        Ok(CliEvent::ThinkingDelta(piece)) => {
+                            thinking.delta(&piece);
+                            forward(&sink, interrupted, TurnEvent::ThinkingDelta(piece), limits.idle_timeout).await
+                        }
+                        Ok(CliEvent::SignatureDelta(piece)) => {
+                            thinking.signature(&piece);
+                            forward(&sink, interrupted, TurnEvent::ThinkingSignature(piece), limits.idle_timeout).await
+                        }
+                        Ok(CliEvent::StreamOther { event_type }) => {
+                            if event_type == "content_block_stop" {
+                                thinking.close();
                             }
+                            None
                         }
                         Ok(CliEvent::Result(result)) => {
                             if text.is_empty() && !result.is_error {
@@ -269,10 +277,14 @@ pub(crate) async fn run_exchange(
                                 cli_session_id,
                                 meter,
                                 saved,
+                                thinking: thinking.into_blocks(),
                                 io,
                             };
                         }
                         Ok(CliEvent::MessageUsage { usage, start, model }) => {
+                            if start {
+                                thinking.close();
+                            }
                             meter.on_usage(&usage, start, model.as_deref());
                             match max_cost_usd {
                                 Some(max) if meter.estimate_usd() > max => Some(InterruptCause::CostLimit),
@@ -346,6 +358,24 @@ pub(crate) async fn run_exchange(
                 broken!(e.to_string());
             }
         }
+    }
+}
+
+/// Sends a turn event to the caller; a caller that is gone, or takes nothing for `timeout`,
+/// cancels the turn. Nothing is sent once the turn is being interrupted.
+async fn forward(
+    sink: &Option<mpsc::Sender<TurnEvent>>,
+    interrupted: Option<InterruptCause>,
+    event: TurnEvent,
+    timeout: Duration,
+) -> Option<InterruptCause> {
+    match (sink, interrupted) {
+        (Some(s), None) => s
+            .send_timeout(event, timeout)
+            .await
+            .err()
+            .map(|_| InterruptCause::Cancelled),
+        _ => None,
     }
 }
 

@@ -9,6 +9,7 @@
 //! (SIGTERM → grace → SIGKILL); if the actor is killed instead, the child's group guard does it.
 
 pub(crate) mod exchange;
+mod thinking;
 
 use std::time::{Duration, Instant};
 
@@ -29,7 +30,8 @@ pub type WorkerId = u64;
 /// A turn handed to a worker by the pool.
 #[derive(Debug)]
 pub(crate) struct Assignment {
-    pub(crate) content: serde_json::Value,
+    /// The user message, as blocks.
+    pub(crate) content: Vec<crate::content::Block>,
     pub(crate) events: mpsc::Sender<TurnEvent>,
     pub(crate) queued_for: Duration,
     pub(crate) resumed: bool,
@@ -374,6 +376,7 @@ async fn finish_exchange(
                     stop_reason: result.stop_reason.clone(),
                     duration_ms: elapsed.map(|d| d.as_millis() as u64).unwrap_or_default(),
                     cut: true,
+                    thinking: report.thinking,
                 }),
                 None if over_limit => TurnEvent::Failed(over(cost)),
                 None if result.is_interrupted() => TurnEvent::Failed(TurnError::Interrupted),
@@ -395,6 +398,7 @@ async fn finish_exchange(
                         elapsed.map(|d| d.as_millis() as u64).unwrap_or_default()
                     },
                     cut: false,
+                    thinking: report.thinking,
                 }),
             };
             let ok = matches!(event, TurnEvent::Completed(_));

@@ -1,11 +1,16 @@
-//! Shared helpers for the pool's integration tests: configs pointing at the fake CLI,
-//! polling with deadlines, and /proc inspection for leaks.
+//! Shared helpers for the pool's integration tests: configs pointing at the fake CLI (at the
+//! real one in `real`), a turn with attachments, polling with deadlines, and /proc inspection
+//! for leaks.
 #![allow(dead_code, unreachable_pub)]
+
+pub mod real;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use claude_pool_actors::{BackoffConfig, PoolConfig, PoolHandle, Turn, TurnEvent, WorkerConfig};
+use claude_pool_actors::{
+    BackoffConfig, Block, PoolConfig, PoolHandle, Source, Turn, TurnEvent, WorkerConfig,
+};
 
 /// The fake CLI built with this crate.
 pub fn fake_cli() -> PathBuf {
@@ -60,12 +65,50 @@ pub async fn turn(pool: &PoolHandle, session: &str, text: &str) -> (String, u32)
     loop {
         match stream.recv().await {
             Some(TurnEvent::Started { pid: p, .. }) => pid = p,
-            Some(TurnEvent::TextDelta(_) | TurnEvent::ToolCalls(_)) => {}
+            Some(
+                TurnEvent::TextDelta(_)
+                | TurnEvent::ThinkingDelta(_)
+                | TurnEvent::ThinkingSignature(_)
+                | TurnEvent::ToolCalls(_),
+            ) => {}
             Some(TurnEvent::Completed(r)) => return (r.text, pid),
             Some(TurnEvent::Failed(e)) => panic!("turn {text:?} failed: {e}"),
             None => panic!("turn {text:?} ended without a result"),
         }
     }
+}
+
+/// A 1x1 transparent PNG, base64.
+pub const PNG: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
+/// `%PDF-1.4\n%fake\n`, base64.
+pub const PDF: &str = "JVBERi0xLjQKJWZha2UK";
+
+/// A question with a base64 PNG, a titled PDF, a text document and an image by URL; and how
+/// both the fake CLI and the fake Anthropic API describe it in their echo (each attachment with
+/// its size and the first 8 hex digits of its decoded bytes' SHA-256).
+pub fn attachments() -> (Vec<Block>, &'static str) {
+    let base64 = |media_type: &str, data: &str| Source::Base64 {
+        media_type: media_type.into(),
+        data: data.into(),
+    };
+    let blocks = vec![
+        Block::text("what is this?"),
+        Block::Image(base64("image/png", PNG)),
+        Block::Document {
+            source: base64("application/pdf", PDF),
+            title: Some("spec".into()),
+        },
+        Block::Document {
+            source: Source::Text("hello world".into()),
+            title: None,
+        },
+        Block::Image(Source::Url("https://example.com/a.png".into())),
+    ];
+    let described = "what is this? [image base64 image/png 68 bytes sha256:63ef318d] \
+        [document base64 application/pdf 15 bytes sha256:ef381f48] [document text 11 chars] \
+        [image url https://example.com/a.png]";
+    (blocks, described)
 }
 
 /// The `[turn=k]` counter in a fake CLI reply.

@@ -220,9 +220,9 @@ impl CliProcess {
 
     /// One turn: returns the time to the first text delta (from `t0`).
     pub(crate) async fn turn(&mut self, prompt: &str, t0: Instant) -> Result<Duration, String> {
-        self.write(&protocol::user_message_line(&serde_json::Value::String(
-            prompt.into(),
-        )))
+        self.write(&protocol::user_message_line(&[
+            claude_pool_actors::Block::text(prompt),
+        ]))
         .await?;
         let mut ttft = None;
         loop {

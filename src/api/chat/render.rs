@@ -329,6 +329,7 @@ impl SseState {
             }
             Some(TurnEvent::Failed(e)) => self.end_with_error(e.into()),
             Some(TurnEvent::Started { .. } | TurnEvent::ToolCalls(_)) => {}
+            Some(TurnEvent::ThinkingDelta(_) | TurnEvent::ThinkingSignature(_)) => {}
             None => self.end_with_error(TurnError::WorkerFailed("stream ended".into()).into()),
         }
     }

@@ -325,6 +325,7 @@ impl Sse {
             Some(TurnEvent::Completed(r)) => self.closing(&r),
             Some(TurnEvent::Failed(e)) => self.fail(e.into()),
             Some(TurnEvent::Started { .. } | TurnEvent::ToolCalls(_)) => {}
+            Some(TurnEvent::ThinkingDelta(_) | TurnEvent::ThinkingSignature(_)) => {}
             None => self.fail(TurnError::WorkerFailed("stream ended".into()).into()),
         }
     }

@@ -7,12 +7,15 @@
 //! message → `system/init`, `system/status`, `stream_event` text deltas (16-byte pieces),
 //! `assistant`, `result` (usage, cumulative `total_cost_usd` per process, `duration_ms`).
 //!
-//! Reply text: `echo: <user text> [turn=<k>]`, k = turns of the current conversation. `/clear`
-//! starts a new conversation (new session id, k back to 0). The count is saved after every turn
-//! in `$HOME/.fake-claude/sessions/<session id>`, and each completed turn is appended, like the
-//! real CLI does, to its transcript `<config dir>/projects/<slug of cwd>/<session id>.jsonl`
-//! (an entry with the `uuid` of the turn's `assistant` line and the turn count), so
-//! `--resume <id>` continues it in another process, also one that has only the transcript.
+//! A user message's content is a string or an array of blocks: its text blocks, then its image
+//! and document blocks described as the fake Anthropic API describes them (`content`), make
+//! the user text. Reply text: `echo: <user text> [turn=<k>]`, k = turns of the current
+//! conversation. `/clear` starts a new conversation (new session id, k back to 0). The count
+//! is saved after every turn in `$HOME/.fake-claude/sessions/<session id>`, and each completed
+//! turn is appended, like the real CLI does, to its transcript
+//! `<config dir>/projects/<slug of cwd>/<session id>.jsonl` (an entry with the `uuid` of the
+//! turn's `assistant` line and the turn count), so `--resume <id>` continues it in another
+//! process, also one that has only the transcript.
 //!
 //! Magic words in the user text:
 //! - `[[slow]]` / `[[slow:N]]`: 100 ms / N ms between deltas; `[[long]]`: about 200 deltas
@@ -33,6 +36,7 @@
 //! - `[[system]]`: the reply has `system=<--system-prompt>` (or `system=none`)
 //! - `[[pid]]`: the reply has `pid=<pid>`; `[[stderr]]`: writes to stderr
 //! - `[[exit]]`: exit 0 after the turn
+//! - `[[think]]`: a thinking block (deltas, signature) before the text (`thinking`)
 //! - `[[call:NAME {json}]]` (with `--mcp-config`): the model calls the MCP server's tool NAME
 //!   (see `tools`), `[[abort-call:MS]]` gives such a call up after MS ms
 //!
@@ -48,7 +52,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod content;
 mod mcp;
+mod thinking;
 mod tools;
 mod transcript;
 
@@ -160,7 +166,7 @@ fn read_stdin(tx: mpsc::Sender<Input>) {
         };
         let input = match v["type"].as_str() {
             Some("user") => {
-                let (text, command) = content_text(&v["message"]["content"]);
+                let (text, command) = content::content_text(&v["message"]["content"]);
                 Input::User { text, command }
             }
             Some("control_request") => Input::Control {
@@ -177,22 +183,6 @@ fn read_stdin(tx: mpsc::Sender<Input>) {
         }
     }
     let _ = tx.send(Input::Eof);
-}
-
-/// The message text, and whether the CLI would run it as a slash command: like the real CLI,
-/// only the last text block is read as a command (a string content is one block), and an empty
-/// last block is dropped.
-fn content_text(content: &Value) -> (String, bool) {
-    match content {
-        Value::String(s) => (s.clone(), s.starts_with('/')),
-        Value::Array(parts) => {
-            let texts: Vec<&str> = parts.iter().filter_map(|p| p["text"].as_str()).collect();
-            let command = texts.last().is_some_and(|t| t.starts_with('/'));
-            let kept: Vec<&str> = texts.into_iter().filter(|t| !t.is_empty()).collect();
-            (kept.join("\n"), command)
-        }
-        _ => (String::new(), false),
-    }
 }
 
 impl Fake {
@@ -353,6 +343,9 @@ impl Fake {
         } else {
             if let Some(n) = magic_number::<u64>(text, "tokens") {
                 self.usage_events(n);
+            }
+            if text.contains("[[think]]") {
+                self.think(text);
             }
             self.stream(&reply, text, delay)
         };
