@@ -49,7 +49,7 @@ if [ ! -x "$VENV/bin/pytest" ] || ! cmp -s tests/python/requirements.txt "$VENV/
   cp tests/python/requirements.txt "$VENV/requirements.txt"
 fi
 
-phase "node client packages (openai, Vercel AI SDK)"
+phase "node client packages (openai, @anthropic-ai/sdk, Vercel AI SDK)"
 (cd "$ROOT/tests/node" && npm ci --no-audit --no-fund --loglevel=error)
 
 phase "helm (chart tests)"
@@ -66,7 +66,7 @@ LOG="$ROOT/.cache/cargo-test.log"
 cargo test --workspace 2>&1 | tee "$LOG"
 rust_passed=$(awk '/^test result:/ {s += $4} END {print s+0}' "$LOG")
 
-phase "python tests (openai Python and Node clients, Vercel AI SDK, three replicas behind HAProxy)"
+phase "python tests (openai and anthropic Python and Node clients, LangChain, Vercel AI SDK, the Claude Code CLI as a client, three replicas behind HAProxy)"
 cargo build --workspace --bins --quiet
 # The replicas test runs the release build (server and load generator).
 cargo build --release --workspace --bins --quiet
