@@ -1,6 +1,6 @@
 # Shared by the benchmark scripts (source it after setting ROOT and BIN): a scratch directory
-# and key, every started process stopped on exit, free ports, the fake Anthropic API, and
-# claude-pool servers started and stopped.
+# and key, every started process stopped on exit, free ports, the fake Anthropic API,
+# claude-pool servers started and stopped, load runs, and the Messages API comparison.
 OUT="$(mktemp -d)"
 KEY="sk-bench-key-0123456789"
 PIDS=()
@@ -52,3 +52,33 @@ start_server() {
 }
 
 stop_server() { kill "$SERVER_PID" 2>/dev/null || true; while kill -0 "$SERVER_PID" 2>/dev/null; do sleep 0.1; done; }
+
+# run LABEL ARGS...: one claude-pool-load run, its JSON report into $OUT/$RESULTS (default
+# results).
+run() {
+  local label=$1 dir="$OUT/${RESULTS:-results}"; shift
+  mkdir -p "$dir"
+  "$BIN/claude-pool-load" run --quiet --label "$label" --json "$dir/$(echo "$label" | tr '@/' '__').json" "$@"
+}
+
+# api_runs KIND "CLIENTS..." TURNS_PER_CLIENT ONESHOTS: against the running server, streamed
+# time to first token through chat completions and through the Messages API, one conversation
+# per client (`api-chat-KIND@C`, `api-messages-KIND@C`, alternating), then one-shot turns
+# (a new conversation each) with and without a 64 KB image (base64 PNG) on one client
+# (`oneshot-API-KIND`, `oneshot-API-image-KIND`). Reports go to $OUT/api, which
+# benches/api_report.py reads.
+api_runs() {
+  local kind=$1 clients=$2 per=$3 oneshots=$4 c api RESULTS=api
+  for c in $clients; do
+    for api in chat messages; do
+      run "api-$api-$kind@$c" --api "$api" --url "$SERVER_URL" --api-key "$KEY" -c "$c" \
+        -n "$((c * per))" --stream --server-pid "$SERVER_PID"
+    done
+  done
+  for api in chat messages; do
+    run "oneshot-$api-$kind" --api "$api" --url "$SERVER_URL" --api-key "$KEY" -c 1 \
+      -n "$oneshots" --stream --turns-per-session 1
+    run "oneshot-$api-image-$kind" --api "$api" --image-kb 64 --url "$SERVER_URL" \
+      --api-key "$KEY" -c 1 -n "$oneshots" --stream --turns-per-session 1
+  done
+}

@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""Turns a directory of claude-pool-load JSON reports into docs/benchmarks.md (stdout)."""
+"""Turns a directory of claude-pool-load JSON reports into docs/benchmarks.md (stdout); a second
+directory, of the Messages API comparison (benches/api_report.py), adds its section."""
 import json
 import pathlib
 import platform
 import subprocess
 import sys
+
+import api_report
 
 runs = {}
 for f in sorted(pathlib.Path(sys.argv[1]).glob("*.json")):
@@ -68,5 +71,8 @@ for c in (1000, 10000):
         b, p, a = r["server_before"], r["server_peak"], r["server_after"]
         print(f"- {c} streams: server RSS {b['rss_mb']:.0f} MB before, {p['rss_mb']:.0f} MB peak, "
               f"{a['rss_mb']:.0f} MB after; open fds {b['fds']} before, {p['fds']} peak, {a['fds']} after")
+if len(sys.argv) > 2:
+    print()
+    print(api_report.section(api_report.load(sys.argv[2])))
 print("\nReproduce: `benches/run.sh` (release build; about 5-10 minutes). Micro-benchmarks of the "
       "hot paths: `cargo bench --bench hot_paths`.")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the benchmark matrix and writes docs/benchmarks.md and docs/benchmarks-ttft.svg.
 #   benches/run.sh           full matrix (about 5-10 minutes on 2 cores)
-#   benches/run.sh --smoke   a few seconds: fake CLI, gateway and direct, small counts (CI)
+#   benches/run.sh --smoke   a few seconds: fake CLI, gateway (chat completions and the
+#                            Messages API) and direct, small counts (CI)
 # Everything runs on 127.0.0.1: the fake CLI, or the real CLI against the fake Anthropic API.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,29 +22,28 @@ LOAD="$BIN/claude-pool-load"
 source "$ROOT/benches/common.sh"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-run() { # run LABEL ARGS... : one load run, JSON into $OUT/results
-  local label=$1; shift
-  mkdir -p "$OUT/results"
-  "$LOAD" run --quiet --label "$label" --json "$OUT/results/$(echo "$label" | tr '@/' '__').json" "$@"
-}
-
 FAKE="$BIN/fake-claude"
 if [ "$SMOKE" = 1 ]; then
   start_server fake "$FAKE" 4 64
   run "pool@4" --url "$SERVER_URL" --api-key "$KEY" -c 4 -n 20 --stream --server-pid "$SERVER_PID"
   run "direct@4" --mode direct --cli "$FAKE" -c 4 -n 20
+  api_runs smoke 2 5 3
   stop_server
-  python3 - "$OUT/results" <<'PY'
+  python3 - "$OUT/results" "$OUT/api" <<'PY'
 import json, pathlib, sys
 bad = []
-for f in pathlib.Path(sys.argv[1]).glob("*.json"):
-    r = json.loads(f.read_text())
-    if r["errors"] or r["ok"] != r["requests"]:
-        bad.append((r["label"], r["errors"], r["ok"], r["requests"]))
+for d in sys.argv[1:]:
+    for f in pathlib.Path(d).glob("*.json"):
+        r = json.loads(f.read_text())
+        if r["errors"] or r["ok"] != r["requests"]:
+            bad.append((r["label"], r["errors"], r["ok"], r["requests"]))
 if bad:
     sys.exit(f"smoke run had errors: {bad}")
+if not list(pathlib.Path(sys.argv[2]).glob("*.json")):
+    sys.exit("smoke run: no Messages API runs")
 print("benchmark smoke run: all requests completed")
 PY
+  python3 "$ROOT/benches/api_report.py" "$OUT/api"
   exit 0
 fi
 
@@ -60,6 +60,10 @@ for c in 1000 10000; do
     --turns-per-session 1 --server-pid "$SERVER_PID" --timeout 600
 done
 stop_server
+# The Messages API vs chat completions, and a 64 KB image, on a pool of 16.
+start_server fake-api "$FAKE" 16 256
+api_runs fake "1 16" 50 100
+stop_server
 
 # 2. Real CLI against the fake Anthropic API: pool vs direct vs spawn at 1 and 16.
 CLI="$(scripts/install-cli.sh 2>/dev/null)"
@@ -75,9 +79,10 @@ for c in 1 16; do
   run "direct-real@$c" --mode direct --cli "$CLI" "${CLI_ENV[@]}" -c "$c" -n "$((c * 10))"
   run "spawn-real@$c" --mode spawn-per-request --cli "$CLI" "${CLI_ENV[@]}" -c "$c" -n "$((c * 3))"
 done
+api_runs real "1 8" 10 20
 stop_server
 
 # 3. Chart and report.
 "$LOAD" chart --input "$OUT/results" --output "$ROOT/docs/benchmarks-ttft.svg"
-python3 "$ROOT/benches/report.py" "$OUT/results" > "$ROOT/docs/benchmarks.md"
+python3 "$ROOT/benches/report.py" "$OUT/results" "$OUT/api" > "$ROOT/docs/benchmarks.md"
 echo "wrote docs/benchmarks.md and docs/benchmarks-ttft.svg"

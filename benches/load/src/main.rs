@@ -4,10 +4,13 @@
 //!
 //! ```text
 //! claude-pool-load run --mode gateway --url http://127.0.0.1:8000 --api-key K -c 64 -n 2000 --stream
+//! claude-pool-load run --api messages --image-kb 64 --turns-per-session 1 --url ... --api-key K -c 1 -n 50 --stream
 //! claude-pool-load run --mode direct --cli target/release/fake-claude -c 64 -n 2000
 //! claude-pool-load run --mode spawn-per-request --cli claude --cli-env ANTHROPIC_BASE_URL=... -c 16 -n 64
 //! claude-pool-load chart --input bench-results/ --output docs/benchmarks-ttft.svg
 //! ```
+//! Gateway turns go through chat completions (`--api chat`, the default) or the Messages API
+//! (`--api messages`), optionally with a PNG of about `--image-kb` KiB of base64 attached.
 //! Every run prints a table and, with `--json PATH`, writes its report as JSON. At high
 //! concurrency raise the descriptor limit of both sides (`ulimit -n 65536`); the generator raises
 //! its own soft limit to the hard limit at start.
@@ -15,6 +18,7 @@
 mod chart;
 mod conversations;
 mod modes;
+mod payload;
 mod stats;
 
 use std::path::PathBuf;
@@ -25,6 +29,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use modes::{Budget, CliProcess, Plan};
+use payload::Api;
 use stats::{ProcSample, Recorder, Report};
 
 #[derive(Debug, Parser)]
@@ -36,7 +41,7 @@ struct Cli {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Mode {
-    /// Through claude-pool's OpenAI API.
+    /// Through claude-pool (the API of `--api`).
     Gateway,
     /// Straight to one warm CLI process per client (no gateway).
     Direct,
@@ -68,6 +73,12 @@ struct RunArgs {
     /// Stream responses (gateway mode).
     #[arg(long)]
     stream: bool,
+    /// The gateway API (gateway mode): chat completions or Anthropic's Messages API.
+    #[arg(long, value_enum, default_value = "chat")]
+    api: Api,
+    /// Attach a PNG whose base64 is about this many KiB to every turn (gateway mode; 0 = none).
+    #[arg(long, default_value_t = 0)]
+    image_kb: usize,
     /// Turns per conversation (gateway): 0 = one conversation per client, 1 = stateless.
     #[arg(long, default_value_t = 0)]
     turns_per_session: u64,
@@ -156,6 +167,8 @@ async fn run_load(args: RunArgs) -> Result<(), String> {
         concurrency,
         requests,
         stream,
+        api,
+        image_kb,
         turns_per_session,
         check_context,
         history,
@@ -175,12 +188,20 @@ async fn run_load(args: RunArgs) -> Result<(), String> {
                 .ok_or_else(|| format!("--cli-env wants K=V, got {kv}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if api == Api::Messages && (check_context || history) {
+        return Err("--check-context and --history drive chat completions only".into());
+    }
+    let image = (image_kb > 0).then(|| payload::png_base64(image_kb));
+    let body = payload::body(api, &model, &prompt, stream, image.as_deref());
+    let body = bytes::Bytes::from(serde_json::to_vec(&body).map_err(|e| e.to_string())?);
     let plan = Arc::new(Plan {
         url: url.trim_end_matches('/').to_owned(),
         api_key,
         model,
         prompt,
         stream,
+        api,
+        body,
         turns_per_session,
         history,
         cli,

@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
+use crate::payload::Api;
 use crate::stats::Recorder;
 
 /// Settings shared by every client of a run.
@@ -22,6 +23,10 @@ pub(crate) struct Plan {
     pub(crate) model: String,
     pub(crate) prompt: String,
     pub(crate) stream: bool,
+    /// The gateway API the turns go through.
+    pub(crate) api: Api,
+    /// The request body of a gateway turn, built once (see [`crate::payload::body`]).
+    pub(crate) body: bytes::Bytes,
     /// Turns per conversation; 0 = one conversation per client for the whole run.
     pub(crate) turns_per_session: u64,
     /// Conversations send their whole history instead of `X-Session-Id`.
@@ -72,20 +77,29 @@ pub(crate) async fn gateway_client(
     let mut rec = Recorder::default();
     let mut turn = 0;
     while budget.take().is_some() {
-        let body = serde_json::json!({
-            "model": plan.model, "stream": plan.stream,
-            "messages": [{"role": "user", "content": plan.prompt}],
-        });
-        let mut req = http
-            .post(format!("{}/v1/chat/completions", plan.url))
-            .bearer_auth(&plan.api_key)
-            .json(&body);
+        let mut req = match plan.api {
+            Api::Chat => http
+                .post(format!("{}/v1/chat/completions", plan.url))
+                .bearer_auth(&plan.api_key),
+            Api::Messages => http
+                .post(format!("{}/v1/messages", plan.url))
+                .header("x-api-key", &plan.api_key)
+                .header("anthropic-version", "2023-06-01"),
+        }
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(plan.body.clone());
         if let Some(sid) = session_for(&plan, client, turn) {
             req = req.header("X-Session-Id", sid);
         }
         turn += 1;
         let t0 = Instant::now();
-        match tokio::time::timeout(plan.timeout, gateway_turn(req, plan.stream, t0)).await {
+        let answer = async {
+            match plan.api {
+                Api::Chat => gateway_turn(req, plan.stream, t0).await,
+                Api::Messages => messages_turn(req, plan.stream, t0).await,
+            }
+        };
+        match tokio::time::timeout(plan.timeout, answer).await {
             Ok(Ok(ttft)) => rec.record(ttft, t0.elapsed()),
             Ok(Err(kind)) => rec.error(kind),
             Err(_) => rec.error("client-timeout"),
@@ -96,7 +110,7 @@ pub(crate) async fn gateway_client(
 }
 
 /// Sends a gateway request; a failure is reported by its kind (`connect`, `transport`, or
-/// `http-<status>:<error code>`).
+/// `http-<status>:<error code>`, the code of OpenAI's envelope or the type of Anthropic's).
 pub(crate) async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response, String> {
     let resp = req.send().await.map_err(|e| {
         if e.is_connect() {
@@ -111,7 +125,10 @@ pub(crate) async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Respon
             .json::<serde_json::Value>()
             .await
             .ok()
-            .and_then(|v| v["error"]["code"].as_str().map(String::from))
+            .and_then(|v| {
+                let e = &v["error"];
+                e["code"].as_str().or(e["type"].as_str()).map(String::from)
+            })
             .unwrap_or_default();
         return Err(format!("http-{}:{code}", status.as_u16()));
     }
@@ -148,6 +165,43 @@ async fn gateway_turn(
             }
         } else if ev.data.starts_with("{\"error\"") {
             return Err("stream-error".into());
+        }
+    }
+    Err("stream-cut".into())
+}
+
+/// A Messages API turn: the time to the first text delta (streamed) or to the whole answer.
+async fn messages_turn(
+    req: reqwest::RequestBuilder,
+    stream: bool,
+    t0: Instant,
+) -> Result<Duration, String> {
+    let resp = send(req).await?;
+    if !stream {
+        resp.bytes().await.map_err(|_| "transport".to_owned())?;
+        return Ok(t0.elapsed());
+    }
+    let mut events = resp.bytes_stream().eventsource();
+    let mut ttft = None;
+    while let Some(ev) = events.next().await {
+        let ev = ev.map_err(|_| "sse".to_owned())?;
+        match ev.event.as_str() {
+            "content_block_delta" if ttft.is_none() => {
+                let v: serde_json::Value =
+                    serde_json::from_str(&ev.data).map_err(|_| "bad-event")?;
+                if v["delta"]["type"] == "text_delta"
+                    && v["delta"]["text"].as_str().is_some_and(|t| !t.is_empty())
+                {
+                    ttft = Some(t0.elapsed());
+                }
+            }
+            "message_stop" => return ttft.ok_or_else(|| "no-content".to_owned()),
+            "error" => {
+                let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap_or_default();
+                let kind = v["error"]["type"].as_str().unwrap_or_default();
+                return Err(format!("stream-error:{kind}"));
+            }
+            _ => {}
         }
     }
     Err("stream-cut".into())
