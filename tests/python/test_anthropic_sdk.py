@@ -10,13 +10,18 @@ as `[n=1]`."""
 import hashlib
 import json
 import re
+import shutil
+import tempfile
 import urllib.request
+import uuid
+from pathlib import Path
 
 import anthropic
 import pytest
 import requests
 
-from conftest import KEY, MASTER, admin, fake_api_requests
+from conftest import (KEY, MASTER, TARGET, admin, fake_api_requests, free_port, running_server,
+                      worker_toml)
 from media import b64, described, pdf, png
 
 MODEL = "sonnet"
@@ -102,29 +107,63 @@ def test_stream_text_and_final_message(server):
     assert final.id.startswith("msg_")
 
 
-def test_streamed_events_come_in_the_api_order_with_pings(server):
-    r = requests.post(f"{server['url']}/v1/messages", stream=True, timeout=120,
-                      headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"},
+def stream_raw(url, content, key=KEY):
+    r = requests.post(f"{url}/v1/messages", stream=True, timeout=120,
+                      headers={"x-api-key": key, "anthropic-version": "2023-06-01"},
                       json={"model": MODEL, "max_tokens": 1024, "stream": True,
-                            "messages": [{"role": "user", "content": "in order"}]})
+                            "messages": [{"role": "user", "content": content}]})
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/event-stream")
-    events = sse_events(r)
-    names = [n for n, _ in events]
-    assert "ping" in names
+    return sse_events(r)
+
+
+def test_streamed_events_come_in_the_api_order(server):
+    events = stream_raw(server["url"], "in order")
     for name, data in events:
         assert data["type"] == name, "each event's data carries its name as its type"
-    names = [n for n in names if n != "ping"]
+    names = [n for n, _ in events if n != "ping"]
     assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
     assert names[1] == "content_block_start" and names[-3] == "content_block_stop"
     assert set(names[2:-3]) == {"content_block_delta"}
     start = next(d for n, d in events if n == "message_start")
     assert start["message"]["content"] == [] and start["message"]["stop_reason"] is None
+    assert start["message"]["id"].startswith("msg_")
     text = "".join(d["delta"]["text"] for n, d in events if n == "content_block_delta")
     assert text == "echo: in order" + counter(server)
-    delta = dict(events)["message_delta"]
+    delta = next(d for n, d in events if n == "message_delta")
     assert delta["delta"]["stop_reason"] == "end_turn"
     assert delta["usage"]["output_tokens"] > 0
+
+
+def test_pings_keep_a_silent_stream_alive(fake_api):
+    """A server whose keep-alive is 200 ms, the fake CLI pausing 700 ms between pieces: `ping`
+    events fill the silence, between the answer's events."""
+    tmp = Path(tempfile.mkdtemp())
+    port = free_port()
+    config = f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+https_port = 0
+sse_keepalive = "200ms"
+[pool]
+min_workers = 1
+max_workers = 1
+{worker_toml(TARGET / "fake-claude", tmp, fake_api)}[auth]
+api_keys = ["{KEY}"]
+[limits]
+rate_limit_requests = 0
+"""
+    try:
+        with running_server(tmp, config, port) as url:
+            events = stream_raw(url, "slowly [[slow:700]]")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    names = [n for n, _ in events]
+    assert names.count("ping") >= 2, names
+    assert names[0] == "message_start" and names[-1] == "message_stop"
+    text = "".join(d["delta"]["text"] for n, d in events if n == "content_block_delta")
+    assert text == "echo: slowly [[slow:700]] [turn=1]"
 
 
 def test_a_resent_history_goes_on_warm(server):
@@ -144,6 +183,30 @@ def test_a_resent_history_goes_on_warm(server):
     with c.messages.stream(model=MODEL, max_tokens=1024, messages=messages) as s:
         text = s.get_final_text()
     assert turn_of(server, text) == 3, text
+
+
+@pytest.mark.parametrize("pin", ["x-session-id", "x-claude-code-session-id", "metadata"])
+def test_a_session_id_pins_the_conversation(server, pin):
+    """With a session id, the second turn continues the first even though the history resent
+    with it does not match the answer (a client that keeps its own version): unpinned, that
+    history would start a new conversation."""
+    sid = f"pin-{pin}-{uuid.uuid4()}"
+    kw = {}
+    if pin == "metadata":
+        kw["metadata"] = {"user_id": json.dumps({"device_id": "d" * 64, "account_uuid": "",
+                                                 "session_id": sid})}
+    else:
+        kw["extra_headers"] = {pin: sid}
+    c = client(server)
+    first = c.messages.create(model=MODEL, max_tokens=1024,
+                              messages=[{"role": "user", "content": "pinned first"}], **kw)
+    assert turn_of(server, first.content[0].text) == 1
+    second = c.messages.create(model=MODEL, max_tokens=1024, messages=[
+        {"role": "user", "content": "pinned first"},
+        {"role": "assistant", "content": "(the client's own note of the answer)"},
+        {"role": "user", "content": "pinned second"}], **kw)
+    assert second.content[0].text.startswith("echo: pinned second")
+    assert turn_of(server, second.content[0].text) == 2, second.content[0].text
 
 
 def test_a_tool_loop_continues_the_same_turn(server):

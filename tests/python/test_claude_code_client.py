@@ -14,7 +14,10 @@ import pytest
 
 from conftest import KEY, REAL_CLI
 
-FLAGS = ["--bare", "--tools", ""]
+# A model the pool's catalogue knows: the CLI's own default names (2.1.197: `claude-opus-4-8`,
+# `sonnet` as `claude-sonnet-5`) are not in the default catalogue.
+MODEL = "claude-sonnet-4-5-20250929"
+FLAGS = ["--bare", "--tools", "", "--model", MODEL]
 
 
 @pytest.fixture(scope="module")
