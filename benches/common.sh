@@ -61,24 +61,43 @@ run() {
   "$BIN/claude-pool-load" run --quiet --label "$label" --json "$dir/$(echo "$label" | tr '@/' '__').json" "$@"
 }
 
-# api_runs KIND "CLIENTS..." TURNS_PER_CLIENT ONESHOTS: against the running server, streamed
-# time to first token through chat completions and through the Messages API, one conversation
-# per client (`api-chat-KIND@C`, `api-messages-KIND@C`, alternating), then one-shot turns
-# (a new conversation each) with and without a 64 KB image (base64 PNG) on one client
-# (`oneshot-API-KIND`, `oneshot-API-image-KIND`). Reports go to $OUT/api, which
-# benches/api_report.py reads.
+# api_runs KIND "CLIENTS..." TURNS_PER_CLIENT ONESHOTS WARMUP ROUNDS: against the running
+# server, streamed time to first token through chat completions and through the Messages API,
+# one conversation per client, new ones for each run (`api-chat-KIND@C`, `api-messages-KIND@C`),
+# and one-shot turns (a new conversation each, one client) with and without a 64 KB image (a
+# base64 PNG: `oneshot-API-KIND`, `oneshot-API-image-KIND`). First, WARMUP one-shot turns
+# through each API, not measured, bring the pool to its steady state (every worker holding a
+# conversation); then ROUNDS rounds of every run (labels end `#ROUND`), the order of the APIs
+# and of image or not swapped every round, so that what the machine does meanwhile falls on
+# both sides. Reports go to $OUT/api; benches/api_report.py takes the median over the rounds.
 api_runs() {
-  local kind=$1 clients=$2 per=$3 oneshots=$4 c api RESULTS=api
-  for c in $clients; do
-    for api in chat messages; do
-      run "api-$api-$kind@$c" --api "$api" --url "$SERVER_URL" --api-key "$KEY" -c "$c" \
-        -n "$((c * per))" --stream --server-pid "$SERVER_PID"
-    done
-  done
+  local kind=$1 clients=$2 per=$3 oneshots=$4 warmup=$5 rounds=$6 c api image round
+  local apis images RESULTS=warmup
   for api in chat messages; do
-    run "oneshot-$api-$kind" --api "$api" --url "$SERVER_URL" --api-key "$KEY" -c 1 \
-      -n "$oneshots" --stream --turns-per-session 1
-    run "oneshot-$api-image-$kind" --api "$api" --image-kb 64 --url "$SERVER_URL" \
-      --api-key "$KEY" -c 1 -n "$oneshots" --stream --turns-per-session 1
+    run "warmup-$api-$kind" --api "$api" --url "$SERVER_URL" --api-key "$KEY" -c 1 \
+      -n "$warmup" --stream --turns-per-session 1 >/dev/null
+  done
+  RESULTS=api
+  for round in $(seq 1 "$rounds"); do
+    apis="chat messages" images="plain image"
+    [ $((round % 2)) = 0 ] && apis="messages chat" images="image plain"
+    for c in $clients; do
+      for api in $apis; do
+        run "api-$api-$kind@$c#$round" --api "$api" --url "$SERVER_URL" --api-key "$KEY" \
+          -c "$c" -n "$((c * per))" --stream --session-prefix "api-$api-$kind-$c-$round" \
+          --server-pid "$SERVER_PID" >/dev/null
+      done
+    done
+    for api in $apis; do
+      for image in $images; do
+        if [ "$image" = image ]; then
+          run "oneshot-$api-image-$kind#$round" --api "$api" --image-kb 64 --url "$SERVER_URL" \
+            --api-key "$KEY" -c 1 -n "$oneshots" --stream --turns-per-session 1 >/dev/null
+        else
+          run "oneshot-$api-$kind#$round" --api "$api" --url "$SERVER_URL" --api-key "$KEY" \
+            -c 1 -n "$oneshots" --stream --turns-per-session 1 >/dev/null
+        fi
+      done
+    done
   done
 }

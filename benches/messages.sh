@@ -15,7 +15,7 @@ BIN="$ROOT/target/release"
 source "$ROOT/benches/common.sh"
 
 start_server fake "$BIN/fake-claude" 16 256
-api_runs fake "1 16" 50 100
+api_runs fake "1 16" 50 50 40 4
 stop_server
 
 if [ "${1:-}" != "--fake" ]; then
@@ -23,7 +23,7 @@ if [ "${1:-}" != "--fake" ]; then
   start_fake_api
   start_server real "$CLI" 8 256 ANTHROPIC_BASE_URL="$API" ANTHROPIC_API_KEY=dummy \
     CLAUDE_CODE_MAX_RETRIES=0
-  api_runs real "1 8" 10 20
+  api_runs real "1 8" 8 6 16 4
   stop_server
 fi
 

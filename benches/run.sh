@@ -27,7 +27,7 @@ if [ "$SMOKE" = 1 ]; then
   start_server fake "$FAKE" 4 64
   run "pool@4" --url "$SERVER_URL" --api-key "$KEY" -c 4 -n 20 --stream --server-pid "$SERVER_PID"
   run "direct@4" --mode direct --cli "$FAKE" -c 4 -n 20
-  api_runs smoke 2 5 3
+  api_runs smoke 2 3 2 2 2
   stop_server
   python3 - "$OUT/results" "$OUT/api" <<'PY'
 import json, pathlib, sys
@@ -62,7 +62,7 @@ done
 stop_server
 # The Messages API vs chat completions, and a 64 KB image, on a pool of 16.
 start_server fake-api "$FAKE" 16 256
-api_runs fake "1 16" 50 100
+api_runs fake "1 16" 50 50 40 4
 stop_server
 
 # 2. Real CLI against the fake Anthropic API: pool vs direct vs spawn at 1 and 16.
@@ -79,7 +79,7 @@ for c in 1 16; do
   run "direct-real@$c" --mode direct --cli "$CLI" "${CLI_ENV[@]}" -c "$c" -n "$((c * 10))"
   run "spawn-real@$c" --mode spawn-per-request --cli "$CLI" "${CLI_ENV[@]}" -c "$c" -n "$((c * 3))"
 done
-api_runs real "1 8" 10 20
+api_runs real "1 8" 8 6 16 4
 stop_server
 
 # 3. Chart and report.

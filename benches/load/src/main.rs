@@ -79,6 +79,10 @@ struct RunArgs {
     /// Attach a PNG whose base64 is about this many KiB to every turn (gateway mode; 0 = none).
     #[arg(long, default_value_t = 0)]
     image_kb: usize,
+    /// Session ids (`X-Session-Id`) are `<prefix>-<client>`: runs with different prefixes
+    /// against one server do not continue each other's conversations.
+    #[arg(long, default_value = "load")]
+    session_prefix: String,
     /// Turns per conversation (gateway): 0 = one conversation per client, 1 = stateless.
     #[arg(long, default_value_t = 0)]
     turns_per_session: u64,
@@ -169,6 +173,7 @@ async fn run_load(args: RunArgs) -> Result<(), String> {
         stream,
         api,
         image_kb,
+        session_prefix,
         turns_per_session,
         check_context,
         history,
@@ -202,6 +207,7 @@ async fn run_load(args: RunArgs) -> Result<(), String> {
         stream,
         api,
         body,
+        session_prefix,
         turns_per_session,
         history,
         cli,

@@ -27,6 +27,8 @@ pub(crate) struct Plan {
     pub(crate) api: Api,
     /// The request body of a gateway turn, built once (see [`crate::payload::body`]).
     pub(crate) body: bytes::Bytes,
+    /// Session ids are `<prefix>-<client>[-<n>]`.
+    pub(crate) session_prefix: String,
     /// Turns per conversation; 0 = one conversation per client for the whole run.
     pub(crate) turns_per_session: u64,
     /// Conversations send their whole history instead of `X-Session-Id`.
@@ -60,9 +62,9 @@ impl Budget {
 
 fn session_for(plan: &Plan, client: usize, turn: u64) -> Option<String> {
     match plan.turns_per_session {
-        0 => Some(format!("load-{client}")),
+        0 => Some(format!("{}-{client}", plan.session_prefix)),
         1 => None,
-        n => Some(format!("load-{client}-{}", turn / n)),
+        n => Some(format!("{}-{client}-{}", plan.session_prefix, turn / n)),
     }
 }
 
