@@ -103,6 +103,15 @@ pub(crate) async fn start(app: &Arc<App>, req: TurnRequest) -> Result<Started, A
     result
 }
 
+/// Records the time to the turn's first output the client sees (thinking or text): the
+/// latency histogram, the access log line and the turn's span.
+pub(crate) fn first_token(app: &App, t0: Instant, span: &tracing::Span) {
+    let elapsed = t0.elapsed();
+    app.metrics.observe_ttft(elapsed.as_secs_f64());
+    crate::http::access::first_token(elapsed);
+    crate::telemetry::first_token(span, elapsed);
+}
+
 /// Counts a turn's failure where `/v1/health` shows it (an upstream refusal of the credential
 /// the turn ran with).
 pub(crate) fn note_failure(app: &App, with_key_credential: bool, e: &ApiError) {
