@@ -182,7 +182,14 @@ fn item_message(n: usize, item: &Value) -> Result<ChatMessage, Unsupported> {
         Some(Value::Array(parts)) => {
             let mut out = Vec::with_capacity(parts.len());
             for (j, part) in parts.iter().enumerate() {
-                out.push(content_part(&format!("{param}.content[{j}]"), part)?);
+                let part = content_part(&format!("{param}.content[{j}]"), part)?;
+                if role != "user" && !matches!(part, ContentPart::Text { .. }) {
+                    return Err(bad(
+                        &format!("{param}.content[{j}]"),
+                        "images and files are accepted in user messages only",
+                    ));
+                }
+                out.push(part);
             }
             Content::Parts(out)
         }

@@ -36,6 +36,15 @@ fn input_text_items_and_instructions_become_messages() {
         .unwrap();
     let msgs = crate::api::chat::messages::normalize(&m).unwrap();
     assert_eq!(msgs[0].attachments.len(), 2);
+    // Named by its place in `input` (not in the chat messages it becomes).
+    let (param, m) = req(json!({"model": "m", "instructions": "sys", "input": [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": [{"type": "input_image", "image_url": "https://example.com/a.png"}]},
+        {"role": "user", "content": "q2"}]}))
+    .messages()
+    .unwrap_err();
+    assert_eq!(param, "input[1].content[0]");
+    assert!(m.contains("user messages only"), "{m}");
 }
 
 #[test]
