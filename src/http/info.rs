@@ -28,7 +28,11 @@ fn model(id: &str, alias: bool) -> Model {
 pub(super) async fn list_models(
     State(AppState(app)): State<AppState>,
     Caller(caller): Caller,
-) -> Json<ModelList> {
+    headers: axum::http::HeaderMap,
+) -> Response {
+    if crate::api::messages::edge::wants_anthropic(&headers) {
+        return Json(crate::api::messages::edge::models(&app, &caller)).into_response();
+    }
     let data: Vec<Model> = app
         .models
         .entries()
@@ -39,6 +43,7 @@ pub(super) async fn list_models(
         object: "list",
         data,
     })
+    .into_response()
 }
 
 /// `GET /v1/models/{id}`: agrees with the list (404 for a name the key may not use).
@@ -46,12 +51,16 @@ pub(super) async fn get_model(
     State(AppState(app)): State<AppState>,
     Caller(caller): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Model>, ApiError> {
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
     let target = app.resolve_model(&id)?;
     if !caller.allows_model(&id, &target) {
         return Err(ApiError::ModelNotFound(id));
     }
-    Ok(Json(model(&id, app.models.is_alias(&id))))
+    if crate::api::messages::edge::wants_anthropic(&headers) {
+        return Ok(Json(crate::api::messages::edge::model(&id)).into_response());
+    }
+    Ok(Json(model(&id, app.models.is_alias(&id))).into_response())
 }
 
 /// How long readiness waits for the store's answer.

@@ -14,9 +14,9 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, head, post};
 
-use crate::api::{chat, key_api as keys, responses, sessions};
+use crate::api::{chat, key_api as keys, messages, responses, sessions};
 use crate::error::ApiError;
 use crate::state::{App, AppState};
 
@@ -50,8 +50,19 @@ pub fn router(app: Arc<App>) -> Router {
             state.clone(),
             gate::api_gate,
         ));
+    // The Messages API: the same gate, and Anthropic's error envelope on all it answers.
+    let anthropic = Router::new()
+        .route("/v1/messages", post(messages::handler::create_message))
+        .route("/v1/messages/count_tokens", post(messages::edge::count))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            gate::api_gate,
+        ))
+        .route_layer(middleware::from_fn(messages::edge::anthropic_errors));
     Router::new()
         .merge(api)
+        .merge(anthropic)
+        .route("/api/hello", get(messages::edge::probe))
         .route("/v1/health", get(info::health))
         .route("/healthz", get(info::healthz))
         .route("/readyz", get(info::readyz))
@@ -68,7 +79,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/spend/keys", get(keys::spend_keys))
         .route("/spend/tags", get(keys::spend_tags))
         .route("/spend/logs", get(keys::spend_logs))
-        .route("/", any(console_over_https))
+        .route(
+            "/",
+            head(messages::edge::probe).fallback(console_over_https),
+        )
         .route("/admin", any(console_over_https))
         .route("/admin/{*rest}", any(console_over_https))
         .route("/auth/exchange", any(console_over_https))

@@ -28,6 +28,8 @@ pub struct OutputLimit {
     held: String,
     emitted_chars: usize,
     cut: Option<Cut>,
+    /// The stop string the answer ended at.
+    matched: Option<String>,
 }
 
 fn char_len(s: &str) -> usize {
@@ -60,12 +62,20 @@ impl OutputLimit {
             held: String::new(),
             emitted_chars: 0,
             cut: None,
+            matched: None,
         })
     }
 
     /// Set once the output is cut.
     pub fn cut(&self) -> Option<Cut> {
         self.cut
+    }
+
+    /// The stop string the answer was cut at (Anthropic's `stop_sequence`).
+    pub fn matched_stop(&self) -> Option<&str> {
+        (self.cut == Some(Cut::Stop))
+            .then_some(self.matched.as_deref())
+            .flatten()
     }
 
     /// Passes `text` through the token limit, cutting there.
@@ -93,10 +103,18 @@ impl OutputLimit {
         }
         let mut buf = std::mem::take(&mut self.held);
         buf.push_str(delta);
-        let first_stop = self.stop.iter().filter_map(|s| buf.find(s.as_str())).min();
-        if let Some(at) = first_stop {
+        let first_stop = self
+            .stop
+            .iter()
+            .filter_map(|s| buf.find(s.as_str()).map(|at| (at, s)))
+            .min_by_key(|(at, _)| *at);
+        if let Some((at, stop)) = first_stop {
+            let stop = stop.clone();
             let out = self.emit(&buf[..at]);
-            self.cut.get_or_insert(Cut::Stop);
+            if self.cut.is_none() {
+                self.cut = Some(Cut::Stop);
+                self.matched = Some(stop);
+            }
             return out;
         }
         let keep = self.hold.min(char_len(&buf));

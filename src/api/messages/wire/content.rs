@@ -21,7 +21,15 @@ use serde_json::Value;
 
 use super::WireError;
 use super::check::{self, Object, at};
-use super::request::Role;
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The user (or tool results the user's side sends).
+    User,
+    /// The model (assistant history, or a prefill when last).
+    Assistant,
+}
 
 /// The image media types the API takes.
 pub const IMAGE_MEDIA_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];

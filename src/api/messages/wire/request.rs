@@ -37,6 +37,7 @@ use serde_json::Value;
 use super::WireError;
 use super::check::{self, at};
 use super::content;
+pub use super::content::Role;
 use crate::tools::wire::ToolRequest;
 
 /// The text Claude Code's first system block starts with: its billing attribution, which the
@@ -76,15 +77,6 @@ pub struct MessagesRequest {
     pub tool_choice: Option<Value>,
     /// `thinking`.
     pub thinking: Option<Value>,
-}
-
-/// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// The user (or tool results the user's side sends).
-    User,
-    /// The model (assistant history, or a prefill when last).
-    Assistant,
 }
 
 /// What a request asked for as thinking.
