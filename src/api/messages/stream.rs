@@ -14,14 +14,14 @@ use axum::response::{IntoResponse, Response};
 use claude_pool_actors::{ToolCall, TurnError, TurnEvent, TurnStream, Usage};
 use futures_util::stream;
 
-use super::outcome::{first_token, stop_reason};
+use super::outcome::stop_reason;
 use super::wire::errors::translate;
 use super::wire::render::StopReason;
 use super::wire::stream::{Event, StreamEncoder, to_sse};
 use crate::error::ApiError;
 use crate::state::App;
 use crate::turns::answer::Answer;
-use crate::turns::{Claim, Started, TurnRequest, finished};
+use crate::turns::{Claim, Started, TurnRequest, finished, first_token};
 
 struct SseState {
     app: Arc<App>,
