@@ -4,23 +4,18 @@
 //! followed by `[DONE]`. Dropping the response body (client gone) drops the turn's stream,
 //! which makes the pool interrupt the turn.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderName, header};
-use axum::response::{IntoResponse, Response};
-use claude_pool_actors::{TurnError, TurnEvent, TurnStream};
-use futures_util::stream;
+use axum::response::Response;
+use claude_pool_actors::{TurnError, TurnEvent};
 
 use crate::api::reasoning::Reasoning;
 use crate::error::ApiError;
+use crate::http::sse::{Frame, TurnRenderer};
 use crate::openai::{ChatChunk, Delta, Usage, unix_now};
 use crate::state::App;
 use crate::tools::wire::openai_id;
-use crate::turns::answer::Answer;
-use crate::turns::{Claim, Started, TurnRequest, finished, first_token};
+use crate::turns::{Started, finished, first_token};
 
 /// Appends one SSE event (`data: <json>`) to the write buffer. JSON encoding escapes newlines,
 /// so the payload is always a single `data:` line.
@@ -37,37 +32,34 @@ const KEEPALIVE_COMMENT: &[u8] = b": keep-alive\n\n";
 
 struct SseState {
     app: Arc<App>,
-    req: TurnRequest,
-    events: TurnStream,
-    /// Encoded events not yet handed to the connection; everything ready is written at once.
-    pending: Vec<u8>,
-    done: bool,
+    turn: Started,
+    frame: Frame,
     id: String,
     created: u64,
-    t0: Instant,
     first_token: bool,
-    claim: Claim,
-    answer: Answer,
     /// The model's thinking so far.
     reasoning: Reasoning,
-    /// The model called tools: the turn is to be parked once the response ends.
-    park: Option<Vec<claude_pool_actors::ToolCall>>,
-    /// The turn's span (ended when the stream ends, or when the turn is parked).
-    span: tracing::Span,
 }
 
 impl SseState {
     /// True under a `response_format`: the answer is sent whole, once checked.
     fn formatted(&self) -> bool {
-        self.req
+        self.turn
+            .req
             .tools
             .as_ref()
             .is_some_and(|t| t.request.output.is_some())
     }
 
     fn chunk(&mut self, delta: Delta<'_>, finish: Option<&'static str>) {
-        let c = ChatChunk::delta(&self.id, self.created, &self.req.model_name, delta, finish);
-        push_json(&mut self.pending, &c);
+        let c = ChatChunk::delta(
+            &self.id,
+            self.created,
+            &self.turn.req.model_name,
+            delta,
+            finish,
+        );
+        push_json(&mut self.frame.bytes, &c);
     }
 
     /// A chunk of answer text.
@@ -97,57 +89,57 @@ impl SseState {
     /// The chunk with `finish_reason`, the usage chunk if asked for, and `[DONE]`.
     fn finish(&mut self, reason: &'static str, usage: Usage) {
         self.chunk(Delta::default(), Some(reason));
-        if self.req.include_usage {
-            let u = ChatChunk::usage(&self.id, self.created, &self.req.model_name, usage);
-            push_json(&mut self.pending, &u);
+        if self.turn.req.include_usage {
+            let u = ChatChunk::usage(&self.id, self.created, &self.turn.req.model_name, usage);
+            push_json(&mut self.frame.bytes, &u);
         }
-        self.pending.extend_from_slice(DONE_EVENT);
-        self.done = true;
+        self.frame.bytes.extend_from_slice(DONE_EVENT);
+        self.frame.done = true;
     }
 
     fn end_with_error(&mut self, e: ApiError) {
-        crate::telemetry::api_error(&self.span, &e);
-        tracing::warn!(error = %e, session = %self.req.session, "stream ended with an error");
-        push_json(&mut self.pending, &e.envelope());
-        self.pending.extend_from_slice(DONE_EVENT);
-        self.done = true;
+        crate::telemetry::api_error(&self.turn.span, &e);
+        tracing::warn!(error = %e, session = %self.turn.req.session, "stream ended with an error");
+        push_json(&mut self.frame.bytes, &e.envelope());
+        self.frame.bytes.extend_from_slice(DONE_EVENT);
+        self.frame.done = true;
     }
 
     fn on_event(&mut self, ev: Option<TurnEvent>) {
         // Entered for each event: the span's end is its last exit (the turn's last event).
-        let _in_turn = self.span.clone().entered();
-        self.claim.settle(ev.as_ref());
+        let _in_turn = self.turn.span.clone().entered();
+        self.turn.claim.settle(ev.as_ref());
         let output = matches!(
             ev,
             Some(TurnEvent::TextDelta(_) | TurnEvent::ThinkingDelta(_))
         );
         if output && !self.first_token {
             self.first_token = true;
-            first_token(&self.app, self.t0, &self.span);
+            first_token(&self.app, self.turn.t0, &self.turn.span);
         }
         match ev {
             Some(TurnEvent::ThinkingDelta(piece)) => self.thinking(&piece),
             Some(TurnEvent::ThinkingSignature(_)) => self.reasoning.close(),
             Some(TurnEvent::TextDelta(text)) => {
                 self.reasoning.close();
-                let text = self.answer.delta(text);
+                let text = self.turn.answer.delta(text);
                 if !text.is_empty() && !self.formatted() {
                     self.text(&text);
                 }
             }
             Some(TurnEvent::Completed(r)) => {
                 crate::telemetry::completed(
-                    &self.span,
+                    &self.turn.span,
                     r.usage.prompt_tokens(),
                     r.usage.output_tokens,
                     r.cost_usd,
                 );
-                let tail = self.answer.tail();
+                let tail = self.turn.answer.tail();
                 // Under a response_format the answer is sent whole, once checked; otherwise
                 // only the tail the output limit held back is still unsent.
                 let (unsent, answer, reason) = if self.formatted() {
-                    let full = self.answer.full(&r);
-                    match crate::turns::tool_parking::formatted(&self.req, &full) {
+                    let full = self.turn.answer.full(&r);
+                    match crate::turns::tool_parking::formatted(&self.turn.req, &full) {
                         Ok(json) => {
                             let json = json.unwrap_or_default();
                             (json.clone(), json, "stop")
@@ -155,17 +147,18 @@ impl SseState {
                         Err(e) => return self.end_with_error(e),
                     }
                 } else {
-                    let reason = self.answer.finish_reason(&r);
-                    (tail, self.answer.full(&r), reason)
+                    let reason = self.turn.answer.finish_reason(&r);
+                    (tail, self.turn.answer.full(&r), reason)
                 };
                 if !unsent.is_empty() {
                     self.text(&unsent);
                 }
-                finished(&self.app, &self.req, &answer);
+                finished(&self.app, &self.turn.req, &answer);
                 self.finish(reason, Usage::from(r.usage));
             }
-            Some(TurnEvent::ToolCalls(calls)) if self.req.tools.is_some() => {
-                let calls = crate::turns::tool_parking::take_output(self.req.tools.as_mut(), calls);
+            Some(TurnEvent::ToolCalls(calls)) if self.turn.req.tools.is_some() => {
+                let calls =
+                    crate::turns::tool_parking::take_output(self.turn.req.tools.as_mut(), calls);
                 if calls.is_empty() {
                     return;
                 }
@@ -184,10 +177,13 @@ impl SseState {
                     },
                     None,
                 );
-                crate::telemetry::tool_calls(&self.span, calls.iter().map(|c| openai_id(&c.id)));
+                crate::telemetry::tool_calls(
+                    &self.turn.span,
+                    calls.iter().map(|c| openai_id(&c.id)),
+                );
                 // The turn's usage comes with its final answer.
                 self.finish("tool_calls", Usage::default());
-                self.park = Some(calls);
+                self.frame.park = Some(calls);
             }
             Some(TurnEvent::Failed(e)) => self.end_with_error(e.into()),
             Some(TurnEvent::Started { .. } | TurnEvent::ToolCalls(_)) => {}
@@ -196,36 +192,35 @@ impl SseState {
     }
 }
 
-/// The SSE response, opened with the turn's `first` event when it came before the head was
-/// sent. Every event that is ready when the connection can take more is written
-/// in one frame (a burst of token deltas costs one write, not one per token); keep-alive
-/// comments are sent after `server.sse_keepalive` without an event.
-pub(super) fn sse(app: Arc<App>, started: Started) -> Response {
-    let Started {
-        req,
-        events,
-        t0,
-        claim,
-        answer,
-        first,
-        span,
-    } = started;
+impl TurnRenderer for SseState {
+    fn turn(&mut self) -> &mut Started {
+        &mut self.turn
+    }
+    fn frame(&mut self) -> &mut Frame {
+        &mut self.frame
+    }
+    fn on_event(&mut self, ev: Option<TurnEvent>) {
+        SseState::on_event(self, ev);
+    }
+    fn keepalive(&mut self) {
+        self.frame.bytes.extend_from_slice(KEEPALIVE_COMMENT);
+    }
+    fn into_turn(self) -> (Arc<App>, Started) {
+        (self.app, self.turn)
+    }
+}
+
+/// The SSE response, opened with the assistant's role (see [`crate::http::sse`]).
+pub(super) fn sse(app: Arc<App>, turn: Started) -> Response {
     let keepalive = app.server.sse_keepalive;
     let mut st = SseState {
         app,
-        id: req.id.clone(),
-        req,
-        events,
-        pending: Vec::with_capacity(1024),
-        done: false,
+        id: turn.req.id.clone(),
+        turn,
+        frame: Frame::default(),
         created: unix_now(),
-        t0,
         first_token: false,
-        claim,
-        answer,
         reasoning: Reasoning::default(),
-        park: None,
-        span,
     };
     st.chunk(
         Delta {
@@ -235,65 +230,5 @@ pub(super) fn sse(app: Arc<App>, started: Started) -> Response {
         },
         None,
     );
-    if let Some(ev) = first {
-        st.on_event(Some(ev));
-    }
-    let body = stream::unfold(Some(st), move |st| async move {
-        let mut st = st?;
-        loop {
-            if let Some(calls) = st.park.take() {
-                // The response ends here; the turn waits for the tool results.
-                let frame = Bytes::from(std::mem::take(&mut st.pending));
-                let SseState {
-                    app,
-                    req,
-                    events,
-                    t0,
-                    claim,
-                    answer,
-                    ..
-                } = st;
-                // The turn's span ends with this response; its rest has the continuation's.
-                let started = Started {
-                    req,
-                    events,
-                    t0,
-                    claim,
-                    answer,
-                    first: None,
-                    span: tracing::Span::none(),
-                };
-                crate::turns::tool_parking::park(&app, started, &calls);
-                return Some((Ok::<_, Infallible>(frame), None));
-            }
-            if !st.pending.is_empty() {
-                let frame = Bytes::from(std::mem::take(&mut st.pending));
-                return Some((Ok::<_, Infallible>(frame), Some(st)));
-            }
-            if st.done {
-                return None;
-            }
-            tokio::select! {
-                ev = st.events.recv() => {
-                    st.on_event(ev);
-                    while !st.done {
-                        match st.events.try_recv() {
-                            Some(ev) => st.on_event(Some(ev)),
-                            None => break,
-                        }
-                    }
-                }
-                () = tokio::time::sleep(keepalive) => st.pending.extend_from_slice(KEEPALIVE_COMMENT),
-            }
-        }
-    });
-    (
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-            (HeaderName::from_static("x-accel-buffering"), "no"),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response()
+    crate::http::sse::respond(st, keepalive)
 }
