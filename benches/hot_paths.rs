@@ -39,9 +39,8 @@ fn chunk_encoding(c: &mut Criterion) {
                 1_795_000_000,
                 "gpt-4-turbo",
                 Delta {
-                    role: None,
                     content: Some(black_box("echo: hello ther")),
-                    tool_calls: None,
+                    ..Delta::default()
                 },
                 None,
             );

@@ -46,12 +46,14 @@ PANELS = [
     ("Spend by key (USD per hour)", "currencyUSD", "timeseries",
      [(f"sum by (key) (rate(claude_pool_cost_usd_total[{R}])) * 3600", "{{key}}")], 8),
     ("Health", None, None, None, 24),
-    ("Ready pods", "short", "stat", [("sum(claude_pool_ready)", "ready")], 6),
-    ("Serving pods", "short", "stat", [("sum(claude_pool_serving)", "serving")], 6),
+    ("Ready pods", "short", "stat", [("sum(claude_pool_ready)", "ready")], 4),
+    ("Serving pods", "short", "stat", [("sum(claude_pool_serving)", "serving")], 4),
     ("Worker start failures in a row", "short", "timeseries",
-     [("max by (profile) (claude_pool_worker_start_failures) or vector(0)", "{{profile}}")], 6),
+     [("max by (profile) (claude_pool_worker_start_failures) or vector(0)", "{{profile}}")], 5),
     ("Conversation transcripts kept", "short", "timeseries",
-     [(f"sum by (event) (increase(claude_pool_conversation_turns_kept_total[{R}]))", "{{event}}")], 6),
+     [(f"sum by (event) (increase(claude_pool_conversation_turns_kept_total[{R}]))", "{{event}}")], 5),
+    ("Store latency p95 by operation", "s", "timeseries",
+     [(f"histogram_quantile(0.95, sum by (le, op) (rate(claude_pool_store_call_seconds_bucket[{R}])))", "{{op}}")], 6),
 ]
 
 

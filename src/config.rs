@@ -98,7 +98,7 @@ pub struct ServerConfig {
     /// `127.0.0.1` and `::1`.
     #[serde(deserialize_with = "list_or_csv")]
     pub tls_hosts: Vec<String>,
-    /// Largest accepted request body.
+    /// Largest accepted request body (default 32 MiB, the model API's own request limit).
     pub max_body_bytes: usize,
     /// Interval of SSE keep-alive comments (also bounds disconnect detection).
     #[serde(with = "humantime_serde")]
@@ -140,7 +140,7 @@ impl Default for ServerConfig {
             tls_cert: PathBuf::from("certs/server.crt"),
             tls_key: PathBuf::from("certs/server.key"),
             tls_hosts: Vec::new(),
-            max_body_bytes: 4 * 1024 * 1024,
+            max_body_bytes: 32 * 1024 * 1024,
             sse_keepalive: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(30),
             drain_delay: Duration::ZERO,

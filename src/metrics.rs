@@ -123,6 +123,11 @@ impl Metrics {
             "Time to the response head (streams: to the first event)",
             latency.clone(),
         );
+        registry.register(
+            "store_call_seconds",
+            "Store (SQLite or PostgreSQL) calls by operation and outcome, through the breaker",
+            crate::store::timing::STORE_CALLS.clone(),
+        );
         let queue_wait = latency_histogram();
         registry.register(
             "queue_wait_seconds",

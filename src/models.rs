@@ -15,6 +15,11 @@ pub fn default_catalogue() -> Vec<String> {
         "opus",
         "sonnet",
         "haiku",
+        "claude-opus-4-8",
+        "claude-opus-4-7",
+        "claude-opus-4-6",
+        "claude-sonnet-5",
+        "claude-sonnet-4-6",
         "claude-opus-4-5",
         "claude-opus-4-5-20251101",
         "claude-opus-4-1",
@@ -58,8 +63,11 @@ impl Catalogue {
         }
     }
 
-    /// The Claude model `name` runs as; `None` for a name the gateway does not know.
+    /// The Claude model `name` runs as; `None` for a name the gateway does not know. A
+    /// trailing context-window tag (`[1m]`, as Claude Code names its 1M-context variant) is
+    /// part of what the client selected, not of the model's name.
     pub fn resolve(&self, name: &str) -> Option<String> {
+        let name = strip_context_tag(name);
         match self.aliases.get(name) {
             Some(target) => Some(target.clone()),
             None => self.known.contains(name).then(|| name.to_owned()),
@@ -85,6 +93,14 @@ impl Catalogue {
     }
 }
 
+/// `claude-opus-4-8[1m]` → `claude-opus-4-8`.
+fn strip_context_tag(name: &str) -> &str {
+    match name.strip_suffix(']').and_then(|n| n.rsplit_once('[')) {
+        Some((base, tag)) if !base.is_empty() && tag.len() <= 8 => base,
+        _ => name,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +118,11 @@ mod tests {
             Some("claude-3-opus-20240229")
         );
         assert_eq!(c.resolve("claude-invented-9"), None);
+        assert_eq!(
+            c.resolve("claude-opus-4-8[1m]").as_deref(),
+            Some("claude-opus-4-8")
+        );
+        assert_eq!(c.resolve("[1m]"), None);
         assert_eq!(c.resolve(&format!("claude-{}", "x".repeat(10_000))), None);
         assert!(c.entries().any(|(n, _)| n == "gpt-4"));
         assert!(c.entries().any(|(n, _)| n == "claude-3-5-haiku-20241022"));

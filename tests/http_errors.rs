@@ -100,7 +100,7 @@ async fn bad_requests_get_openai_errors_with_the_right_status() {
         ),
         (
             chat(
-                r#"{"model":"sonnet","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"http://x/y.png"}}]}]}"#,
+                r#"{"model":"sonnet","messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"data:image/tiff;base64,AAAA"}}]}]}"#,
             ),
             StatusCode::BAD_REQUEST,
             "invalid_request_error",

@@ -4,6 +4,7 @@
 //! decoded into memory beyond the check, and never copied.
 
 use base64::Engine;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use claude_pool_actors::content::{Block, Source};
 
 use crate::error::ApiError;
@@ -164,20 +165,40 @@ fn check_url(param: &str, url: &str) -> Result<(), ApiError> {
     }
 }
 
-fn engine() -> base64::engine::GeneralPurpose {
-    base64::engine::general_purpose::STANDARD
+/// Standard base64, padded or not; trailing bits are not checked (as lenient decoders do not).
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// True when `data` is valid base64. It is decoded a slice at a time into a small buffer, so
+/// the bytes are never held.
+pub fn is_base64(data: &str) -> bool {
+    const CHUNK: usize = 4 * 1024;
+    let mut buf = [0u8; CHUNK / 4 * 3];
+    data.as_bytes()
+        .chunks(CHUNK)
+        .all(|chunk| BASE64.decode_slice(chunk, &mut buf).is_ok())
 }
 
 fn check_base64(param: &str, data: &str) -> Result<(), ApiError> {
-    // The decoded length tells a valid encoding without keeping the bytes for long.
-    decode(param, data).map(drop)
-}
-
-fn decode(param: &str, data: &str) -> Result<Vec<u8>, ApiError> {
     if data.is_empty() {
         return Err(ApiError::bad(param, "the attachment's data is empty"));
     }
-    engine().decode(data.as_bytes()).map_err(|e| {
+    if !is_base64(data) {
+        return Err(ApiError::bad(
+            param,
+            "the attachment's data is not valid base64",
+        ));
+    }
+    Ok(())
+}
+
+fn decode(param: &str, data: &str) -> Result<Vec<u8>, ApiError> {
+    check_base64(param, data)?;
+    BASE64.decode(data.as_bytes()).map_err(|e| {
         ApiError::bad(
             param,
             format!("the attachment's data is not valid base64: {e}"),

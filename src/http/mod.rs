@@ -6,6 +6,7 @@ pub mod extract;
 mod gate;
 pub(crate) mod headers;
 mod info;
+pub(crate) mod sse;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -41,7 +41,8 @@ pub struct PromptTokensDetails {
     pub audio_tokens: u64,
 }
 
-/// `usage.completion_tokens_details`.
+/// `usage.completion_tokens_details`. `reasoning_tokens` is left out: the CLI counts the
+/// model's thinking in its output tokens and gives no separate count.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct CompletionTokensDetails {
     /// Always 0.
@@ -107,6 +108,9 @@ pub struct ResponseMessage {
     pub role: &'static str,
     /// The text (null when the answer is only tool calls).
     pub content: Option<String>,
+    /// The model's thinking (LiteLLM's and DeepSeek's field); absent when it did not think.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
     /// Always null.
     pub refusal: Option<String>,
     /// The tools the model calls (function calling).
@@ -156,6 +160,9 @@ pub struct Delta<'a> {
     /// A piece of text.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<&'a str>,
+    /// A piece of the model's thinking (sent before the text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<&'a str>,
     /// Tool calls (each with its `index`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<serde_json::Value>>,
@@ -257,7 +264,7 @@ mod tests {
             Delta {
                 role: Some("assistant"),
                 content: Some(""),
-                tool_calls: None,
+                ..Delta::default()
             },
             None,
         );
@@ -270,6 +277,58 @@ mod tests {
         let v = serde_json::to_value(&u).unwrap();
         assert_eq!(v["choices"].as_array().unwrap().len(), 0);
         assert_eq!(v["usage"]["total_tokens"], 0);
+    }
+
+    #[test]
+    fn reasoning_content_is_absent_unless_the_model_thought() {
+        let message = |reasoning: Option<&str>| ResponseMessage {
+            role: "assistant",
+            content: Some("hi".into()),
+            reasoning_content: reasoning.map(str::to_owned),
+            refusal: None,
+            tool_calls: None,
+        };
+        let v = serde_json::to_value(message(None)).unwrap();
+        assert!(v.get("reasoning_content").is_none(), "{v}");
+        let v = serde_json::to_value(message(Some("hm"))).unwrap();
+        assert_eq!(v["reasoning_content"], "hm");
+        let thinking = ChatChunk::delta(
+            "chatcmpl-1",
+            7,
+            "gpt-4",
+            Delta {
+                reasoning_content: Some("hm"),
+                ..Delta::default()
+            },
+            None,
+        );
+        let v = serde_json::to_value(&thinking).unwrap();
+        assert_eq!(
+            v["choices"][0]["delta"],
+            serde_json::json!({"reasoning_content": "hm"})
+        );
+        let text = ChatChunk::delta(
+            "chatcmpl-1",
+            7,
+            "gpt-4",
+            Delta {
+                content: Some("hi"),
+                ..Delta::default()
+            },
+            None,
+        );
+        let v = serde_json::to_value(&text).unwrap();
+        assert_eq!(
+            v["choices"][0]["delta"],
+            serde_json::json!({"content": "hi"})
+        );
+        // No reasoning token count is made up.
+        let v = serde_json::to_value(Usage::default()).unwrap();
+        assert!(
+            v["completion_tokens_details"]
+                .get("reasoning_tokens")
+                .is_none()
+        );
     }
 
     #[test]

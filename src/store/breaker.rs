@@ -64,11 +64,13 @@ impl<S: Store> Breaker<S> {
     }
 }
 
-/// Runs one delegated call through the breaker.
+/// Runs one delegated call through the breaker, timed by operation and outcome.
 macro_rules! guarded {
     ($self:ident . $method:ident ( $($arg:expr),* )) => {{
         $self.check()?;
+        let t0 = Instant::now();
         let r = $self.inner.$method($($arg),*).await;
+        super::timing::observe(stringify!($method), r.is_ok(), t0.elapsed());
         $self.note(r)
     }};
 }

@@ -11,6 +11,7 @@ mod budget;
 mod records;
 mod seal;
 mod sql;
+pub mod timing;
 
 use async_trait::async_trait;
 

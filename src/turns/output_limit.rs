@@ -149,6 +149,18 @@ mod tests {
     }
 
     #[test]
+    fn the_stop_string_reached_is_told() {
+        let mut l = OutputLimit::new(None, vec!["END".into(), "lo".into()]).unwrap();
+        assert_eq!(run(&mut l, &["hel", "lo wor", "ld END"]), "hel");
+        assert_eq!(l.cut(), Some(Cut::Stop));
+        assert_eq!(l.matched_stop(), Some("lo"));
+        let mut l = OutputLimit::new(Some(1), vec!["zz".into()]).unwrap();
+        run(&mut l, &["hello"]);
+        assert_eq!(l.cut(), Some(Cut::Length));
+        assert_eq!(l.matched_stop(), None);
+    }
+
+    #[test]
     fn no_limits_no_filter() {
         assert!(OutputLimit::new(None, vec![]).is_none());
     }

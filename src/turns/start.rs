@@ -103,6 +103,31 @@ pub(crate) async fn start(app: &Arc<App>, req: TurnRequest) -> Result<Started, A
     result
 }
 
+/// Adds the function-calling instruction to the end of the message's last text block (the
+/// prompt it qualifies, which stays one block with it), or as a text block of its own when
+/// the message has no text.
+fn with_instruction(content: &mut Vec<Block>, instruction: &str) {
+    match content.iter_mut().rev().find_map(|b| match b {
+        Block::Text(text) => Some(text),
+        _ => None,
+    }) {
+        Some(text) => {
+            text.push_str("\n\n");
+            text.push_str(instruction);
+        }
+        None => content.push(Block::Text(instruction.to_owned())),
+    }
+}
+
+/// Records the time to the turn's first output the client sees (thinking or text): the
+/// latency histogram, the access log line and the turn's span.
+pub(crate) fn first_token(app: &App, t0: Instant, span: &tracing::Span) {
+    let elapsed = t0.elapsed();
+    app.metrics.observe_ttft(elapsed.as_secs_f64());
+    crate::http::access::first_token(elapsed);
+    crate::telemetry::first_token(span, elapsed);
+}
+
 /// Counts a turn's failure where `/v1/health` shows it (an upstream refusal of the credential
 /// the turn ran with).
 pub(crate) fn note_failure(app: &App, with_key_credential: bool, e: &ApiError) {
@@ -139,7 +164,7 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
         };
     let mut content = req.content.clone();
     if let Some(instruction) = req.tools.as_ref().and_then(|t| t.request.instruction()) {
-        content.push(Block::Text(instruction));
+        with_instruction(&mut content, &instruction);
     }
     let profile = Profile {
         model: (req.claude_model != app.server.default_model).then(|| req.claude_model.clone()),
@@ -243,4 +268,29 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
         first,
         span,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_instruction_joins_the_last_text_block() {
+        let image = Block::Image(claude_pool_actors::content::Source::Url(
+            "https://x/a.png".into(),
+        ));
+        let mut content = vec![Block::text("one"), Block::text("two"), image.clone()];
+        with_instruction(&mut content, "call it");
+        assert_eq!(
+            content,
+            [
+                Block::text("one"),
+                Block::text("two\n\ncall it"),
+                image.clone()
+            ]
+        );
+        let mut only_image = vec![image.clone()];
+        with_instruction(&mut only_image, "call it");
+        assert_eq!(only_image, [image, Block::text("call it")]);
+    }
 }

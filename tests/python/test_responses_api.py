@@ -71,7 +71,11 @@ def test_unsupported_fields_are_400s_naming_them(server):
     assert e.value.param == "tools"
     with pytest.raises(openai.BadRequestError) as e:
         c.responses.create(model=MODEL, input=[
-            {"role": "user", "content": [{"type": "input_image", "image_url": "http://x/y.png"}]}])
-    assert e.value.param == "input[0].content"
+            {"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "x"}}]}])
+    assert e.value.param == "input[0].content[0]"
+    with pytest.raises(openai.BadRequestError) as e:
+        c.responses.create(model=MODEL, input=[
+            {"type": "function_call_output", "call_id": "c", "output": "x"}])
+    assert e.value.param == "input[0]"
     with pytest.raises(openai.NotFoundError):
         c.responses.create(model=MODEL, input="x", previous_response_id="resp_unknown")

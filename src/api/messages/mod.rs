@@ -7,7 +7,7 @@
 //! | [`wire`] | the API's shapes (pure): request decoding, the `message`, stream events, errors |
 //! | `handler` | a request → the neutral turn request (history, tool results, session pin) |
 //! | `render` | a started turn → one `message` |
-//! | `outcome` | what both renderings share: the first token noted, the stop reason |
+//! | `outcome` | what both renderings share: the stop reason |
 //! | `stream` | a started turn → named server-sent events |
 //! | `edge` | the error envelope and `request-id`, `count_tokens`, models, probes |
 

@@ -1,21 +1,10 @@
-//! What both renderings of a Messages API answer share: the first token noted, and why the
-//! answer stopped.
-
-use std::time::Instant;
+//! What both renderings of a Messages API answer share: why the answer stopped.
 
 use claude_pool_actors::TurnResult;
 
 use super::wire::render::StopReason;
-use crate::state::App;
 use crate::turns::answer::Answer;
 use crate::turns::output_limit::Cut;
-
-/// Notes the turn's first token (metrics, access log, trace).
-pub(super) fn first_token(app: &App, t0: Instant, span: &tracing::Span) {
-    app.metrics.observe_ttft(t0.elapsed().as_secs_f64());
-    crate::http::access::first_token(t0.elapsed());
-    crate::telemetry::first_token(span, t0.elapsed());
-}
 
 /// Why the answer stopped: the request's output limit, else the model's own reason.
 pub(super) fn stop_reason(answer: &Answer, r: &TurnResult) -> StopReason {

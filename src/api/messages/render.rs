@@ -10,12 +10,12 @@ use axum::response::{IntoResponse, Response};
 use claude_pool_actors::{TurnError, TurnEvent, Usage};
 use tracing::Instrument;
 
-use super::outcome::{first_token, stop_reason};
+use super::outcome::stop_reason;
 use super::wire::render::{OutBlock, Reply, StopReason};
 use crate::error::ApiError;
 use crate::http::headers::with_session;
 use crate::state::App;
-use crate::turns::{Started, finished, note_failure};
+use crate::turns::{Started, finished, first_token, note_failure};
 
 /// Answers a started turn (or the rest of a parked one) as one `message` object.
 pub(super) async fn respond(

@@ -5,34 +5,31 @@
 //! replays the history up to it); without one, the input continues a live conversation it
 //! extends (as stateless chat clients do) or starts one.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use claude_pool_actors::{TurnError, TurnEvent, TurnResult};
-use futures_util::stream;
 use serde_json::{Value, json};
 
-use super::wire::{
-    Head, Outcome, ResponsesRequest, message_id, message_item, response_id, response_object,
-};
+use super::finish::{outcome_of, store};
+use super::output::Output;
+use super::stream::sse;
+use super::wire::{Head, ResponsesRequest, message_id, response_id, response_object};
 use crate::api::chat::messages::normalize;
 use crate::api::key_api::check_tags;
 use crate::auth::{Caller, Identity};
 use crate::conversation::Role;
-use crate::conversation::{Msg, extended, replay, system_prompt};
+use crate::conversation::{Msg, replay, system_prompt};
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
 use crate::http::headers::with_session;
 use crate::openai::{Usage, unix_now};
 use crate::state::{App, AppState};
-use crate::turns::output_limit::{Cut, OutputLimit};
+use crate::turns::output_limit::OutputLimit;
 use crate::turns::placement::{Placement, place};
-use crate::turns::{Started, TurnRequest, finished, note_failure, start};
+use crate::turns::{Started, TurnRequest, finished, first_token, note_failure, start};
 
 /// `POST /v1/responses`.
 pub(crate) async fn create(
@@ -177,28 +174,6 @@ async fn continue_from(
     Ok((placement, full))
 }
 
-fn outcome_of(cut: Option<Cut>) -> Outcome {
-    match cut {
-        Some(Cut::Length) => Outcome::Incomplete,
-        _ => Outcome::Completed,
-    }
-}
-
-/// Stores a finished response (the conversation's messages now end with its answer), before
-/// the client hears it is complete, so its next request may go to any replica. A store
-/// failure is logged; the answer is still given (it cannot then be continued by id).
-async fn store(app: &App, req: &TurnRequest, before: Vec<Msg>, text: &str, object: &Value) {
-    let history = extended(&before, text);
-    if let Err(e) = app
-        .conversations
-        .responses
-        .put(&req.id, &req.caller.key_id, &req.session, &history, object)
-        .await
-    {
-        tracing::warn!(error = %e, "cannot store a response; previous_response_id will not find it");
-    }
-}
-
 async fn json_response(
     app: &Arc<App>,
     started: Started,
@@ -215,19 +190,23 @@ async fn json_response(
         ..
     } = started;
     let mut first = true;
+    let mut output = Output::new(&head.message_id, false);
     let result: TurnResult = loop {
         let ev = events.recv().await;
         claim.settle(ev.as_ref());
+        if first
+            && matches!(
+                ev,
+                Some(TurnEvent::TextDelta(_) | TurnEvent::ThinkingDelta(_))
+            )
+        {
+            first = false;
+            first_token(app, t0, &span);
+        }
         match ev {
-            Some(TurnEvent::TextDelta(piece)) => {
-                if first {
-                    first = false;
-                    app.metrics.observe_ttft(t0.elapsed().as_secs_f64());
-                    crate::http::access::first_token(t0.elapsed());
-                    crate::telemetry::first_token(&span, t0.elapsed());
-                }
-                answer.delta(piece);
-            }
+            Some(TurnEvent::TextDelta(piece)) => output.text(&answer.delta(piece)),
+            Some(TurnEvent::ThinkingDelta(piece)) => output.thinking(&piece),
+            Some(TurnEvent::ThinkingSignature(_)) => output.signature(),
             Some(TurnEvent::Completed(r)) => break r,
             Some(TurnEvent::Failed(e)) => {
                 let e = ApiError::from(e);
@@ -245,195 +224,15 @@ async fn json_response(
         usage.output_tokens,
         result.cost_usd,
     );
-    answer.tail();
+    let tail = answer.tail();
     let text = answer.full(&result);
     finished(app, &req, &text);
+    let items = output.finish(&tail, &text);
     let cut = answer.limit.as_ref().and_then(OutputLimit::cut);
     let usage = Usage::from(result.usage);
-    let object = response_object(head, &outcome_of(cut), Some(&text), Some(&usage));
+    let object = response_object(head, &outcome_of(cut), &items, Some(&usage));
     store(app, &req, before, &text, &object).await;
     Ok(object)
-}
-
-/// The stream's state: typed events with sequence numbers.
-struct Sse {
-    app: Arc<App>,
-    started: Started,
-    head: Head,
-    before: Option<Vec<Msg>>,
-    seq: u64,
-    pending: Vec<u8>,
-    done: bool,
-    first_token: bool,
-    /// A completed response, to store before its last event (`kind`, with the response) is
-    /// sent: (messages before it, its text, the response object, the event's kind).
-    to_store: Option<(Vec<Msg>, String, Value, &'static str)>,
-}
-
-impl Sse {
-    fn event(&mut self, kind: &str, mut body: Value) {
-        body["type"] = json!(kind);
-        body["sequence_number"] = json!(self.seq);
-        self.seq += 1;
-        self.pending
-            .extend_from_slice(format!("event: {kind}\ndata: ").as_bytes());
-        if serde_json::to_writer(&mut self.pending, &body).is_err() {
-            tracing::error!("response event encoding failed");
-        }
-        self.pending.extend_from_slice(b"\n\n");
-    }
-
-    fn part(&self) -> Value {
-        json!({"item_id": self.head.message_id, "output_index": 0, "content_index": 0})
-    }
-
-    fn opening(&mut self) {
-        let r = response_object(&self.head, &Outcome::InProgress, None, None);
-        self.event("response.created", json!({"response": r}));
-        self.event("response.in_progress", json!({"response": r}));
-        let item = message_item(&self.head.message_id, "", false);
-        self.event(
-            "response.output_item.added",
-            json!({"output_index": 0, "item": item}),
-        );
-        let mut p = self.part();
-        p["part"] = json!({"type": "output_text", "text": "", "annotations": [], "logprobs": []});
-        self.event("response.content_part.added", p);
-    }
-
-    fn on_event(&mut self, ev: Option<TurnEvent>) {
-        // Entered for each event: the span's end is its last exit (the turn's last event).
-        let _in_turn = self.started.span.clone().entered();
-        self.started.claim.settle(ev.as_ref());
-        match ev {
-            Some(TurnEvent::TextDelta(piece)) => {
-                if !self.first_token {
-                    self.first_token = true;
-                    let t = self.started.t0.elapsed().as_secs_f64();
-                    self.app.metrics.observe_ttft(t);
-                    crate::http::access::first_token(self.started.t0.elapsed());
-                    crate::telemetry::first_token(&self.started.span, self.started.t0.elapsed());
-                }
-                let delta = self.started.answer.delta(piece);
-                if !delta.is_empty() {
-                    let mut p = self.part();
-                    p["delta"] = json!(delta);
-                    p["logprobs"] = json!([]);
-                    self.event("response.output_text.delta", p);
-                }
-            }
-            Some(TurnEvent::Completed(r)) => self.closing(&r),
-            Some(TurnEvent::Failed(e)) => self.fail(e.into()),
-            Some(TurnEvent::Started { .. } | TurnEvent::ToolCalls(_)) => {}
-            Some(TurnEvent::ThinkingDelta(_) | TurnEvent::ThinkingSignature(_)) => {}
-            None => self.fail(TurnError::WorkerFailed("stream ended".into()).into()),
-        }
-    }
-
-    fn closing(&mut self, r: &TurnResult) {
-        let usage = &r.usage;
-        crate::telemetry::completed(
-            &self.started.span,
-            usage.prompt_tokens(),
-            usage.output_tokens,
-            r.cost_usd,
-        );
-        let tail = self.started.answer.tail();
-        if !tail.is_empty() {
-            let mut p = self.part();
-            p["delta"] = json!(tail);
-            p["logprobs"] = json!([]);
-            self.event("response.output_text.delta", p);
-        }
-        let text = self.started.answer.full(r);
-        finished(&self.app, &self.started.req, &text);
-        let mut p = self.part();
-        p["text"] = json!(text);
-        p["logprobs"] = json!([]);
-        self.event("response.output_text.done", p);
-        let mut p = self.part();
-        p["part"] = json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
-        self.event("response.content_part.done", p);
-        let item = message_item(&self.head.message_id, &text, true);
-        self.event(
-            "response.output_item.done",
-            json!({"output_index": 0, "item": item}),
-        );
-        let cut = self
-            .started
-            .answer
-            .limit
-            .as_ref()
-            .and_then(OutputLimit::cut);
-        let outcome = outcome_of(cut);
-        let usage = Usage::from(r.usage);
-        let object = response_object(&self.head, &outcome, Some(&text), Some(&usage));
-        let before = self.before.take().unwrap_or_default();
-        let kind = match outcome {
-            Outcome::Incomplete => "response.incomplete",
-            _ => "response.completed",
-        };
-        // Stored before this last event goes out (see the stream loop).
-        self.to_store = Some((before, text, object, kind));
-        self.done = true;
-    }
-
-    fn fail(&mut self, e: ApiError) {
-        crate::telemetry::api_error(&self.started.span, &e);
-        tracing::warn!(error = %e, session = %self.started.req.session, "response stream ended with an error");
-        let (_, _, code, message) = e.parts();
-        let error = json!({"code": code.unwrap_or("server_error"), "message": message});
-        let object = response_object(&self.head, &Outcome::Failed(error), None, None);
-        self.event("response.failed", json!({"response": object}));
-        self.done = true;
-    }
-}
-
-fn sse(app: Arc<App>, started: Started, head: Head, before: Vec<Msg>) -> Response {
-    let keepalive = app.server.sse_keepalive;
-    let first = started.first.clone();
-    let mut st = Sse {
-        app,
-        started,
-        head,
-        before: Some(before),
-        seq: 0,
-        pending: Vec::with_capacity(2048),
-        done: false,
-        first_token: false,
-        to_store: None,
-    };
-    st.opening();
-    if let Some(ev) = first {
-        st.on_event(Some(ev));
-    }
-    let body = stream::unfold(st, move |mut st| async move {
-        loop {
-            if let Some((before, text, object, kind)) = st.to_store.take() {
-                store(&st.app, &st.started.req, before, &text, &object).await;
-                st.event(kind, json!({"response": object}));
-            }
-            if !st.pending.is_empty() {
-                let frame = Bytes::from(std::mem::take(&mut st.pending));
-                return Some((Ok::<_, Infallible>(frame), st));
-            }
-            if st.done {
-                return None;
-            }
-            tokio::select! {
-                ev = st.started.events.recv() => st.on_event(ev),
-                () = tokio::time::sleep(keepalive) => st.pending.extend_from_slice(b": keep-alive\n\n"),
-            }
-        }
-    });
-    (
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response()
 }
 
 /// `GET /v1/responses/{id}`.

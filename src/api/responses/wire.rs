@@ -125,7 +125,8 @@ impl ResponsesRequest {
     }
 
     /// The input as chat messages (for the conversation logic), `instructions` first as a
-    /// system message; `Err((param, message))` for items that are not messages of text.
+    /// system message; `reasoning` items are left out; `Err((param, message))` for other
+    /// items that are not messages.
     pub fn messages(&self) -> Result<Vec<ChatMessage>, Unsupported> {
         let mut out = Vec::new();
         if let Some(i) = self.instructions.as_ref().filter(|i| !i.trim().is_empty()) {
@@ -135,6 +136,11 @@ impl ResponsesRequest {
             Input::Text(t) => out.push(message("user", t.clone())),
             Input::Items(items) => {
                 for (n, item) in items.iter().enumerate() {
+                    // The model's thinking given back (a client passing on a response's
+                    // output): the conversation keeps its own, so it is not sent again.
+                    if item.get("type").and_then(Value::as_str) == Some("reasoning") {
+                        continue;
+                    }
                     out.push(item_message(n, item)?);
                 }
             }
@@ -176,7 +182,14 @@ fn item_message(n: usize, item: &Value) -> Result<ChatMessage, Unsupported> {
         Some(Value::Array(parts)) => {
             let mut out = Vec::with_capacity(parts.len());
             for (j, part) in parts.iter().enumerate() {
-                out.push(content_part(&format!("{param}.content[{j}]"), part)?);
+                let part = content_part(&format!("{param}.content[{j}]"), part)?;
+                if role != "user" && !matches!(part, ContentPart::Text { .. }) {
+                    return Err(bad(
+                        &format!("{param}.content[{j}]"),
+                        "images and files are accepted in user messages only",
+                    ));
+                }
+                out.push(part);
             }
             Content::Parts(out)
         }
@@ -316,12 +329,18 @@ pub enum Outcome {
     Failed(Value),
 }
 
-fn usage_json(u: &Usage) -> Value {
+/// `usage`. `output_tokens_details.reasoning_tokens` is 0 when the model did not think, and
+/// left out when it did: the CLI counts thinking in the output tokens, with no separate count.
+fn usage_json(u: &Usage, thought: bool) -> Value {
+    let details = match thought {
+        true => json!({}),
+        false => json!({"reasoning_tokens": 0}),
+    };
     json!({
         "input_tokens": u.prompt_tokens,
         "input_tokens_details": {"cached_tokens": u.prompt_tokens_details.cached_tokens},
         "output_tokens": u.completion_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": details,
         "total_tokens": u.total_tokens,
     })
 }
@@ -342,11 +361,11 @@ pub fn message_item(id: &str, text: &str, done: bool) -> Value {
     })
 }
 
-/// The response object.
+/// The response object, with its `output` items (none while in progress or when failed).
 pub fn response_object(
     h: &Head,
     outcome: &Outcome,
-    text: Option<&str>,
+    output: &[Value],
     usage: Option<&Usage>,
 ) -> Value {
     let (status, incomplete, error) = match outcome {
@@ -359,10 +378,7 @@ pub fn response_object(
         ),
         Outcome::Failed(e) => ("failed", Value::Null, e.clone()),
     };
-    let output = match text {
-        Some(t) => json!([message_item(&h.message_id, t, true)]),
-        None => json!([]),
-    };
+    let thought = output.iter().any(|item| item["type"] == "reasoning");
     json!({
         "id": h.id,
         "object": "response",
@@ -385,105 +401,12 @@ pub fn response_object(
         "tools": [],
         "top_p": h.top_p.unwrap_or(1.0),
         "truncation": "disabled",
-        "usage": usage.map(usage_json),
+        "usage": usage.map(|u| usage_json(u, thought)),
         "user": null,
         "metadata": h.metadata,
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn req(v: Value) -> ResponsesRequest {
-        serde_json::from_value(v).unwrap()
-    }
-
-    #[test]
-    fn input_text_items_and_instructions_become_messages() {
-        let r = req(json!({"model": "m", "input": "hi", "instructions": "be brief"}));
-        let m = r.messages().unwrap();
-        assert_eq!((m[0].role.as_str(), m[1].role.as_str()), ("system", "user"));
-        // The Vercel AI SDK's and the Agents SDK's item forms.
-        let r = req(json!({"model": "m", "input": [
-            {"role": "system", "content": "sys"},
-            {"role": "user", "content": [{"type": "input_text", "text": "q1"}]},
-            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "a1"}]},
-            {"role": "user", "content": "q2"}]}));
-        let m = r.messages().unwrap();
-        assert_eq!(m.len(), 4);
-        assert_eq!(m[2].content.as_ref().unwrap().text().unwrap(), "a1");
-        let (param, _) = req(json!({"model": "m", "input": [{"type": "function_call_output", "call_id": "c", "output": "x"}]}))
-            .messages()
-            .unwrap_err();
-        assert_eq!(param, "input[0]");
-        let (param, _) = req(json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_audio", "data": "x"}]}]}))
-            .messages()
-            .unwrap_err();
-        assert_eq!(param, "input[0].content[0]");
-        let (param, m) = req(json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_text", "text": "q"}, {"type": "input_image", "image_url": "data:image/png;base64,@@"}]}]}))
-            .messages()
-            .unwrap_err();
-        assert_eq!(param, "input[0].content[1].image_url");
-        assert!(m.contains("base64"), "{m}");
-        let m = req(json!({"model": "m", "input": [{"role": "user", "content": [{"type": "input_text", "text": "q"}, {"type": "input_image", "image_url": "https://example.com/a.png", "detail": "auto"}, {"type": "input_file", "filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0xLjQ="}]}]}))
-            .messages()
-            .unwrap();
-        let msgs = crate::api::chat::messages::normalize(&m).unwrap();
-        assert_eq!(msgs[0].attachments.len(), 2);
-    }
-
-    #[test]
-    fn fields_that_change_the_answer_are_refused_by_name() {
-        let p = |v: Value| req(v).unsupported().map(|(p, _)| p);
-        assert_eq!(
-            p(json!({"model": "m", "input": "x", "tools": [{"type": "function"}]})).as_deref(),
-            Some("tools")
-        );
-        assert_eq!(
-            p(json!({"model": "m", "input": "x", "text": {"format": {"type": "json_schema"}}}))
-                .as_deref(),
-            Some("text.format")
-        );
-        assert_eq!(
-            p(json!({"model": "m", "input": "x", "temperature": 3})).as_deref(),
-            Some("temperature")
-        );
-        assert_eq!(
-            p(json!({"model": "m", "input": "x", "background": true})).as_deref(),
-            Some("background")
-        );
-        assert_eq!(
-            p(json!({"model": "m", "input": "x", "tools": [], "store": false, "reasoning": {}})),
-            None
-        );
-    }
-
-    #[test]
-    fn the_response_object_has_openais_shape() {
-        let h = Head {
-            id: "resp_1".into(),
-            created_at: 7,
-            model: "sonnet".into(),
-            message_id: "msg_1".into(),
-            previous_response_id: None,
-            instructions: None,
-            max_output_tokens: Some(5),
-            metadata: json!({}),
-            temperature: None,
-            top_p: None,
-        };
-        let v = response_object(
-            &h,
-            &Outcome::Incomplete,
-            Some("hey"),
-            Some(&Usage::default()),
-        );
-        assert_eq!(v["object"], "response");
-        assert_eq!(v["status"], "incomplete");
-        assert_eq!(v["incomplete_details"]["reason"], "max_output_tokens");
-        assert_eq!(v["output"][0]["content"][0]["type"], "output_text");
-        assert_eq!(v["output"][0]["content"][0]["text"], "hey");
-        assert_eq!(v["usage"]["input_tokens_details"]["cached_tokens"], 0);
-    }
-}
+#[path = "wire_tests.rs"]
+mod tests;

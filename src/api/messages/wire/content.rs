@@ -13,8 +13,6 @@
 //! `content` source, ...) is refused with a 400 naming it: the gateway has no server tools and
 //! no Files API.
 
-use base64::Engine;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use claude_pool_actors::ToolCall;
 use claude_pool_actors::content::{Block, Source};
 use serde_json::Value;
@@ -31,12 +29,9 @@ pub enum Role {
     Assistant,
 }
 
-/// The image media types the API takes.
-pub const IMAGE_MEDIA_TYPES: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "image/webp"];
-
-/// The longest base64 text of one image: the API's 5 MB image limit, counted as it counts it
-/// (on the base64 text).
-pub const MAX_IMAGE_BASE64_LEN: usize = 5 * 1024 * 1024;
+pub use crate::api::attachments::{
+    IMAGE_TYPES as IMAGE_MEDIA_TYPES, MAX_IMAGE_BASE64 as MAX_IMAGE_BASE64_LEN, is_base64,
+};
 
 /// The blocks and tool calls of one message.
 #[derive(Debug, Default)]
@@ -279,22 +274,4 @@ fn source_type(path: &str, kind: &str, expected: &str) -> WireError {
         _ => format!("source type `{kind}` is not supported by this gateway"),
     };
     WireError::new(at(path, "type"), format!("{why}: use {expected}"))
-}
-
-/// Standard base64, padded or not; trailing bits are not checked (as lenient decoders do not).
-const BASE64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-        .with_decode_allow_trailing_bits(true),
-);
-
-/// True when `data` is valid base64. It is decoded a slice at a time into a small buffer, so
-/// the bytes are never held.
-pub fn is_base64(data: &str) -> bool {
-    const CHUNK: usize = 4 * 1024;
-    let mut buf = [0u8; CHUNK / 4 * 3];
-    data.as_bytes()
-        .chunks(CHUNK)
-        .all(|chunk| BASE64.decode_slice(chunk, &mut buf).is_ok())
 }

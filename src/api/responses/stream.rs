@@ -1,0 +1,201 @@
+//! A response as typed Server-Sent Events (`event: <type>` + `data:` with a
+//! `sequence_number`): `response.created`, `response.in_progress`, the output items' events
+//! ([`super::output`]: the model's thinking as a `reasoning` item, then the message), and
+//! `response.completed` (or `response.incomplete`, `response.failed`). A completed response is
+//! stored before its last event goes out, so the client's next request may continue it on any
+//! replica.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use claude_pool_actors::{TurnError, TurnEvent, TurnResult};
+use futures_util::stream;
+use serde_json::{Value, json};
+
+use super::finish::{outcome_of, store};
+use super::output::Output;
+use super::wire::{Head, Outcome, response_object};
+use crate::conversation::Msg;
+use crate::error::ApiError;
+use crate::openai::Usage;
+use crate::state::App;
+use crate::turns::output_limit::OutputLimit;
+use crate::turns::{Started, finished, first_token};
+
+/// A completed response, to store before its last event is sent.
+struct ToStore {
+    /// The conversation's messages before it.
+    before: Vec<Msg>,
+    /// Its answer.
+    text: String,
+    /// The response object.
+    object: Value,
+    /// The last event's kind.
+    kind: &'static str,
+}
+
+/// The stream's state: typed events with sequence numbers.
+struct Sse {
+    app: Arc<App>,
+    started: Started,
+    head: Head,
+    output: Output,
+    before: Option<Vec<Msg>>,
+    seq: u64,
+    pending: Vec<u8>,
+    done: bool,
+    first_token: bool,
+    to_store: Option<ToStore>,
+}
+
+impl Sse {
+    fn event(&mut self, kind: &str, mut body: Value) {
+        body["type"] = json!(kind);
+        body["sequence_number"] = json!(self.seq);
+        self.seq += 1;
+        self.pending
+            .extend_from_slice(format!("event: {kind}\ndata: ").as_bytes());
+        if serde_json::to_writer(&mut self.pending, &body).is_err() {
+            tracing::error!("response event encoding failed");
+        }
+        self.pending.extend_from_slice(b"\n\n");
+    }
+
+    /// The output items' events made since the last call.
+    fn flush_output(&mut self) {
+        for (kind, body) in self.output.take_events() {
+            self.event(kind, body);
+        }
+    }
+
+    fn opening(&mut self) {
+        let r = response_object(&self.head, &Outcome::InProgress, &[], None);
+        self.event("response.created", json!({"response": r}));
+        self.event("response.in_progress", json!({"response": r}));
+    }
+
+    fn on_event(&mut self, ev: Option<TurnEvent>) {
+        // Entered for each event: the span's end is its last exit (the turn's last event).
+        let _in_turn = self.started.span.clone().entered();
+        self.started.claim.settle(ev.as_ref());
+        let output = matches!(
+            ev,
+            Some(TurnEvent::TextDelta(_) | TurnEvent::ThinkingDelta(_))
+        );
+        if output && !self.first_token {
+            self.first_token = true;
+            first_token(&self.app, self.started.t0, &self.started.span);
+        }
+        match ev {
+            Some(TurnEvent::TextDelta(piece)) => {
+                let delta = self.started.answer.delta(piece);
+                self.output.text(&delta);
+            }
+            Some(TurnEvent::ThinkingDelta(piece)) => self.output.thinking(&piece),
+            Some(TurnEvent::ThinkingSignature(_)) => self.output.signature(),
+            Some(TurnEvent::Completed(r)) => self.closing(&r),
+            Some(TurnEvent::Failed(e)) => self.fail(e.into()),
+            Some(TurnEvent::Started { .. } | TurnEvent::ToolCalls(_)) => {}
+            None => self.fail(TurnError::WorkerFailed("stream ended".into()).into()),
+        }
+        self.flush_output();
+    }
+
+    fn closing(&mut self, r: &TurnResult) {
+        let usage = &r.usage;
+        crate::telemetry::completed(
+            &self.started.span,
+            usage.prompt_tokens(),
+            usage.output_tokens,
+            r.cost_usd,
+        );
+        let tail = self.started.answer.tail();
+        let text = self.started.answer.full(r);
+        finished(&self.app, &self.started.req, &text);
+        let items = self.output.finish(&tail, &text);
+        let cut = self
+            .started
+            .answer
+            .limit
+            .as_ref()
+            .and_then(OutputLimit::cut);
+        let outcome = outcome_of(cut);
+        let usage = Usage::from(r.usage);
+        let object = response_object(&self.head, &outcome, &items, Some(&usage));
+        let kind = match outcome {
+            Outcome::Incomplete => "response.incomplete",
+            _ => "response.completed",
+        };
+        // Stored before this last event goes out (see the stream loop).
+        self.to_store = Some(ToStore {
+            before: self.before.take().unwrap_or_default(),
+            text,
+            object,
+            kind,
+        });
+        self.done = true;
+    }
+
+    fn fail(&mut self, e: ApiError) {
+        crate::telemetry::api_error(&self.started.span, &e);
+        tracing::warn!(error = %e, session = %self.started.req.session, "response stream ended with an error");
+        let (_, _, code, message) = e.parts();
+        let error = json!({"code": code.unwrap_or("server_error"), "message": message});
+        let object = response_object(&self.head, &Outcome::Failed(error), &[], None);
+        self.event("response.failed", json!({"response": object}));
+        self.done = true;
+    }
+}
+
+/// The response's event stream; `before` is the conversation's messages before it.
+pub(super) fn sse(app: Arc<App>, started: Started, head: Head, before: Vec<Msg>) -> Response {
+    let keepalive = app.server.sse_keepalive;
+    let first = started.first.clone();
+    let output = Output::new(&head.message_id, true);
+    let mut st = Sse {
+        app,
+        started,
+        head,
+        output,
+        before: Some(before),
+        seq: 0,
+        pending: Vec::with_capacity(2048),
+        done: false,
+        first_token: false,
+        to_store: None,
+    };
+    st.opening();
+    if let Some(ev) = first {
+        st.on_event(Some(ev));
+    }
+    let body = stream::unfold(st, move |mut st| async move {
+        loop {
+            if let Some(s) = st.to_store.take() {
+                store(&st.app, &st.started.req, s.before, &s.text, &s.object).await;
+                st.event(s.kind, json!({"response": s.object}));
+            }
+            if !st.pending.is_empty() {
+                let frame = Bytes::from(std::mem::take(&mut st.pending));
+                return Some((Ok::<_, Infallible>(frame), st));
+            }
+            if st.done {
+                return None;
+            }
+            tokio::select! {
+                ev = st.started.events.recv() => st.on_event(ev),
+                () = tokio::time::sleep(keepalive) => st.pending.extend_from_slice(b": keep-alive\n\n"),
+            }
+        }
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
