@@ -14,10 +14,8 @@ import pytest
 
 from conftest import KEY, REAL_CLI
 
-# A model the pool's catalogue knows: the CLI's own default names (2.1.197: `claude-opus-4-8`,
-# `sonnet` as `claude-sonnet-5`) are not in the default catalogue.
-MODEL = "claude-sonnet-4-5-20250929"
-FLAGS = ["--bare", "--tools", "", "--model", MODEL]
+# The CLI's own default model (2.1.197: `claude-opus-4-8`, shown as `claude-opus-4-8[1m]`).
+FLAGS = ["--bare", "--tools", ""]
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +41,12 @@ def turn_of(server, text):
     return (int(re.search(r"\[n=(\d+)\]", text).group(1)) + 1) // 2
 
 
-def test_claude_p_answers_with_the_workers_answer(server, cli):
+@pytest.mark.parametrize("model", [None, "sonnet", "claude-haiku-4-5-20251001"])
+def test_claude_p_answers_with_the_workers_answer(server, cli, model):
+    """With the CLI's default model, its `sonnet` (sent as `claude-sonnet-5`) and a full id."""
+    flags = FLAGS + (["--model", model] if model else [])
     with tempfile.TemporaryDirectory() as home:
-        r = subprocess.run([cli, "-p", "hi from claude code", *FLAGS], env=client_env(server, home),
+        r = subprocess.run([cli, "-p", "hi from claude code", *flags], env=client_env(server, home),
                            cwd=home, capture_output=True, text=True, timeout=180)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     answer = r.stdout.strip()
