@@ -164,6 +164,7 @@ async fn a_resent_history_continues_warm_and_stop_sequences_cut() {
     .await
     .unwrap();
     assert_eq!(v["stop_reason"], "stop_sequence");
+    assert!(v["usage"]["output_tokens"].as_u64().is_some());
     assert_eq!(v["stop_sequence"], "lo");
     assert_eq!(v["content"][0]["text"], "echo: hel");
     s.stop().await;
@@ -264,6 +265,16 @@ async fn count_tokens_models_and_probes() {
         .await
         .unwrap();
     assert_eq!(v["data"][0]["type"], "model", "{v}");
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&"sonnet") && !ids.iter().any(|i| i.starts_with("gpt-")),
+        "{ids:?}"
+    );
     assert_eq!(v["has_more"], false);
     for path in ["/", "/api/hello"] {
         let status = s
@@ -328,5 +339,24 @@ async fn a_tool_result_continues_the_parked_turn_in_json_and_in_a_stream() {
         events[events.len() - 2].1["delta"]["stop_reason"],
         "end_turn"
     );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_answer_cut_at_max_tokens_shows_at_most_max_tokens() {
+    let s = TestServer::start(1, 1, |_| {}).await;
+    let v: Value = messages(
+        &s,
+        json!({"model": "sonnet", "max_tokens": 5, "messages": [user("hi [[long]]")]}),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(v["stop_reason"], "max_tokens", "{v}");
+    assert!(v["usage"]["output_tokens"].as_u64().unwrap() <= 5, "{v}");
+    assert!(v["content"][0]["text"].as_str().unwrap().chars().count() <= 20);
     s.stop().await;
 }

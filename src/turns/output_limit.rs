@@ -71,6 +71,12 @@ impl OutputLimit {
         self.cut
     }
 
+    /// The token limit (`max_tokens`), if any.
+    pub fn max_tokens(&self) -> Option<u64> {
+        self.max_chars
+            .map(|c| u64::try_from(c / CHARS_PER_TOKEN).unwrap_or(u64::MAX))
+    }
+
     /// The stop string the answer was cut at (Anthropic's `stop_sequence`).
     pub fn matched_stop(&self) -> Option<&str> {
         (self.cut == Some(Cut::Stop))

@@ -88,12 +88,13 @@ pub(crate) fn wants_anthropic(headers: &HeaderMap) -> bool {
     headers.contains_key(ANTHROPIC_VERSION)
 }
 
-/// `GET /v1/models` for Anthropic clients: the models the key may use.
+/// `GET /v1/models` for Anthropic clients: the Claude models the key may use (the OpenAI
+/// aliases of `[models]` are for OpenAI clients, and are left out).
 pub(crate) fn models(app: &crate::state::App, caller: &crate::auth::Identity) -> Value {
     let names: Vec<(&str, String)> = app
         .models
         .entries()
-        .filter(|(name, target)| caller.allows_model(name, target))
+        .filter(|(name, target)| !app.models.is_alias(name) && caller.allows_model(name, target))
         .map(|(name, _)| (name, display_name(name)))
         .collect();
     model_list(names.iter().map(|(id, d)| (*id, d.as_str())))

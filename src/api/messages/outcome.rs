@@ -1,6 +1,7 @@
-//! What both renderings of a Messages API answer share: why the answer stopped.
+//! What both renderings of a Messages API answer share: why the answer stopped, and the usage
+//! shown.
 
-use claude_pool_actors::TurnResult;
+use claude_pool_actors::{TurnResult, Usage};
 
 use super::wire::render::StopReason;
 use crate::turns::answer::Answer;
@@ -15,4 +16,19 @@ pub(super) fn stop_reason(answer: &Answer, r: &TurnResult) -> StopReason {
         }
         None => StopReason::from_wire(r.stop_reason.as_deref().unwrap_or("end_turn"), None),
     }
+}
+
+/// The usage the answer shows: the CLI's counts, except that an answer cut at `max_tokens`
+/// shows at most `max_tokens` output tokens, as the API's own answers do (the model generated
+/// more before the cut stopped it; the spend record keeps what it really cost).
+pub(super) fn shown_usage(answer: &Answer, r: &TurnResult) -> Usage {
+    let mut usage = r.usage;
+    let limit = answer.limit.as_ref();
+    if let Some(max) = limit
+        .filter(|l| l.cut() == Some(Cut::Length))
+        .and_then(|l| l.max_tokens())
+    {
+        usage.output_tokens = usage.output_tokens.min(max);
+    }
+    usage
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use claude_pool_actors::{TurnError, TurnEvent, Usage};
 use tracing::Instrument;
 
-use super::outcome::stop_reason;
+use super::outcome::{shown_usage, stop_reason};
 use super::wire::render::{OutBlock, Reply, StopReason};
 use crate::error::ApiError;
 use crate::http::headers::with_session;
@@ -151,6 +151,6 @@ async fn json(app: Arc<App>, started: Started) -> Result<Reply, ApiError> {
         model: req.model_name.clone(),
         content,
         stop: stop_reason(&answer, &result),
-        usage: result.usage,
+        usage: shown_usage(&answer, &result),
     })
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::response::Response;
 use claude_pool_actors::{TurnError, TurnEvent, Usage};
 
-use super::outcome::stop_reason;
+use super::outcome::{shown_usage, stop_reason};
 use super::wire::errors::translate;
 use super::wire::render::StopReason;
 use super::wire::stream::{Event, StreamEncoder, to_sse};
@@ -79,7 +79,8 @@ impl SseState {
                 }
                 finished(&self.app, &self.turn.req, &self.turn.answer.full(&r));
                 let stop = stop_reason(&self.turn.answer, &r);
-                let events = self.encoder.finish(&stop, &r.usage);
+                let usage = shown_usage(&self.turn.answer, &r);
+                let events = self.encoder.finish(&stop, &usage);
                 self.push(events);
                 self.frame.done = true;
             }
