@@ -36,6 +36,7 @@ fn ok(text: &str) -> Outcome {
     Outcome {
         text: text.into(),
         is_error: false,
+        ..Outcome::default()
     }
 }
 

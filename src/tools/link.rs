@@ -8,12 +8,15 @@ use std::sync::{Mutex, MutexGuard};
 use tokio::sync::oneshot;
 
 /// A tool's outcome as the CLI receives it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Outcome {
     /// The text given to the model.
     pub text: String,
     /// True when it reports a failure (no result came).
     pub is_error: bool,
+    /// Images and documents of the result (the MCP result carries base64 images as images,
+    /// anything else as a note in its text).
+    pub attachments: Vec<claude_pool_actors::content::Block>,
 }
 
 enum Slot {
@@ -55,6 +58,7 @@ impl Link {
         rx.await.unwrap_or_else(|_| Outcome {
             text: "the client gave no result for this call".into(),
             is_error: true,
+            ..Outcome::default()
         })
     }
 
@@ -87,6 +91,7 @@ mod tests {
         Outcome {
             text: text.into(),
             is_error: false,
+            ..Outcome::default()
         }
     }
 

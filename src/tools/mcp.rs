@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use claude_pool_actors::content::{Block, Source};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData,
     Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
@@ -98,13 +99,28 @@ impl<T: HeldTurn> rmcp::ServerHandler for McpServer<T> {
             .map(str::to_owned)
             .ok_or_else(|| ErrorData::invalid_request("the call carries no tool use id", None))?;
         let outcome = link.ask(&id).await;
-        let content = vec![ContentBlock::text(outcome.text)];
+        let content = result_content(outcome.text, &outcome.attachments);
         Ok(CallToolResponse::Complete(if outcome.is_error {
             CallToolResult::error(content)
         } else {
             CallToolResult::success(content)
         }))
     }
+}
+
+/// A result's MCP content: its text, then each base64 image as an image (the CLI gives the
+/// model image results as images); any other attachment is named in a text block.
+fn result_content(text: String, attachments: &[Block]) -> Vec<ContentBlock> {
+    let mut content = vec![ContentBlock::text(text)];
+    for a in attachments {
+        content.push(match a {
+            Block::Image(Source::Base64 { media_type, data }) => {
+                ContentBlock::image(data.clone(), media_type.clone())
+            }
+            other => ContentBlock::text(other.summary()),
+        });
+    }
+    content
 }
 
 /// Serves the MCP endpoint on a loopback port; returns its address.

@@ -27,6 +27,8 @@ use crate::turns::{Started, ToolTurn, TurnRequest};
 pub(crate) struct ToolResults {
     /// Each result by the CLI's call id.
     pub outcomes: Vec<(String, Outcome)>,
+    /// The calls' ids as the client knows them (for traces), in the same order.
+    pub client_ids: Vec<String>,
     /// The model name the client used.
     pub model_name: String,
     /// Answer as a stream.
@@ -83,7 +85,7 @@ pub(crate) async fn start_with_results(
     tools.choice = ToolChoice::Auto;
     let turn = TurnRequest {
         session: kept.session,
-        content: vec![Block::Text(results_message(&info.calls, &results.outcomes))],
+        content: results_content(&info.calls, &results.outcomes),
         model_name: results.model_name,
         claude_model: kept.claude_model,
         stream: results.stream,
@@ -103,6 +105,18 @@ pub(crate) async fn start_with_results(
         }),
     };
     crate::turns::start(&app, turn).await
+}
+
+/// The content that brings a set-aside turn's results: the message naming them, then the
+/// results' images and documents in the order of the calls.
+fn results_content(calls: &[(String, String)], outcomes: &[(String, Outcome)]) -> Vec<Block> {
+    let mut content = vec![Block::Text(results_message(calls, outcomes))];
+    for (id, _) in calls {
+        if let Some((_, o)) = outcomes.iter().find(|(o, _)| o == id) {
+            content.extend(o.attachments.iter().cloned());
+        }
+    }
+    content
 }
 
 /// The message that brings a set-aside turn's results: each call's id (as the model knows it),
@@ -142,6 +156,7 @@ mod tests {
                 Outcome {
                     text: "14:05".into(),
                     is_error: false,
+                    ..Outcome::default()
                 },
             ),
             (
@@ -149,6 +164,7 @@ mod tests {
                 Outcome {
                     text: "sunny, 21 C".into(),
                     is_error: false,
+                    ..Outcome::default()
                 },
             ),
         ];

@@ -133,6 +133,7 @@ pub(crate) fn take_output(tools: Option<&mut ToolTurn>, calls: Vec<ToolCall>) ->
             let received = Outcome {
                 text: "Received.".into(),
                 is_error: false,
+                ..Outcome::default()
             };
             link.answer(&call.id, received);
         }
@@ -170,9 +171,9 @@ pub(crate) async fn continue_turn(
         crate::telemetry::span(|| tracing::info_span!("tool round", otel.name = "tool round"));
     crate::telemetry::event(&round, "gen_ai.tool_results", || {
         let ids: Vec<opentelemetry::StringValue> = results
-            .outcomes
+            .client_ids
             .iter()
-            .map(|(id, _)| id.clone().into())
+            .map(|id| id.clone().into())
             .collect();
         vec![opentelemetry::KeyValue::new(
             "claude_pool.tool_call_ids",

@@ -228,6 +228,26 @@ def test_a_tool_loop_continues_the_same_turn(server):
     assert text.endswith(" [turn=1]" if server["kind"] == "fake" else " [n=3]"), text
 
 
+def test_an_image_in_a_tool_result_reaches_the_model(server):
+    """The parked turn's MCP result carries the image as an image: the model gets it inside
+    its tool_result, bytes unchanged (the fake CLI answers MCP results as text only)."""
+    if server["kind"] == "fake":
+        pytest.skip("the fake CLI's MCP client keeps only the text of a result")
+    c = client(server)
+    messages = [{"role": "user", "content": 'Chart? [[call:get_weather {"city": "Rome"}]]'}]
+    first = c.messages.create(model=MODEL, max_tokens=1024, tools=[WEATHER], messages=messages)
+    [call] = [b for b in first.content if b.type == "tool_use"]
+    image = png(seed=7)
+    messages += [{"role": "assistant", "content": first.content},
+                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": [
+                     {"type": "text", "text": "the chart"},
+                     {"type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                                  "data": b64(image)}}]}]}]
+    second = c.messages.create(model=MODEL, max_tokens=1024, tools=[WEATHER], messages=messages)
+    text = "".join(b.text for b in second.content if b.type == "text")
+    assert "=the chart" in text and described("image", "image/png", image) in text, text
+
+
 def test_a_streamed_tool_call(server):
     c = client(server)
     messages = [{"role": "user", "content": 'Weather in Oslo? [[call:get_weather {"city": "Oslo"}]]'}]

@@ -35,12 +35,14 @@ pub(crate) async fn chat_completions(
     let results = crate::tools::wire::trailing_results(&req.messages)?;
     if !results.is_empty() {
         let results = ToolResults {
+            client_ids: results.iter().map(|r| r.call_id.clone()).collect(),
             outcomes: results
                 .into_iter()
                 .map(|r| {
                     let outcome = Outcome {
                         text: r.text,
                         is_error: false,
+                        ..Outcome::default()
                     };
                     (cli_id(&r.call_id), outcome)
                 })

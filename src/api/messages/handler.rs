@@ -78,6 +78,7 @@ pub(crate) async fn create_message(
     let results = tool_results(&req);
     if !results.is_empty() {
         let results = ToolResults {
+            client_ids: results.iter().map(|(id, _)| id.clone()).collect(),
             outcomes: results,
             model_name: req.model.clone(),
             stream: req.stream,
@@ -224,6 +225,11 @@ fn tool_results(req: &Decoded) -> Vec<(String, Outcome)> {
                 Outcome {
                     text: text_of(content),
                     is_error: *is_error,
+                    attachments: content
+                        .iter()
+                        .filter(|b| !matches!(b, Block::Text(_)))
+                        .cloned()
+                        .collect(),
                 },
             )),
             _ => None,

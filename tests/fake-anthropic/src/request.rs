@@ -102,12 +102,19 @@ pub fn tool_results(messages: &[Value]) -> Vec<(String, String)> {
 }
 
 /// One ` [kind source detail]` description per image or document block of the last user
-/// message: ` [image base64 image/png 68 bytes sha256:63ef318d]`, ` [document url https://…]`,
+/// message, those inside its `tool_result` blocks included (after the top-level ones):
+/// ` [image base64 image/png 68 bytes sha256:63ef318d]`, ` [document url https://…]`,
 /// ` [document text 12 chars]`, or ` [image <source type>]` for other sources.
 pub fn attachments(messages: &[Value]) -> Result<String, Invalid> {
-    let Some(Value::Array(blocks)) = last_user_content(messages) else {
+    let Some(Value::Array(top)) = last_user_content(messages) else {
         return Ok(String::new());
     };
+    let nested = top
+        .iter()
+        .filter(|b| b["type"] == "tool_result")
+        .filter_map(|b| b["content"].as_array())
+        .flatten();
+    let blocks: Vec<&Value> = top.iter().chain(nested).collect();
     let mut out = String::new();
     for block in blocks {
         let kind = match block["type"].as_str() {
@@ -337,6 +344,20 @@ mod tests {
             vec![("t1".into(), "sunny".into()), ("t2".into(), "a b".into())]
         );
         assert!(tool_results(&msgs[..1]).is_empty());
+    }
+
+    #[test]
+    fn attachments_inside_tool_results_are_described_after_the_others() {
+        let msgs = [json!({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "t1", "content": [
+                {"type": "text", "text": "the chart"},
+                {"type": "image", "source": {"type": "url", "url": "https://example.com/c.png"}}]},
+            {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}},
+        ]})];
+        assert_eq!(
+            attachments(&msgs).unwrap(),
+            " [image url https://example.com/a.png] [image url https://example.com/c.png]"
+        );
     }
 
     #[test]
