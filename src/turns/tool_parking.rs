@@ -219,6 +219,7 @@ async fn resume(
         }
     };
     // The rest of the turn is this request's answer.
+    crate::http::access::turn(&started.req.session, &results.model_name);
     let r = &mut started.req;
     r.stream = results.stream;
     r.include_usage = results.include_usage;

@@ -1,8 +1,9 @@
 """The real Claude Code CLI as a client of the pool (`ANTHROPIC_BASE_URL` = the server, a pool
 key as `ANTHROPIC_API_KEY`), with the pool's workers the fake or the real CLI: `claude -p`
-answers with the worker's answer, and a two-turn `--input-format stream-json` session reaches
+answers with the worker's answer, a two-turn `--input-format stream-json` session reaches
 the worker as one conversation, its second turn as one new message (the fake API's `[n=3]`,
-the fake CLI's `[turn=2]`), streamed to the client as it comes."""
+the fake CLI's `[turn=2]`), streamed to the client as it comes, and the client's own tool
+(`Read`) answers a call of the worker's model, continuing its parked turn."""
 import json
 import os
 import re
@@ -93,3 +94,24 @@ def test_a_stream_json_session_goes_on_in_one_conversation(server, cli):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_claude_codes_own_tool_runs_on_the_client_and_the_parked_turn_goes_on(server, cli):
+    """The client CLI offers its own tools; the worker's model calls `Read` (the fake API's
+    `[[call:..]]`), the call reaches the client as a `tool_use`, the client CLI reads the file
+    itself, and its `tool_result` continues the worker's parked turn: the answer has the
+    file's text, and the worker's model call carried the call and its result (`[n=3]`)."""
+    if server["kind"] == "fake":
+        pytest.skip("the fake CLI's tool calls name the gateway's own test functions")
+    with tempfile.TemporaryDirectory() as home:
+        path = os.path.join(home, "note.txt")
+        with open(path, "w") as f:
+            f.write("a note for the pool\n")
+        prompt = f'read it [[call:Read {{"file_path": "{path}"}}]]'
+        r = subprocess.run([cli, "-p", prompt, "--allowedTools", "Read"],
+                           env=client_env(server, home), cwd=home, capture_output=True,
+                           text=True, timeout=180)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    answer = r.stdout.strip()
+    assert answer.startswith("echo: tool results: toolu_") and "a note for the pool" in answer, answer
+    assert answer.endswith("[n=3]"), answer
