@@ -190,11 +190,19 @@ pub fn first_token(span: &tracing::Span, since_request: std::time::Duration) {
     });
 }
 
-/// Records a completed turn's usage and cost on its span.
-pub fn completed(span: &tracing::Span, input_tokens: u64, output_tokens: u64, cost_usd: f64) {
-    attr(span, "gen_ai.usage.input_tokens", input_tokens as i64);
-    attr(span, "gen_ai.usage.output_tokens", output_tokens as i64);
-    attr(span, "claude_pool.cost_usd", cost_usd);
+/// Records a completed turn's usage (all input tokens, output tokens) and cost on its span.
+pub fn completed(span: &tracing::Span, r: &claude_pool_actors::TurnResult) {
+    attr(
+        span,
+        "gen_ai.usage.input_tokens",
+        r.usage.prompt_tokens() as i64,
+    );
+    attr(
+        span,
+        "gen_ai.usage.output_tokens",
+        r.usage.output_tokens as i64,
+    );
+    attr(span, "claude_pool.cost_usd", r.cost_usd);
 }
 
 /// Records the tool calls a turn ended its answer with (their ids as the client sees them,

@@ -56,9 +56,7 @@ pub(crate) fn respond<R: TurnRenderer>(mut st: R, keepalive: Duration) -> Respon
             if let Some(calls) = st.frame().park.take() {
                 // The response ends here; the turn waits for the tool results.
                 let frame = Bytes::from(std::mem::take(&mut st.frame().bytes));
-                let (app, mut turn) = st.into_turn();
-                // The turn's span ends with this response; its rest has the continuation's.
-                turn.span = tracing::Span::none();
+                let (app, turn) = st.into_turn();
                 crate::turns::tool_parking::park(&app, turn, &calls);
                 return Some((Ok::<_, Infallible>(frame), None));
             }

@@ -101,8 +101,11 @@ pub(crate) fn check_parked_limit(app: &App, caller: &Identity) -> Result<(), Api
 
 /// Parks a started turn whose model called `calls`: it waits for their results (see
 /// [`continue_turn`]); after `pool.tool_result_timeout` it ends (a turn holding its worker is
-/// dropped, which interrupts it; the conversation is kept).
-pub(crate) fn park(app: &Arc<App>, started: Started, calls: &[ToolCall]) {
+/// dropped, which interrupts it; the conversation is kept). The turn's span ends with the
+/// answer that showed the calls; its rest has the continuation's.
+pub(crate) fn park(app: &Arc<App>, mut started: Started, calls: &[ToolCall]) {
+    started.first = None;
+    started.span = tracing::Span::none();
     let Some(link) = started.req.tools.as_ref().and_then(|t| t.link.clone()) else {
         tracing::error!("tool calls from a turn without a link to the bridge");
         return;

@@ -3,11 +3,10 @@
 //! (absent when it did not think); the output limit applies to the text only.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use claude_pool_actors::{TurnError, TurnEvent, TurnStream};
+use claude_pool_actors::{TurnError, TurnEvent};
 use tracing::Instrument;
 
 use super::stream::sse;
@@ -17,8 +16,7 @@ use crate::http::headers::with_session;
 use crate::openai::{ChatCompletion, Choice, ResponseMessage, Usage, unix_now};
 use crate::state::App;
 use crate::tools::wire::openai_id;
-use crate::turns::answer::Answer;
-use crate::turns::{Claim, Started, TurnRequest, finished, first_token, note_failure, start};
+use crate::turns::{Started, TurnRequest, finished, first_token, note_failure, start};
 
 /// Runs the turn and answers it as a chat completion.
 pub(crate) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response, ApiError> {
@@ -32,20 +30,10 @@ pub(crate) async fn render(app: Arc<App>, started: Started) -> Result<Response, 
     if started.req.stream {
         return Ok(with_session(sse(app, started), &session));
     }
-    let Started {
-        req,
-        events,
-        t0,
-        claim,
-        answer,
-        span,
-        ..
-    } = started;
-    let with_key_credential = req.caller.oauth_token.is_some();
+    let span = started.span.clone();
+    let with_key_credential = started.req.caller.oauth_token.is_some();
     let resp = {
-        let answered = json(app.clone(), req, events, t0, claim, answer, span.clone())
-            .instrument(span.clone())
-            .await;
+        let answered = json(app.clone(), started).instrument(span.clone()).await;
         if let Err(e) = &answered {
             crate::telemetry::api_error(&span, e);
         }
@@ -60,22 +48,15 @@ pub(crate) async fn render(app: Arc<App>, started: Started) -> Result<Response, 
     Ok(with_session(resp, &session))
 }
 
-async fn json(
-    app: Arc<App>,
-    mut req: TurnRequest,
-    mut events: TurnStream,
-    t0: Instant,
-    mut claim: Claim,
-    mut answer: Answer,
-    span: tracing::Span,
-) -> Result<Json<ChatCompletion>, ApiError> {
+async fn json(app: Arc<App>, mut started: Started) -> Result<Json<ChatCompletion>, ApiError> {
+    let span = started.span.clone();
     let mut first = true;
     // The text before tool calls, if the model calls tools.
     let mut so_far = String::new();
     let mut reasoning = Reasoning::default();
     let result = loop {
-        let ev = events.recv().await;
-        claim.settle(ev.as_ref());
+        let ev = started.events.recv().await;
+        started.claim.settle(ev.as_ref());
         if first
             && matches!(
                 ev,
@@ -83,35 +64,27 @@ async fn json(
             )
         {
             first = false;
-            first_token(&app, t0, &span);
+            first_token(&app, started.t0, &span);
         }
         match ev {
             Some(TurnEvent::TextDelta(piece)) => {
                 reasoning.close();
-                so_far.push_str(&answer.delta(piece));
+                so_far.push_str(&started.answer.delta(piece));
             }
             Some(TurnEvent::ThinkingDelta(piece)) => {
                 reasoning.delta(&piece);
             }
             Some(TurnEvent::ThinkingSignature(_)) => reasoning.close(),
-            Some(TurnEvent::ToolCalls(calls)) if req.tools.is_some() => {
-                let calls = crate::turns::tool_parking::take_output(req.tools.as_mut(), calls);
+            Some(TurnEvent::ToolCalls(calls)) if started.req.tools.is_some() => {
+                let calls =
+                    crate::turns::tool_parking::take_output(started.req.tools.as_mut(), calls);
                 if calls.is_empty() {
                     continue;
                 }
                 let content = Some(so_far).filter(|t| !t.is_empty());
-                let body = tool_calls_completion(&req, content, reasoning.content(), &calls);
+                let body =
+                    tool_calls_completion(&started.req, content, reasoning.content(), &calls);
                 crate::telemetry::tool_calls(&span, calls.iter().map(|c| openai_id(&c.id)));
-                // The turn's span ends with this answer; its rest has the continuation's.
-                let started = Started {
-                    req,
-                    events,
-                    t0,
-                    claim,
-                    answer,
-                    first: None,
-                    span: tracing::Span::none(),
-                };
                 crate::turns::tool_parking::park(&app, started, &calls);
                 return Ok(Json(body));
             }
@@ -121,12 +94,10 @@ async fn json(
             None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
         }
     };
-    crate::telemetry::completed(
-        &span,
-        result.usage.prompt_tokens(),
-        result.usage.output_tokens,
-        result.cost_usd,
-    );
+    crate::telemetry::completed(&span, &result);
+    let Started {
+        req, mut answer, ..
+    } = started;
     answer.tail();
     let mut content = answer.full(&result);
     if let Some(json) = crate::turns::tool_parking::formatted(&req, &content)? {

@@ -128,12 +128,7 @@ impl SseState {
                 }
             }
             Some(TurnEvent::Completed(r)) => {
-                crate::telemetry::completed(
-                    &self.turn.span,
-                    r.usage.prompt_tokens(),
-                    r.usage.output_tokens,
-                    r.cost_usd,
-                );
+                crate::telemetry::completed(&self.turn.span, &r);
                 let tail = self.turn.answer.tail();
                 // Under a response_format the answer is sent whole, once checked; otherwise
                 // only the tail the output limit held back is still unsent.

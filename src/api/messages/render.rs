@@ -71,34 +71,27 @@ impl ThinkingBlocks {
     }
 }
 
-async fn json(app: Arc<App>, started: Started) -> Result<Reply, ApiError> {
-    let Started {
-        mut req,
-        mut events,
-        t0,
-        mut claim,
-        mut answer,
-        span,
-        ..
-    } = started;
+async fn json(app: Arc<App>, mut started: Started) -> Result<Reply, ApiError> {
+    let span = started.span.clone();
     let mut first = true;
     let mut thinking = ThinkingBlocks::default();
     // The text before tool calls, if the model calls tools.
     let mut so_far = String::new();
     let result = loop {
-        let ev = events.recv().await;
-        claim.settle(ev.as_ref());
+        let ev = started.events.recv().await;
+        started.claim.settle(ev.as_ref());
         match ev {
             Some(TurnEvent::ThinkingDelta(piece)) => thinking.delta(&piece),
             Some(TurnEvent::ThinkingSignature(sig)) => thinking.signature(sig),
             Some(TurnEvent::TextDelta(piece)) => {
                 if std::mem::take(&mut first) {
-                    first_token(&app, t0, &span);
+                    first_token(&app, started.t0, &span);
                 }
-                so_far.push_str(&answer.delta(piece));
+                so_far.push_str(&started.answer.delta(piece));
             }
-            Some(TurnEvent::ToolCalls(calls)) if req.tools.is_some() => {
-                let calls = crate::turns::tool_parking::take_output(req.tools.as_mut(), calls);
+            Some(TurnEvent::ToolCalls(calls)) if started.req.tools.is_some() => {
+                let calls =
+                    crate::turns::tool_parking::take_output(started.req.tools.as_mut(), calls);
                 if calls.is_empty() {
                     continue;
                 }
@@ -109,22 +102,12 @@ async fn json(app: Arc<App>, started: Started) -> Result<Reply, ApiError> {
                 content.extend(calls.iter().cloned().map(OutBlock::ToolUse));
                 crate::telemetry::tool_calls(&span, calls.iter().map(|c| c.id.clone()));
                 let reply = Reply {
-                    id: req.id.clone(),
-                    model: req.model_name.clone(),
+                    id: started.req.id.clone(),
+                    model: started.req.model_name.clone(),
                     content,
                     stop: StopReason::ToolUse,
                     // The turn's usage comes with its final answer.
                     usage: Usage::default(),
-                };
-                // The turn's span ends with this answer; its rest has the continuation's.
-                let started = Started {
-                    req,
-                    events,
-                    t0,
-                    claim,
-                    answer,
-                    first: None,
-                    span: tracing::Span::none(),
                 };
                 crate::turns::tool_parking::park(&app, started, &calls);
                 return Ok(reply);
@@ -135,12 +118,10 @@ async fn json(app: Arc<App>, started: Started) -> Result<Reply, ApiError> {
             None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
         }
     };
-    crate::telemetry::completed(
-        &span,
-        result.usage.prompt_tokens(),
-        result.usage.output_tokens,
-        result.cost_usd,
-    );
+    crate::telemetry::completed(&span, &result);
+    let Started {
+        req, mut answer, ..
+    } = started;
     answer.tail();
     let text = answer.full(&result);
     finished(&app, &req, &text);

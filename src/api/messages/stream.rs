@@ -66,12 +66,7 @@ impl SseState {
                 }
             }
             Some(TurnEvent::Completed(r)) => {
-                crate::telemetry::completed(
-                    &self.turn.span,
-                    r.usage.prompt_tokens(),
-                    r.usage.output_tokens,
-                    r.cost_usd,
-                );
+                crate::telemetry::completed(&self.turn.span, &r);
                 let tail = self.turn.answer.tail();
                 if !tail.is_empty() {
                     let events = self.encoder.text(&tail);

@@ -217,13 +217,7 @@ async fn json_response(
             None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
         }
     };
-    let usage = &result.usage;
-    crate::telemetry::completed(
-        &span,
-        usage.prompt_tokens(),
-        usage.output_tokens,
-        result.cost_usd,
-    );
+    crate::telemetry::completed(&span, &result);
     let tail = answer.tail();
     let text = answer.full(&result);
     finished(app, &req, &text);

@@ -105,13 +105,7 @@ impl Sse {
     }
 
     fn closing(&mut self, r: &TurnResult) {
-        let usage = &r.usage;
-        crate::telemetry::completed(
-            &self.started.span,
-            usage.prompt_tokens(),
-            usage.output_tokens,
-            r.cost_usd,
-        );
+        crate::telemetry::completed(&self.started.span, r);
         let tail = self.started.answer.tail();
         let text = self.started.answer.full(r);
         finished(&self.app, &self.started.req, &text);
