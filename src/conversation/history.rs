@@ -66,6 +66,17 @@ impl Msg {
     }
 }
 
+/// An assistant message's text as history shows it with the tool calls it made (their JSON),
+/// so a replay shows them and fingerprints tell tool rounds apart.
+pub fn with_tool_calls(text: &str, calls: &serde_json::Value) -> String {
+    format!("{text}\n[tool calls: {calls}]")
+}
+
+/// A tool's result as history shows it: the call it answers, then its text.
+pub fn tool_result_text(call_id: &str, text: &str) -> String {
+    format!("[result of tool call {call_id}]\n{text}")
+}
+
 /// A 128-bit fingerprint of a message list.
 pub type Fingerprint = [u8; 16];
 

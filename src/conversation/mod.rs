@@ -8,6 +8,6 @@ mod sessions;
 
 pub use history::{
     Fingerprint, FingerprintIndex, MAX_SYSTEM_PROMPT, Msg, Role, extended, fingerprint, replay,
-    system_prompt,
+    system_prompt, tool_result_text, with_tool_calls,
 };
 pub use sessions::{SessionInfo, SessionRegistry, scoped};

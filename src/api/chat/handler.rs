@@ -11,7 +11,7 @@ use crate::api::key_api::check_tags;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::http::extract::ApiJson;
-use crate::http::headers::SESSION_HEADER;
+use crate::http::headers::{SESSION_HEADER, session_in};
 use crate::openai::{ChatRequest, completion_id};
 use crate::state::AppState;
 use crate::tools::Outcome;
@@ -69,14 +69,8 @@ pub(crate) async fn chat_completions(
     check_tags("metadata.tags", &tags)?;
     let claude_model = app.resolve_model(&req.model)?;
     let admission = app.admit(&caller, &req.model, &claude_model).await?;
-    let explicit = match headers.get(SESSION_HEADER) {
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| ApiError::bad("X-Session-Id", "the session id must be ASCII"))?
-                .to_owned(),
-        ),
-        None => req.session_id.clone(),
-    };
+    let explicit =
+        session_in(&headers, SESSION_HEADER, "X-Session-Id")?.or_else(|| req.session_id.clone());
     let Placement {
         session,
         content,

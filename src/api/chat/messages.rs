@@ -137,12 +137,9 @@ pub(crate) fn normalize_history(messages: &[ChatMessage]) -> Result<Vec<Msg>, Ap
         };
         let text = match (role, &m.tool_calls, &m.tool_call_id) {
             (conversation::Role::Assistant, Some(calls), _) if !calls.is_empty() => {
-                let calls = serde_json::Value::Array(calls.clone());
-                format!("{text}\n[tool calls: {calls}]")
+                conversation::with_tool_calls(&text, &Value::Array(calls.clone()))
             }
-            (conversation::Role::Tool, _, Some(id)) => {
-                format!("[result of tool call {id}]\n{text}")
-            }
+            (conversation::Role::Tool, _, Some(id)) => conversation::tool_result_text(id, &text),
             _ => text,
         };
         out.push(Msg {

@@ -17,9 +17,9 @@ use super::wire::WireError;
 use super::wire::render::message_id;
 use super::wire::request::{Decoded, MessagesRequest, Role as WireRole};
 use crate::auth::Caller;
-use crate::conversation::{Msg, Role};
+use crate::conversation::{Msg, Role, tool_result_text, with_tool_calls};
 use crate::error::ApiError;
-use crate::http::headers::SESSION_HEADER;
+use crate::http::headers::{SESSION_HEADER, session_in};
 use crate::state::AppState;
 use crate::tools::Outcome;
 use crate::turns::output_limit::OutputLimit;
@@ -147,11 +147,8 @@ pub(crate) async fn create_message(
 /// session id in `metadata.user_id`.
 fn explicit_session(headers: &HeaderMap, req: &Decoded) -> Result<Option<String>, ApiError> {
     for name in [SESSION_HEADER, CLAUDE_CODE_SESSION_HEADER] {
-        if let Some(v) = headers.get(name) {
-            let v = v
-                .to_str()
-                .map_err(|_| ApiError::bad(name, "the session id must be ASCII"))?;
-            return Ok(Some(v.to_owned()));
+        if let Some(session) = session_in(headers, name, name)? {
+            return Ok(Some(session));
         }
     }
     Ok(req.session_hint.clone())
@@ -178,16 +175,8 @@ pub(crate) fn history(req: &Decoded) -> Vec<Msg> {
                 Block::ToolResult {
                     call_id, content, ..
                 } => {
-                    texts.push(format!(
-                        "[result of tool call {call_id}]\n{}",
-                        text_of(content)
-                    ));
-                    attachments.extend(
-                        content
-                            .iter()
-                            .filter(|b| !matches!(b, Block::Text(_)))
-                            .cloned(),
-                    );
+                    texts.push(tool_result_text(call_id, &text_of(content)));
+                    attachments.extend(attachments_of(content));
                 }
                 other => attachments.push(other.clone()),
             }
@@ -199,7 +188,7 @@ pub(crate) fn history(req: &Decoded) -> Vec<Msg> {
                 .iter()
                 .map(|c| serde_json::json!({"id": c.id, "name": c.name, "input": c.input}))
                 .collect();
-            text = format!("{text}\n[tool calls: {}]", serde_json::Value::Array(calls));
+            text = with_tool_calls(&text, &serde_json::Value::Array(calls));
         }
         out.push(Msg {
             role,
@@ -225,14 +214,18 @@ fn tool_results(req: &Decoded) -> Vec<(String, Outcome)> {
                 Outcome {
                     text: text_of(content),
                     is_error: *is_error,
-                    attachments: content
-                        .iter()
-                        .filter(|b| !matches!(b, Block::Text(_)))
-                        .cloned()
-                        .collect(),
+                    attachments: attachments_of(content).collect(),
                 },
             )),
             _ => None,
         })
         .collect()
+}
+
+/// A tool result's images and documents (its text is the result's text).
+fn attachments_of(content: &[Block]) -> impl Iterator<Item = Block> + '_ {
+    content
+        .iter()
+        .filter(|b| !matches!(b, Block::Text(_)))
+        .cloned()
 }
