@@ -15,6 +15,17 @@ fn messages(s: &TestServer, body: Value) -> reqwest::RequestBuilder {
         .json(&body)
 }
 
+/// A non-streamed request's answer, as JSON.
+async fn message(s: &TestServer, body: Value) -> Value {
+    messages(s, body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn user(text: &str) -> Value {
     json!({"role": "user", "content": text})
 }
@@ -106,16 +117,11 @@ async fn a_message_and_its_stream_have_anthropics_shapes() {
     assert_eq!(delta["delta"]["stop_reason"], "end_turn");
     assert!(delta["usage"]["output_tokens"].as_u64().unwrap() > 0);
     // Without thinking asked for, no thinking block.
-    let v: Value = messages(
+    let v: Value = message(
         &s,
         json!({"model": "sonnet", "max_tokens": 1024, "messages": [user("why [[think]]")]}),
     )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v["content"].as_array().unwrap().len(), 1, "{v}");
     s.stop().await;
 }
@@ -123,46 +129,19 @@ async fn a_message_and_its_stream_have_anthropics_shapes() {
 #[tokio::test]
 async fn a_resent_history_continues_warm_and_stop_sequences_cut() {
     let s = TestServer::start(1, 2, |_| {}).await;
-    let first: Value = messages(
-        &s,
-        json!({"model": "sonnet", "max_tokens": 1024, "system": [{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}],
-               "messages": [user("one")]}),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let first: Value = message(&s, json!({"model": "sonnet", "max_tokens": 1024, "system": [{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}],
+               "messages": [user("one")]})).await;
     let answer = first["content"][0]["text"].as_str().unwrap().to_owned();
     assert_eq!(turn_counter(&answer), 1);
-    let second: Value = messages(
-        &s,
-        json!({"model": "sonnet", "max_tokens": 1024, "system": [{"type": "text", "text": "be brief"}],
-               "messages": [user("one"), {"role": "assistant", "content": [{"type": "text", "text": answer}]}, user("two")]}),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let second: Value = message(&s, json!({"model": "sonnet", "max_tokens": 1024, "system": [{"type": "text", "text": "be brief"}],
+               "messages": [user("one"), {"role": "assistant", "content": [{"type": "text", "text": answer}]}, user("two")]})).await;
     // The worker held the conversation: only the new message was sent (turn 2).
     assert_eq!(
         turn_counter(second["content"][0]["text"].as_str().unwrap()),
         2
     );
 
-    let v: Value = messages(
-        &s,
-        json!({"model": "sonnet", "max_tokens": 1024, "stop_sequences": ["lo"], "messages": [user("hello")]}),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    let v: Value = message(&s, json!({"model": "sonnet", "max_tokens": 1024, "stop_sequences": ["lo"], "messages": [user("hello")]})).await;
     assert_eq!(v["stop_reason"], "stop_sequence");
     assert!(v["usage"]["output_tokens"].as_u64().is_some());
     assert_eq!(v["stop_sequence"], "lo");
@@ -295,16 +274,11 @@ async fn a_tool_result_continues_the_parked_turn_in_json_and_in_a_stream() {
     let tools = json!([{"name": "get_weather", "description": "weather of a city",
         "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]);
     let ask = user("weather? [[call:get_weather {\"city\": \"Oslo\"}]]");
-    let v: Value = messages(
+    let v: Value = message(
         &s,
         json!({"model": "sonnet", "max_tokens": 1024, "tools": tools, "messages": [ask]}),
     )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v["stop_reason"], "tool_use", "{v}");
     let call = v["content"]
         .as_array()
@@ -345,16 +319,11 @@ async fn a_tool_result_continues_the_parked_turn_in_json_and_in_a_stream() {
 #[tokio::test]
 async fn an_answer_cut_at_max_tokens_shows_at_most_max_tokens() {
     let s = TestServer::start(1, 1, |_| {}).await;
-    let v: Value = messages(
+    let v: Value = message(
         &s,
         json!({"model": "sonnet", "max_tokens": 5, "messages": [user("hi [[long]]")]}),
     )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(v["stop_reason"], "max_tokens", "{v}");
     assert!(v["usage"]["output_tokens"].as_u64().unwrap() <= 5, "{v}");
     assert!(v["content"][0]["text"].as_str().unwrap().chars().count() <= 20);
