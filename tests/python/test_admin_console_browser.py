@@ -19,6 +19,7 @@ import openai
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -95,6 +96,19 @@ rate_limit_requests = 0
 
 def wait(driver, timeout=15):
     return WebDriverWait(driver, timeout)
+
+
+def click(driver, selector):
+    """Clicks what `selector` names once it is clickable, finding it again when the
+    page redrew it between finding and clicking (the dashboard refreshes itself)."""
+    def clicked(drv):
+        element = drv.find_element(By.CSS_SELECTOR, selector)
+        if not (element.is_displayed() and element.is_enabled()):
+            return False
+        element.click()
+        return True
+    WebDriverWait(driver, 15, ignored_exceptions=(NoSuchElementException,
+                                                  StaleElementReferenceException)).until(clicked)
 
 
 def shoot(driver, name):
@@ -197,11 +211,11 @@ def test_an_operator_exchanges_a_token_uses_the_key_watches_the_pool_and_revokes
     wait(d).until(lambda drv: len(drv.find_elements(By.CSS_SELECTOR, "#keys tr[data-token]")) == 1)
     d.execute_script("document.getElementById('keys').scrollIntoView()")
     shoot(d, "key-management.png")
-    d.find_element(By.CSS_SELECTOR, '#keys button[data-action="revoke"]').click()
-    d.find_element(By.CSS_SELECTOR, '#keys button[data-action="cancel"]').click()
+    click(d, '#keys button[data-action="revoke"]')
+    click(d, '#keys button[data-action="cancel"]')
     assert client.models.list().data, "cancelled: the key still works"
-    wait(d).until(EC.element_to_be_clickable((By.CSS_SELECTOR, '#keys button[data-action="revoke"]'))).click()
-    d.find_element(By.CSS_SELECTOR, '#keys button[data-action="confirm-revoke"]').click()
+    click(d, '#keys button[data-action="revoke"]')
+    click(d, '#keys button[data-action="confirm-revoke"]')
     wait(d).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#keys tr.key-revoked")))
     with pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(model="sonnet", messages=[{"role": "user", "content": "hi"}])

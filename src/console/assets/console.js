@@ -231,16 +231,26 @@ function confirmRevoke(cell, key) {
     } catch (e) {
       document.getElementById("keys-error").textContent = e.message;
     }
-    loadKeys();
+    loadKeys({ force: true });
   });
-  no.addEventListener("click", () => loadKeys());
+  no.addEventListener("click", () => loadKeys({ force: true }));
   cell.replaceChildren(el("span", { class: "confirm" }, "Sure? "), yes, no);
 }
 
-async function loadKeys() {
+// What the key table shows now, so a refresh that brings nothing new leaves the
+// rows (and a button the operator is about to press) in place.
+let shownKeys = null;
+
+// Redraws the key table. A periodic or filter refresh never redraws under an open
+// revoke confirmation (a request in flight when it opened included) and skips
+// unchanged data; `force` is for the confirmation's own buttons.
+async function loadKeys({ force = false } = {}) {
   const filter = document.getElementById("key-filter").value.trim();
   try {
     const data = await api("GET", `/admin/api/keys?alias=${encodeURIComponent(filter)}`);
+    const shown = JSON.stringify(data.keys);
+    if (!force && (shown === shownKeys || document.querySelector("#keys .confirm"))) return;
+    shownKeys = shown;
     renderKeys(data.keys);
   } catch (e) {
     document.getElementById("keys-error").textContent = e.message;
@@ -261,14 +271,11 @@ function adminPage() {
   loadPool();
   loadKeys();
   setInterval(loadPool, 1000);
-  setInterval(() => {
-    // Do not redraw under an open confirmation.
-    if (!document.querySelector("#keys .confirm")) loadKeys();
-  }, 5000);
+  setInterval(() => loadKeys(), 5000);
   let timer = null;
   document.getElementById("key-filter").addEventListener("input", () => {
     clearTimeout(timer);
-    timer = setTimeout(loadKeys, 200);
+    timer = setTimeout(() => loadKeys(), 200);
   });
 }
 
