@@ -259,7 +259,7 @@ async fn sighup_reloads_the_certificate_that_gen_certs_wrote_for_another_host() 
     let url = format!("https://pool.test:{}/", s.https_port);
     poll_async(
         "the new certificate served",
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         || {
             let (new, url) = (new.clone(), url.clone());
             async move { new.get(url).send().await.is_ok_and(|r| r.status() == 200) }

@@ -296,7 +296,7 @@ async fn client_disconnect_interrupts_and_the_worker_is_reused() {
     use futures_util::StreamExt;
     let _ = body.next().await; // the first chunk arrived: the turn is running
     drop(body);
-    poll("interrupted", Duration::from_secs(3), || {
+    poll("interrupted", Duration::from_secs(30), || {
         let snap = s.pool.snapshot();
         snap.interrupts == 1 && snap.workers_idle == 1
     })
@@ -354,7 +354,7 @@ async fn sessions_api_creates_lists_messages_and_deletes_per_key() {
     );
     // Turns are counted when their spend record is written (just after the answer).
     let path = format!("/api/v1/sessions/{id}");
-    poll_async("two turns counted", Duration::from_secs(5), || {
+    poll_async("two turns counted", Duration::from_secs(30), || {
         let (s, path) = (&s, path.clone());
         async move { s.get_json(&path, KEY).await["turns"] == 2 }
     })

@@ -298,7 +298,7 @@ async fn full_queue_is_429_with_retry_after_and_draining_is_503() {
             "model": "sonnet", "messages": [{"role": "user", "content": "[[hang]]"}]}));
         async move { req.send().await }
     });
-    poll("worker busy", std::time::Duration::from_secs(5), || {
+    poll("worker busy", std::time::Duration::from_secs(30), || {
         s.pool.snapshot().workers_busy == 1
     })
     .await;
@@ -307,7 +307,7 @@ async fn full_queue_is_429_with_retry_after_and_draining_is_503() {
             "model": "sonnet", "messages": [{"role": "user", "content": "waiting"}]}));
         async move { req.send().await }
     });
-    poll("one queued", std::time::Duration::from_secs(5), || {
+    poll("one queued", std::time::Duration::from_secs(30), || {
         s.pool.snapshot().queue_depth == 1
     })
     .await;
@@ -324,7 +324,7 @@ async fn full_queue_is_429_with_retry_after_and_draining_is_503() {
     // Draining: new turns are refused with 503.
     let pool = s.pool.clone();
     let drain = tokio::spawn(async move { pool.shutdown(std::time::Duration::from_secs(5)).await });
-    poll("draining", std::time::Duration::from_secs(5), || {
+    poll("draining", std::time::Duration::from_secs(30), || {
         s.pool.snapshot().draining
     })
     .await;

@@ -108,7 +108,7 @@ async fn sigterm_mid_stream_sends_a_final_event_exits_zero_and_leaves_no_child()
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0), "clean exit");
-    poll("no worker left", Duration::from_secs(5), || {
+    poll("no worker left", Duration::from_secs(30), || {
         workers.iter().all(|p| !alive(*p))
     })
     .await;
@@ -124,7 +124,7 @@ async fn sigkill_of_the_server_leaves_no_worker_behind() {
     server.child.wait().unwrap();
     poll(
         "workers gone after the server was killed",
-        Duration::from_secs(5),
+        Duration::from_secs(30),
         || workers.iter().all(|p| !alive(*p)),
     )
     .await;
@@ -213,7 +213,7 @@ async fn on_sigterm_readyz_answers_draining_while_the_server_still_serves_then_i
     kill(Pid::from_raw(server.child.id() as i32), Signal::SIGTERM).unwrap();
     let client = reqwest::Client::new();
     let url = server.url.clone();
-    poll_async("/readyz says draining", Duration::from_secs(3), || {
+    poll_async("/readyz says draining", Duration::from_secs(30), || {
         let (client, url) = (client.clone(), url.clone());
         async move {
             match client.get(format!("{url}/readyz")).send().await {

@@ -304,7 +304,7 @@ async fn sessions_are_owned_by_their_key_across_restarts(backend: Backend) {
     };
     poll_async(
         "the other key's turn counted",
-        Duration::from_secs(5),
+        Duration::from_secs(30),
         || async { turns(OTHER_KEY).await == 1 },
     )
     .await;

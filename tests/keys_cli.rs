@@ -56,7 +56,7 @@ async fn the_keys_command_works_on_the_servers_store(backend: Backend) {
     // The server takes the new key at once (unknown keys are not cached for long).
     poll_async(
         "the server accepts the CLI's key",
-        Duration::from_secs(5),
+        Duration::from_secs(30),
         || {
             let (s, key) = (&s, key.clone());
             async move { s.chat_as(&key, "sonnet", "hi").await.status() == 200 }
@@ -90,7 +90,7 @@ async fn the_keys_command_works_on_the_servers_store(backend: Backend) {
     // Another process revoked it: this server notices when its cache entry expires (5 s).
     poll_async(
         "the server rejects the revoked key",
-        Duration::from_secs(8),
+        Duration::from_secs(30),
         || {
             let (s, key) = (&s, key.clone());
             async move { s.chat_as(&key, "sonnet", "hi").await.status() == 401 }

@@ -32,7 +32,7 @@ fn header(r: &reqwest::Response, h: &str) -> String {
 
 /// Waits until the stored spend of `key` is `usd`.
 async fn spend_reaches(s: &TestServer, key: &str, usd: f64) {
-    poll_async(&format!("spend {usd}"), Duration::from_secs(10), || async {
+    poll_async(&format!("spend {usd}"), Duration::from_secs(30), || async {
         (s.key_info(key).await["spend"].as_f64().unwrap() - usd).abs() < 1e-9
     })
     .await;
@@ -191,7 +191,7 @@ async fn keys_are_deleted_by_value_token_or_alias_with_post_or_delete(backend: B
         "{v}"
     );
     for key in [&k1, &k2, &k3, &k4] {
-        poll_async("the key refused", Duration::from_secs(10), || async {
+        poll_async("the key refused", Duration::from_secs(30), || async {
             s.chat_as(key, "sonnet", "hi").await.status() == 401
         })
         .await;
@@ -352,7 +352,7 @@ async fn tpm_and_parallel_limits_refuse_with_retry_after(backend: Backend) {
                 .status()
         })
     };
-    poll("the slow turn running", Duration::from_secs(10), || {
+    poll("the slow turn running", Duration::from_secs(30), || {
         s.app
             .limits
             .in_flight

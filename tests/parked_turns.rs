@@ -237,7 +237,7 @@ async fn a_cli_that_stops_waiting_never_passes_its_error_off_as_the_result() {
     // The fake gives the call up after 300 ms, as the real CLI does past its own MCP limits,
     // and answers with its error text.
     let id = call(&s, KEY, "gave-up", "Kyiv", " [[abort-call:300]]").await;
-    poll_async("the turn set aside", Duration::from_secs(10), || async {
+    poll_async("the turn set aside", Duration::from_secs(30), || async {
         metric(&s, "claude_pool_parked_turns_set_aside ").await
             == "claude_pool_parked_turns_set_aside 1"
     })

@@ -96,7 +96,7 @@ async fn spend_and_revocation_on_one_replica_are_enforced_by_the_other() {
     assert_eq!(spent.status(), 200);
     poll_async(
         "B refuses the key over its budget",
-        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(30),
         || {
             let b = &b;
             let key = key.clone();
@@ -122,7 +122,7 @@ async fn spend_and_revocation_on_one_replica_are_enforced_by_the_other() {
     assert_eq!(status, 200);
     poll_async(
         "B refuses the revoked key",
-        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(30),
         || {
             let b = &b;
             let other = other.clone();

@@ -141,7 +141,7 @@ async fn a_stopped_database_gets_fast_503s_and_recovery_follows_its_return() {
     pg.restart();
     poll_async(
         "requests succeed again",
-        Duration::from_secs(20),
+        Duration::from_secs(30),
         || async { chat().await.0.status() == 200 },
     )
     .await;

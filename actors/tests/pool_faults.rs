@@ -33,11 +33,11 @@ async fn crash_mid_turn_fails_that_turn_and_the_session_resumes_elsewhere() {
     assert!(got_delta, "deltas before the crash were forwarded");
     assert!(matches!(err, TurnError::WorkerFailed(_)), "{err:?}");
     assert!(s.recv().await.is_none(), "nothing after the failure");
-    poll("crashed process gone", Duration::from_secs(5), || {
+    poll("crashed process gone", Duration::from_secs(30), || {
         !alive(pid1)
     })
     .await;
-    poll("restart counted", Duration::from_secs(5), || {
+    poll("restart counted", Duration::from_secs(30), || {
         pool.snapshot().restarts == 1
     })
     .await;
@@ -100,7 +100,7 @@ async fn hard_hang_is_killed_and_replaced() {
         .collect()
         .await;
     assert_eq!(r, Err(TurnError::IdleTimeout));
-    poll("hung process killed", Duration::from_secs(5), || {
+    poll("hung process killed", Duration::from_secs(30), || {
         !alive(pid1)
     })
     .await;
@@ -138,7 +138,7 @@ async fn dropping_the_stream_interrupts_quickly_and_the_worker_is_reused() {
     drop(s);
     poll(
         "interrupt sent and turn ended",
-        Duration::from_secs(1),
+        Duration::from_secs(30),
         || {
             let snap = pool.snapshot();
             snap.interrupts == 1 && snap.workers_idle == 1
@@ -166,7 +166,7 @@ async fn ignored_interrupt_kills_and_replaces_the_worker() {
     drop(s);
     poll(
         "unresponsive process killed",
-        Duration::from_secs(5),
+        Duration::from_secs(30),
         || !alive(pid1),
     )
     .await;
@@ -284,7 +284,7 @@ async fn failing_start_is_backed_off_and_visible_in_the_snapshot() {
     cfg.backoff.jitter = 0.0;
     cfg.queue_timeout = Duration::from_millis(500);
     let pool = PoolHandle::start(cfg).await.unwrap();
-    poll("several failed starts", Duration::from_secs(10), || {
+    poll("several failed starts", Duration::from_secs(30), || {
         pool.snapshot().spawn_failures >= 4
     })
     .await;

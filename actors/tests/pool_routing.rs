@@ -97,7 +97,7 @@ async fn full_queue_rejects_at_once_and_queue_timeout_fails_waiters() {
     assert!(pool.wait_ready(READY).await);
     // Occupy the only worker.
     let busy = pool.submit(Turn::text("busy", "[[hang]]")).await.unwrap();
-    poll("worker busy", Duration::from_secs(5), || {
+    poll("worker busy", Duration::from_secs(30), || {
         pool.snapshot().workers_busy == 1
     })
     .await;
@@ -211,7 +211,7 @@ async fn resize_grows_and_shrinks_live() {
     .await;
     assert!(pool.snapshot().ready);
     pool.resize(1, 1).await.unwrap();
-    poll("shrunk to 1", Duration::from_secs(10), || {
+    poll("shrunk to 1", Duration::from_secs(30), || {
         let s = pool.snapshot();
         s.workers_idle == 1 && s.workers_stopping == 0 && s.workers_starting == 0
     })
@@ -232,7 +232,7 @@ async fn ended_session_hands_its_worker_on() {
     assert!(pool.wait_ready(READY).await);
     let (_, pid1) = turn(&pool, "x", "one").await;
     pool.end_session("x".into());
-    poll("session forgotten", Duration::from_secs(5), || {
+    poll("session forgotten", Duration::from_secs(30), || {
         pool.snapshot().sessions == 0
     })
     .await;
@@ -353,9 +353,11 @@ async fn the_pool_is_serving_under_load_while_workers_start() {
         let pool = pool.clone();
         tokio::spawn(async move { pool.shutdown(Duration::from_secs(5)).await })
     };
-    poll("not serving while draining", Duration::from_secs(5), || {
-        !pool.snapshot().serving
-    })
+    poll(
+        "not serving while draining",
+        Duration::from_secs(30),
+        || !pool.snapshot().serving,
+    )
     .await;
     draining.await.unwrap();
 }
