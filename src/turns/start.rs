@@ -88,6 +88,33 @@ pub(crate) struct Started {
     /// The turn's `chat {model}` span (exported with traces; ended when the turn is answered
     /// or parked).
     pub span: tracing::Span,
+    /// The request's first output (thinking or text) was seen: its time to first token is
+    /// recorded.
+    pub first_output_noted: bool,
+}
+
+impl Started {
+    /// What each event of the turn means to the gateway whatever API renders it: the stateless
+    /// continuation's claim settles, and the request's first output (thinking or text) is its
+    /// time to first token.
+    pub(crate) fn note(&mut self, app: &App, ev: Option<&TurnEvent>) {
+        self.claim.settle(ev);
+        let output = matches!(
+            ev,
+            Some(TurnEvent::TextDelta(_) | TurnEvent::ThinkingDelta(_))
+        );
+        if output && !self.first_output_noted {
+            self.first_output_noted = true;
+            first_token(app, self.t0, &self.span);
+        }
+    }
+
+    /// The turn's next event, noted (see [`Started::note`]).
+    pub(crate) async fn next_event(&mut self, app: &App) -> Option<TurnEvent> {
+        let ev = self.events.recv().await;
+        self.note(app, ev.as_ref());
+        ev
+    }
 }
 
 /// Submits the turn and waits until it has started; a stream also waits for its first content
@@ -121,7 +148,7 @@ fn with_instruction(content: &mut Vec<Block>, instruction: &str) {
 
 /// Records the time to the turn's first output the client sees (thinking or text): the
 /// latency histogram, the access log line and the turn's span.
-pub(crate) fn first_token(app: &App, t0: Instant, span: &tracing::Span) {
+fn first_token(app: &App, t0: Instant, span: &tracing::Span) {
     let elapsed = t0.elapsed();
     app.metrics.observe_ttft(elapsed.as_secs_f64());
     crate::http::access::first_token(elapsed);
@@ -267,6 +294,7 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
         answer,
         first,
         span,
+        first_output_noted: false,
     })
 }
 

@@ -234,6 +234,7 @@ async fn resume(
     }
     started.t0 = Instant::now();
     started.first = None;
+    started.first_output_noted = false;
     started.span = round.in_scope(|| crate::telemetry::chat_span(&results.model_name));
     let scoped = || crate::conversation::scoped(&caller.key_id, &started.req.session);
     crate::telemetry::turn_running(scoped, &started.span);

@@ -16,7 +16,7 @@ use crate::http::headers::with_session;
 use crate::openai::{ChatCompletion, Choice, ResponseMessage, Usage, unix_now};
 use crate::state::App;
 use crate::tools::wire::openai_id;
-use crate::turns::{Started, TurnRequest, finished, first_token, note_failure, start};
+use crate::turns::{Started, TurnRequest, finished, note_failure, start};
 
 /// Runs the turn and answers it as a chat completion.
 pub(crate) async fn respond(app: Arc<App>, req: TurnRequest) -> Result<Response, ApiError> {
@@ -50,23 +50,11 @@ pub(crate) async fn render(app: Arc<App>, started: Started) -> Result<Response, 
 
 async fn json(app: Arc<App>, mut started: Started) -> Result<Json<ChatCompletion>, ApiError> {
     let span = started.span.clone();
-    let mut first = true;
     // The text before tool calls, if the model calls tools.
     let mut so_far = String::new();
     let mut reasoning = Reasoning::default();
     let result = loop {
-        let ev = started.events.recv().await;
-        started.claim.settle(ev.as_ref());
-        if first
-            && matches!(
-                ev,
-                Some(TurnEvent::TextDelta(_) | TurnEvent::ThinkingDelta(_))
-            )
-        {
-            first = false;
-            first_token(&app, started.t0, &span);
-        }
-        match ev {
+        match started.next_event(&app).await {
             Some(TurnEvent::TextDelta(piece)) => {
                 reasoning.close();
                 so_far.push_str(&started.answer.delta(piece));

@@ -15,7 +15,7 @@ use crate::http::sse::{Frame, TurnRenderer};
 use crate::openai::{ChatChunk, Delta, Usage, unix_now};
 use crate::state::App;
 use crate::tools::wire::openai_id;
-use crate::turns::{Started, finished, first_token};
+use crate::turns::{Started, finished};
 
 /// Appends one SSE event (`data: <json>`) to the write buffer. JSON encoding escapes newlines,
 /// so the payload is always a single `data:` line.
@@ -36,7 +36,6 @@ struct SseState {
     frame: Frame,
     id: String,
     created: u64,
-    first_token: bool,
     /// The model's thinking so far.
     reasoning: Reasoning,
 }
@@ -106,17 +105,6 @@ impl SseState {
     }
 
     fn on_event(&mut self, ev: Option<TurnEvent>) {
-        // Entered for each event: the span's end is its last exit (the turn's last event).
-        let _in_turn = self.turn.span.clone().entered();
-        self.turn.claim.settle(ev.as_ref());
-        let output = matches!(
-            ev,
-            Some(TurnEvent::TextDelta(_) | TurnEvent::ThinkingDelta(_))
-        );
-        if output && !self.first_token {
-            self.first_token = true;
-            first_token(&self.app, self.turn.t0, &self.turn.span);
-        }
         match ev {
             Some(TurnEvent::ThinkingDelta(piece)) => self.thinking(&piece),
             Some(TurnEvent::ThinkingSignature(_)) => self.reasoning.close(),
@@ -200,21 +188,19 @@ impl TurnRenderer for SseState {
     fn keepalive(&mut self) {
         self.frame.bytes.extend_from_slice(KEEPALIVE_COMMENT);
     }
-    fn into_turn(self) -> (Arc<App>, Started) {
-        (self.app, self.turn)
+    fn into_turn(self) -> Started {
+        self.turn
     }
 }
 
 /// The SSE response, opened with the assistant's role (see [`crate::http::sse`]).
 pub(super) fn sse(app: Arc<App>, turn: Started) -> Response {
-    let keepalive = app.server.sse_keepalive;
     let mut st = SseState {
-        app,
+        app: app.clone(),
         id: turn.req.id.clone(),
         turn,
         frame: Frame::default(),
         created: unix_now(),
-        first_token: false,
         reasoning: Reasoning::default(),
     };
     st.chunk(
@@ -225,5 +211,5 @@ pub(super) fn sse(app: Arc<App>, turn: Started) -> Response {
         },
         None,
     );
-    crate::http::sse::respond(st, keepalive)
+    crate::http::sse::respond(app, st)
 }

@@ -15,7 +15,7 @@ use super::wire::render::{OutBlock, Reply, StopReason};
 use crate::error::ApiError;
 use crate::http::headers::with_session;
 use crate::state::App;
-use crate::turns::{Started, finished, first_token, note_failure};
+use crate::turns::{Started, finished, note_failure};
 
 /// Answers a started turn (or the rest of a parked one) as one `message` object.
 pub(super) async fn respond(
@@ -73,20 +73,14 @@ impl ThinkingBlocks {
 
 async fn json(app: Arc<App>, mut started: Started) -> Result<Reply, ApiError> {
     let span = started.span.clone();
-    let mut first = true;
     let mut thinking = ThinkingBlocks::default();
     // The text before tool calls, if the model calls tools.
     let mut so_far = String::new();
     let result = loop {
-        let ev = started.events.recv().await;
-        started.claim.settle(ev.as_ref());
-        match ev {
+        match started.next_event(&app).await {
             Some(TurnEvent::ThinkingDelta(piece)) => thinking.delta(&piece),
             Some(TurnEvent::ThinkingSignature(sig)) => thinking.signature(sig),
             Some(TurnEvent::TextDelta(piece)) => {
-                if std::mem::take(&mut first) {
-                    first_token(&app, started.t0, &span);
-                }
                 so_far.push_str(&started.answer.delta(piece));
             }
             Some(TurnEvent::ToolCalls(calls)) if started.req.tools.is_some() => {

@@ -16,14 +16,13 @@ use super::wire::stream::{Event, StreamEncoder, to_sse};
 use crate::error::ApiError;
 use crate::http::sse::{Frame, TurnRenderer};
 use crate::state::App;
-use crate::turns::{Started, finished, first_token};
+use crate::turns::{Started, finished};
 
 struct SseState {
     app: Arc<App>,
     turn: Started,
     frame: Frame,
     encoder: StreamEncoder,
-    first_token: bool,
 }
 
 impl SseState {
@@ -43,9 +42,6 @@ impl SseState {
     }
 
     fn on_event(&mut self, ev: Option<TurnEvent>) {
-        // Entered for each event: the span's end is its last exit (the turn's last event).
-        let _in_turn = self.turn.span.clone().entered();
-        self.turn.claim.settle(ev.as_ref());
         match ev {
             Some(TurnEvent::ThinkingDelta(piece)) => {
                 let events = self.encoder.thinking(&piece);
@@ -56,9 +52,6 @@ impl SseState {
                 self.push(events);
             }
             Some(TurnEvent::TextDelta(piece)) => {
-                if !std::mem::replace(&mut self.first_token, true) {
-                    first_token(&self.app, self.turn.t0, &self.turn.span);
-                }
                 let text = self.turn.answer.delta(piece);
                 if !text.is_empty() {
                     let events = self.encoder.text(&text);
@@ -116,25 +109,23 @@ impl TurnRenderer for SseState {
     fn keepalive(&mut self) {
         self.push(vec![StreamEncoder::ping()]);
     }
-    fn into_turn(self) -> (Arc<App>, Started) {
-        (self.app, self.turn)
+    fn into_turn(self) -> Started {
+        self.turn
     }
 }
 
 /// The SSE response, opened with `message_start` (see [`crate::http::sse`]); a `ping` is sent
 /// after `server.sse_keepalive` without an event.
 pub(super) fn respond(app: Arc<App>, turn: Started, show_thinking: bool) -> Response {
-    let keepalive = app.server.sse_keepalive;
     let mut st = SseState {
-        app,
+        app: app.clone(),
         encoder: StreamEncoder::new(show_thinking),
         turn,
         frame: Frame::default(),
-        first_token: false,
     };
     let opening = st
         .encoder
         .start(&st.turn.req.id, &st.turn.req.model_name, &Usage::default());
     st.push(opening);
-    crate::http::sse::respond(st, keepalive)
+    crate::http::sse::respond(app, st)
 }

@@ -29,7 +29,7 @@ use crate::openai::{Usage, unix_now};
 use crate::state::{App, AppState};
 use crate::turns::output_limit::OutputLimit;
 use crate::turns::placement::{Placement, place};
-use crate::turns::{Started, TurnRequest, finished, first_token, note_failure, start};
+use crate::turns::{Started, TurnRequest, finished, note_failure, start};
 
 /// `POST /v1/responses`.
 pub(crate) async fn create(
@@ -176,48 +176,30 @@ async fn continue_from(
 
 async fn json_response(
     app: &Arc<App>,
-    started: Started,
+    mut started: Started,
     head: &Head,
     before: Vec<Msg>,
 ) -> Result<Value, ApiError> {
-    let Started {
-        req,
-        mut events,
-        t0,
-        mut claim,
-        mut answer,
-        span,
-        ..
-    } = started;
-    let mut first = true;
     let mut output = Output::new(&head.message_id, false);
     let result: TurnResult = loop {
-        let ev = events.recv().await;
-        claim.settle(ev.as_ref());
-        if first
-            && matches!(
-                ev,
-                Some(TurnEvent::TextDelta(_) | TurnEvent::ThinkingDelta(_))
-            )
-        {
-            first = false;
-            first_token(app, t0, &span);
-        }
-        match ev {
-            Some(TurnEvent::TextDelta(piece)) => output.text(&answer.delta(piece)),
+        match started.next_event(app).await {
+            Some(TurnEvent::TextDelta(piece)) => output.text(&started.answer.delta(piece)),
             Some(TurnEvent::ThinkingDelta(piece)) => output.thinking(&piece),
             Some(TurnEvent::ThinkingSignature(_)) => output.signature(),
             Some(TurnEvent::Completed(r)) => break r,
             Some(TurnEvent::Failed(e)) => {
                 let e = ApiError::from(e);
-                crate::telemetry::api_error(&span, &e);
+                crate::telemetry::api_error(&started.span, &e);
                 return Err(e);
             }
             Some(_) => {}
             None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
         }
     };
-    crate::telemetry::completed(&span, &result);
+    crate::telemetry::completed(&started.span, &result);
+    let Started {
+        req, mut answer, ..
+    } = started;
     let tail = answer.tail();
     let text = answer.full(&result);
     finished(app, &req, &text);

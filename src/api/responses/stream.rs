@@ -5,14 +5,10 @@
 //! stored before its last event goes out, so the client's next request may continue it on any
 //! replica.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use claude_pool_actors::{TurnError, TurnEvent, TurnResult};
-use futures_util::stream;
 use serde_json::{Value, json};
 
 use super::finish::{outcome_of, store};
@@ -20,10 +16,11 @@ use super::output::Output;
 use super::wire::{Head, Outcome, response_object};
 use crate::conversation::Msg;
 use crate::error::ApiError;
+use crate::http::sse::{Frame, TurnRenderer};
 use crate::openai::Usage;
 use crate::state::App;
 use crate::turns::output_limit::OutputLimit;
-use crate::turns::{Started, finished, first_token};
+use crate::turns::{Started, finished};
 
 /// A completed response, to store before its last event is sent.
 struct ToStore {
@@ -45,9 +42,7 @@ struct Sse {
     output: Output,
     before: Option<Vec<Msg>>,
     seq: u64,
-    pending: Vec<u8>,
-    done: bool,
-    first_token: bool,
+    frame: Frame,
     to_store: Option<ToStore>,
 }
 
@@ -56,12 +51,12 @@ impl Sse {
         body["type"] = json!(kind);
         body["sequence_number"] = json!(self.seq);
         self.seq += 1;
-        self.pending
-            .extend_from_slice(format!("event: {kind}\ndata: ").as_bytes());
-        if serde_json::to_writer(&mut self.pending, &body).is_err() {
+        let bytes = &mut self.frame.bytes;
+        bytes.extend_from_slice(format!("event: {kind}\ndata: ").as_bytes());
+        if serde_json::to_writer(&mut *bytes, &body).is_err() {
             tracing::error!("response event encoding failed");
         }
-        self.pending.extend_from_slice(b"\n\n");
+        bytes.extend_from_slice(b"\n\n");
     }
 
     /// The output items' events made since the last call.
@@ -78,17 +73,6 @@ impl Sse {
     }
 
     fn on_event(&mut self, ev: Option<TurnEvent>) {
-        // Entered for each event: the span's end is its last exit (the turn's last event).
-        let _in_turn = self.started.span.clone().entered();
-        self.started.claim.settle(ev.as_ref());
-        let output = matches!(
-            ev,
-            Some(TurnEvent::TextDelta(_) | TurnEvent::ThinkingDelta(_))
-        );
-        if output && !self.first_token {
-            self.first_token = true;
-            first_token(&self.app, self.started.t0, &self.started.span);
-        }
         match ev {
             Some(TurnEvent::TextDelta(piece)) => {
                 let delta = self.started.answer.delta(piece);
@@ -123,14 +107,14 @@ impl Sse {
             Outcome::Incomplete => "response.incomplete",
             _ => "response.completed",
         };
-        // Stored before this last event goes out (see the stream loop).
+        // Stored before this last event goes out (see `before_end`).
         self.to_store = Some(ToStore {
             before: self.before.take().unwrap_or_default(),
             text,
             object,
             kind,
         });
-        self.done = true;
+        self.frame.done = true;
     }
 
     fn fail(&mut self, e: ApiError) {
@@ -140,56 +124,49 @@ impl Sse {
         let error = json!({"code": code.unwrap_or("server_error"), "message": message});
         let object = response_object(&self.head, &Outcome::Failed(error), &[], None);
         self.event("response.failed", json!({"response": object}));
-        self.done = true;
+        self.frame.done = true;
     }
 }
 
-/// The response's event stream; `before` is the conversation's messages before it.
+impl TurnRenderer for Sse {
+    fn turn(&mut self) -> &mut Started {
+        &mut self.started
+    }
+    fn frame(&mut self) -> &mut Frame {
+        &mut self.frame
+    }
+    fn on_event(&mut self, ev: Option<TurnEvent>) {
+        Sse::on_event(self, ev);
+    }
+    fn keepalive(&mut self) {
+        self.frame.bytes.extend_from_slice(b": keep-alive\n\n");
+    }
+    fn into_turn(self) -> Started {
+        self.started
+    }
+    /// Stores a completed response, then writes its last event.
+    async fn before_end(&mut self) {
+        if let Some(s) = self.to_store.take() {
+            store(&self.app, &self.started.req, s.before, &s.text, &s.object).await;
+            self.event(s.kind, json!({"response": s.object}));
+        }
+    }
+}
+
+/// The response's event stream; `before` is the conversation's messages before it (see
+/// [`crate::http::sse`]).
 pub(super) fn sse(app: Arc<App>, started: Started, head: Head, before: Vec<Msg>) -> Response {
-    let keepalive = app.server.sse_keepalive;
-    let first = started.first.clone();
     let output = Output::new(&head.message_id, true);
     let mut st = Sse {
-        app,
+        app: app.clone(),
         started,
         head,
         output,
         before: Some(before),
         seq: 0,
-        pending: Vec::with_capacity(2048),
-        done: false,
-        first_token: false,
+        frame: Frame::default(),
         to_store: None,
     };
     st.opening();
-    if let Some(ev) = first {
-        st.on_event(Some(ev));
-    }
-    let body = stream::unfold(st, move |mut st| async move {
-        loop {
-            if let Some(s) = st.to_store.take() {
-                store(&st.app, &st.started.req, s.before, &s.text, &s.object).await;
-                st.event(s.kind, json!({"response": s.object}));
-            }
-            if !st.pending.is_empty() {
-                let frame = Bytes::from(std::mem::take(&mut st.pending));
-                return Some((Ok::<_, Infallible>(frame), st));
-            }
-            if st.done {
-                return None;
-            }
-            tokio::select! {
-                ev = st.started.events.recv() => st.on_event(ev),
-                () = tokio::time::sleep(keepalive) => st.pending.extend_from_slice(b": keep-alive\n\n"),
-            }
-        }
-    });
-    (
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        Body::from_stream(body),
-    )
-        .into_response()
+    crate::http::sse::respond(app, st)
 }
