@@ -6,9 +6,10 @@ import re
 import urllib.parse
 import urllib.request
 
-MAIN = ["Workers by state", "Queue depth", "Queue wait", "Time to first token",
-        "Requests by status", "Turns and failures by cause", "Tokens by key",
-        "Spend by key (USD per hour)", "Sessions and parked turns"]
+MAIN = ["Workers by state", "Spare workers", "Queue depth", "Queue wait",
+        "Time to first token", "Requests by status", "Turns and failures by cause",
+        "Restarts, evictions, resumes", "Sessions and parked turns", "Tokens by key",
+        "Spend by key (USD per hour)", "Store latency p95 by operation"]
 
 
 def query_range(prom, expr, start, end, step=1):
@@ -23,7 +24,7 @@ def draw(prom, dashboard, start, end, out, window="10s"):
     import matplotlib.pyplot as plt
 
     panels = {p["title"]: p for p in dashboard["panels"] if p.get("targets")}
-    fig, axes = plt.subplots(3, 3, figsize=(15, 9))
+    fig, axes = plt.subplots(4, 3, figsize=(15, 12))
     for ax, title in zip(axes.flat, MAIN):
         for t in panels[title]["targets"]:
             expr = t["expr"].replace("$__rate_interval", window)
