@@ -1,11 +1,13 @@
 //! Micro-benchmarks of the per-token and per-request hot paths: parsing the CLI's stream-json
-//! lines, encoding OpenAI stream chunks, fingerprinting a history, and the pool's routing
+//! lines, encoding OpenAI stream chunks and Messages API stream events, fingerprinting a history, and the pool's routing
 //! decision. Run: `cargo bench --bench hot_paths`.
 
 use std::hint::black_box;
 
+use claude_pool::api::messages::wire::stream::StreamEncoder;
 use claude_pool::conversation::{Msg, Role, fingerprint};
 use claude_pool::openai::{ChatChunk, ChatRequest, Delta};
+use claude_pool_actors::Usage;
 use claude_pool_actors::pool::bench_support::RoutingFixture;
 use claude_pool_actors::protocol::parse_line;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -45,6 +47,26 @@ fn chunk_encoding(c: &mut Criterion) {
                 None,
             );
             serde_json::to_string(&chunk).unwrap()
+        })
+    });
+}
+
+/// One text piece of a streamed Messages API answer (its block already open) as SSE bytes.
+fn message_event_encoding(c: &mut Criterion) {
+    let mut encoder = StreamEncoder::new(false);
+    let mut out = Vec::with_capacity(1024);
+    encoder.start(
+        &mut out,
+        "msg_0123456789abcdef01234567",
+        "sonnet",
+        &Usage::default(),
+    );
+    encoder.text(&mut out, "echo: ");
+    c.bench_function("encode_message_text_delta", |b| {
+        b.iter(|| {
+            out.clear();
+            encoder.text(&mut out, black_box("echo: hello ther"));
+            out.len()
         })
     });
 }
@@ -110,6 +132,7 @@ criterion_group!(
     benches,
     parsing,
     chunk_encoding,
+    message_event_encoding,
     fingerprinting,
     routing,
     keys_and_limits

@@ -12,7 +12,7 @@ use claude_pool_actors::{TurnError, TurnEvent, Usage};
 use super::outcome::{shown_usage, stop_reason};
 use super::wire::errors::translate;
 use super::wire::render::StopReason;
-use super::wire::stream::{Event, StreamEncoder, to_sse};
+use super::wire::stream::StreamEncoder;
 use crate::error::ApiError;
 use crate::http::sse::{Frame, TurnRenderer};
 use crate::state::App;
@@ -26,50 +26,39 @@ struct SseState {
 }
 
 impl SseState {
-    fn push(&mut self, events: Vec<Event>) {
-        for e in &events {
-            self.frame.bytes.extend_from_slice(to_sse(e).as_bytes());
-        }
-    }
-
     fn end_with_error(&mut self, e: ApiError) {
         crate::telemetry::api_error(&self.turn.span, &e);
         tracing::warn!(error = %e, session = %self.turn.req.session, "stream ended with an error");
         let (status, kind, code, message) = e.parts();
         let error = translate(status.as_u16(), code.or(Some(kind)), &message);
-        self.push(vec![StreamEncoder::error(error.kind, &error.message)]);
+        StreamEncoder::error(&mut self.frame.bytes, error.kind, &error.message);
         self.frame.done = true;
     }
 
     fn on_event(&mut self, ev: Option<TurnEvent>) {
         match ev {
             Some(TurnEvent::ThinkingDelta(piece)) => {
-                let events = self.encoder.thinking(&piece);
-                self.push(events);
+                self.encoder.thinking(&mut self.frame.bytes, &piece);
             }
             Some(TurnEvent::ThinkingSignature(sig)) => {
-                let events = self.encoder.signature(&sig);
-                self.push(events);
+                self.encoder.signature(&mut self.frame.bytes, &sig);
             }
             Some(TurnEvent::TextDelta(piece)) => {
                 let text = self.turn.answer.delta(piece);
                 if !text.is_empty() {
-                    let events = self.encoder.text(&text);
-                    self.push(events);
+                    self.encoder.text(&mut self.frame.bytes, &text);
                 }
             }
             Some(TurnEvent::Completed(r)) => {
                 crate::telemetry::completed(&self.turn.span, &r);
                 let tail = self.turn.answer.tail();
                 if !tail.is_empty() {
-                    let events = self.encoder.text(&tail);
-                    self.push(events);
+                    self.encoder.text(&mut self.frame.bytes, &tail);
                 }
                 finished(&self.app, &self.turn.req, &self.turn.answer.full(&r));
                 let stop = stop_reason(&self.turn.answer, &r);
                 let usage = shown_usage(&self.turn.answer, &r);
-                let events = self.encoder.finish(&stop, &usage);
-                self.push(events);
+                self.encoder.finish(&mut self.frame.bytes, &stop, &usage);
                 self.frame.done = true;
             }
             Some(TurnEvent::ToolCalls(calls)) if self.turn.req.tools.is_some() => {
@@ -79,13 +68,16 @@ impl SseState {
                     return;
                 }
                 for c in &calls {
-                    let events = self.encoder.tool_use(&c.id, &c.name, &c.input);
-                    self.push(events);
+                    self.encoder
+                        .tool_use(&mut self.frame.bytes, &c.id, &c.name, &c.input);
                 }
                 crate::telemetry::tool_calls(&self.turn.span, calls.iter().map(|c| c.id.clone()));
                 // The turn's usage comes with its final answer.
-                let events = self.encoder.finish(&StopReason::ToolUse, &Usage::default());
-                self.push(events);
+                self.encoder.finish(
+                    &mut self.frame.bytes,
+                    &StopReason::ToolUse,
+                    &Usage::default(),
+                );
                 self.frame.done = true;
                 self.frame.park = Some(calls);
             }
@@ -107,7 +99,7 @@ impl TurnRenderer for SseState {
         SseState::on_event(self, ev);
     }
     fn keepalive(&mut self) {
-        self.push(vec![StreamEncoder::ping()]);
+        StreamEncoder::ping(&mut self.frame.bytes);
     }
     fn into_turn(self) -> Started {
         self.turn
@@ -123,9 +115,12 @@ pub(super) fn respond(app: Arc<App>, turn: Started, show_thinking: bool) -> Resp
         turn,
         frame: Frame::default(),
     };
-    let opening = st
-        .encoder
-        .start(&st.turn.req.id, &st.turn.req.model_name, &Usage::default());
-    st.push(opening);
+    let req = &st.turn.req;
+    st.encoder.start(
+        &mut st.frame.bytes,
+        &req.id,
+        &req.model_name,
+        &Usage::default(),
+    );
     crate::http::sse::respond(app, st)
 }

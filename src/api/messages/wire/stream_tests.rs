@@ -1,4 +1,5 @@
 use claude_pool_actors::ToolCall;
+use serde_json::json;
 
 use super::super::render::Reply;
 use super::*;
@@ -22,12 +23,13 @@ fn accumulate(events: &[Event]) -> Value {
     let mut json_buf = String::new();
     let mut stopped = false;
     for (name, data) in events {
-        assert_eq!(data["type"], *name, "an event's data carries its name");
+        let name = name.as_str();
+        assert_eq!(data["type"], name, "an event's data carries its name");
         assert!(!stopped, "nothing after message_stop: {name}");
-        if *name == "ping" {
+        if name == "ping" {
             continue;
         }
-        if *name == "message_start" {
+        if name == "message_start" {
             assert!(message.is_none(), "one message_start");
             let m = data["message"].clone();
             assert_eq!(m["content"], json!([]));
@@ -37,7 +39,7 @@ fn accumulate(events: &[Event]) -> Value {
         }
         let m = message.as_mut().expect("message_start comes first");
         let content = m["content"].as_array_mut().unwrap();
-        match *name {
+        match name {
             "content_block_start" => {
                 assert_eq!(open, None, "a block starts after the one before stopped");
                 let index = data["index"].as_u64().unwrap() as usize;
@@ -100,22 +102,42 @@ fn accumulate(events: &[Event]) -> Value {
     message.unwrap()
 }
 
-fn names(events: &[Event]) -> Vec<&'static str> {
-    events.iter().map(|(n, _)| *n).collect()
+/// An event as read back from the SSE text: its name and its data.
+type Event = (String, Value);
+
+/// Reads SSE text back into events, checking each is one `event:` line and one `data:` line.
+fn parse(sse: &[u8]) -> Vec<Event> {
+    let text = std::str::from_utf8(sse).unwrap();
+    assert!(text.is_empty() || text.ends_with("\n\n"), "{text}");
+    text.split_terminator("\n\n")
+        .map(|frame| {
+            let (event, data) = frame.split_once('\n').unwrap();
+            let name = event.strip_prefix("event: ").unwrap();
+            let data = data.strip_prefix("data: ").unwrap();
+            assert!(!data.contains('\n'), "one data line: {data}");
+            (name.to_owned(), serde_json::from_str(data).unwrap())
+        })
+        .collect()
+}
+
+fn names(events: &[Event]) -> Vec<&str> {
+    events.iter().map(|(n, _)| n.as_str()).collect()
 }
 
 #[test]
 fn thinking_then_text_streams_in_order_and_adds_up_to_the_message() {
     let mut s = StreamEncoder::new(true);
-    let mut events = s.start("msg_1", "sonnet", &usage(12, 1));
-    events.extend(s.thinking("Let me "));
-    events.push(StreamEncoder::ping());
-    events.extend(s.thinking("think."));
-    events.extend(s.signature("sig-1"));
-    events.extend(s.text("Hello"));
-    events.extend(s.text(""));
-    events.extend(s.text(", world"));
-    events.extend(s.finish(&StopReason::EndTurn, &usage(12, 9)));
+    let mut out = Vec::new();
+    s.start(&mut out, "msg_1", "sonnet", &usage(12, 1));
+    s.thinking(&mut out, "Let me ");
+    StreamEncoder::ping(&mut out);
+    s.thinking(&mut out, "think.");
+    s.signature(&mut out, "sig-1");
+    s.text(&mut out, "Hello");
+    s.text(&mut out, "");
+    s.text(&mut out, ", world");
+    s.finish(&mut out, &StopReason::EndTurn, &usage(12, 9));
+    let events = parse(&out);
     assert_eq!(
         names(&events),
         [
@@ -152,8 +174,10 @@ fn thinking_then_text_streams_in_order_and_adds_up_to_the_message() {
     assert_eq!(events[11].1["usage"]["input_tokens"], 12);
     assert_eq!(events[11].1["usage"]["cache_read_input_tokens"], 7);
     assert!(s.is_finished());
-    assert!(s.text("late").is_empty());
-    assert!(s.finish(&StopReason::EndTurn, &usage(0, 0)).is_empty());
+    let mut late = Vec::new();
+    s.text(&mut late, "late");
+    s.finish(&mut late, &StopReason::EndTurn, &usage(0, 0));
+    assert!(late.is_empty(), "nothing after the end");
 }
 
 #[test]
@@ -171,12 +195,14 @@ fn text_then_tool_uses_stream_as_blocks_of_their_own() {
             input: json!({}),
         },
     ];
-    let mut events = s.start("msg_2", "opus", &usage(20, 0));
-    events.extend(s.text("Checking."));
+    let mut out = Vec::new();
+    s.start(&mut out, "msg_2", "opus", &usage(20, 0));
+    s.text(&mut out, "Checking.");
     for c in &calls {
-        events.extend(s.tool_use(&c.id, &c.name, &c.input));
+        s.tool_use(&mut out, &c.id, &c.name, &c.input);
     }
-    events.extend(s.finish(&StopReason::ToolUse, &usage(20, 30)));
+    s.finish(&mut out, &StopReason::ToolUse, &usage(20, 30));
+    let events = parse(&out);
     let starts: Vec<&Value> = events
         .iter()
         .filter(|(n, _)| *n == "content_block_start")
@@ -203,17 +229,25 @@ fn text_then_tool_uses_stream_as_blocks_of_their_own() {
 #[test]
 fn hidden_thinking_leaves_no_block_and_no_gap_in_the_indices() {
     let mut s = StreamEncoder::new(false);
-    let mut events = s.start("msg_3", "m", &usage(1, 1));
-    events.extend(s.thinking("secret"));
-    events.extend(s.signature("sig"));
-    events.extend(s.redacted_thinking("xyz"));
-    events.extend(s.block(&OutBlock::Thinking {
-        thinking: "more".into(),
-        signature: "s".into(),
-    }));
-    events.extend(s.text("visible"));
-    events.extend(s.finish(&StopReason::StopSequence("END".into()), &usage(1, 2)));
-    let v = accumulate(&events);
+    let mut out = Vec::new();
+    s.start(&mut out, "msg_3", "m", &usage(1, 1));
+    s.thinking(&mut out, "secret");
+    s.signature(&mut out, "sig");
+    s.redacted_thinking(&mut out, "xyz");
+    s.block(
+        &mut out,
+        &OutBlock::Thinking {
+            thinking: "more".into(),
+            signature: "s".into(),
+        },
+    );
+    s.text(&mut out, "visible");
+    s.finish(
+        &mut out,
+        &StopReason::StopSequence("END".into()),
+        &usage(1, 2),
+    );
+    let v = accumulate(&parse(&out));
     assert_eq!(v["content"], json!([{"type": "text", "text": "visible"}]));
     assert_eq!(v["stop_reason"], "stop_sequence");
     assert_eq!(v["stop_sequence"], "END");
@@ -236,14 +270,15 @@ fn whole_blocks_and_lone_signatures_stream_too() {
             input: json!({"x": [1, 2]}),
         }),
     ];
-    let mut events = s.start("msg_4", "m", &usage(1, 1));
+    let mut out = Vec::new();
+    s.start(&mut out, "msg_4", "m", &usage(1, 1));
     for b in &blocks {
-        events.extend(s.block(b));
+        s.block(&mut out, b);
     }
     // a signature with no thinking open starts a thinking block of its own
-    events.extend(s.signature("lone"));
-    events.extend(s.finish(&StopReason::EndTurn, &usage(1, 5)));
-    let v = accumulate(&events);
+    s.signature(&mut out, "lone");
+    s.finish(&mut out, &StopReason::EndTurn, &usage(1, 5));
+    let v = accumulate(&parse(&out));
     let mut want: Vec<Value> = blocks.iter().map(OutBlock::to_json).collect();
     want.push(json!({"type": "thinking", "thinking": "", "signature": "lone"}));
     assert_eq!(v["content"], Value::Array(want));
@@ -251,21 +286,31 @@ fn whole_blocks_and_lone_signatures_stream_too() {
 
 #[test]
 fn ping_error_and_sse_text() {
-    assert_eq!(StreamEncoder::ping(), ("ping", json!({"type": "ping"})));
-    let e = StreamEncoder::error("overloaded_error", "Overloaded");
-    assert_eq!(e.0, "error");
+    let mut out = Vec::new();
+    StreamEncoder::ping(&mut out);
+    assert_eq!(out, b"event: ping\ndata: {\"type\":\"ping\"}\n\n");
+    let mut out = Vec::new();
+    StreamEncoder::error(&mut out, "overloaded_error", "Overloaded");
     assert_eq!(
-        e.1,
-        json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
-    );
-    assert_eq!(
-        to_sse(&StreamEncoder::ping()),
-        "event: ping\ndata: {\"type\":\"ping\"}\n\n"
+        parse(&out),
+        [(
+            "error".to_owned(),
+            json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}})
+        )]
     );
     let mut s = StreamEncoder::new(true);
-    assert_eq!(s.start("msg_5", "m", &usage(1, 0)).len(), 1);
-    assert!(
-        s.start("msg_5", "m", &usage(1, 0)).is_empty(),
-        "one message_start"
+    let mut out = Vec::new();
+    s.start(&mut out, "msg_5", "m", &usage(1, 0));
+    s.start(&mut out, "msg_5", "m", &usage(1, 0));
+    let events = parse(&out);
+    assert_eq!(names(&events), ["message_start"], "one message_start");
+    assert_eq!(
+        events[0].1,
+        json!({"type": "message_start", "message": {
+            "id": "msg_5", "type": "message", "role": "assistant", "model": "m",
+            "content": [], "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": 1, "cache_creation_input_tokens": 2,
+                      "cache_read_input_tokens": 7, "output_tokens": 0},
+        }})
     );
 }
