@@ -16,7 +16,7 @@ use claude_pool_actors::{ToolCall, TurnEvent};
 use futures_util::stream;
 
 use crate::state::App;
-use crate::turns::Started;
+use crate::turns::{Started, or_ended};
 
 /// What the surface has written and decided so far.
 #[derive(Debug, Default)]
@@ -36,9 +36,9 @@ pub(crate) trait TurnRenderer: Send + Sized + 'static {
     fn turn(&mut self) -> &mut Started;
     /// What is written so far.
     fn frame(&mut self) -> &mut Frame;
-    /// Renders one event (`None`: the turn's stream ended). The pump has noted it
-    /// ([`Started::note`]) and entered the turn's span.
-    fn on_event(&mut self, ev: Option<TurnEvent>);
+    /// Renders one event (a stream that ended early reads as a failure). The pump has noted
+    /// it ([`Started::note`]) and entered the turn's span.
+    fn on_event(&mut self, ev: TurnEvent);
     /// Writes what keeps a silent stream open.
     fn keepalive(&mut self);
     /// The turn, for parking it.
@@ -52,10 +52,10 @@ pub(crate) trait TurnRenderer: Send + Sized + 'static {
 
 /// Notes `ev` and has the surface render it inside the turn's span (whose end is its last
 /// exit: the turn's last event).
-fn deliver<R: TurnRenderer>(app: &App, st: &mut R, ev: Option<TurnEvent>) {
+fn deliver<R: TurnRenderer>(app: &App, st: &mut R, ev: TurnEvent) {
     let span = st.turn().span.clone();
     let _in_turn = span.entered();
-    st.turn().note(app, ev.as_ref());
+    st.turn().note(app, &ev);
     st.on_event(ev);
 }
 
@@ -71,7 +71,7 @@ struct Pump<R> {
 pub(crate) fn respond<R: TurnRenderer>(app: Arc<App>, mut st: R) -> Response {
     let keepalive = app.server.sse_keepalive;
     if let Some(ev) = st.turn().first.take() {
-        deliver(&app, &mut st, Some(ev));
+        deliver(&app, &mut st, ev);
     }
     let pump = Pump {
         app,
@@ -102,11 +102,11 @@ pub(crate) fn respond<R: TurnRenderer>(app: Arc<App>, mut st: R) -> Response {
             let waited = tokio::time::timeout(keepalive, p.renderer.turn().events.recv()).await;
             match waited {
                 Ok(ev) => {
-                    deliver(&p.app, &mut p.renderer, ev);
+                    deliver(&p.app, &mut p.renderer, or_ended(ev));
                     // Everything already queued goes out in the same frame.
                     while !p.renderer.frame().done {
                         match p.renderer.turn().events.try_recv() {
-                            Some(ev) => deliver(&p.app, &mut p.renderer, Some(ev)),
+                            Some(ev) => deliver(&p.app, &mut p.renderer, ev),
                             None => break,
                         }
                     }

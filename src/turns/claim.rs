@@ -20,17 +20,18 @@ pub(crate) struct Claim {
 }
 
 impl Claim {
-    /// Follows the turn's events (`None`: the stream ended). A completed turn's answer
-    /// fingerprint replaces the claim and a lost conversation is not given back; any other
-    /// failure gives the conversation back at once, before the client can read the error and
-    /// retry (a streamed error reaches the client before the response body is dropped).
-    pub(crate) fn settle(&mut self, event: Option<&TurnEvent>) {
+    /// Follows the turn's events (a stream that ended early reads as a failure, see
+    /// [`super::start::or_ended`]). A completed turn's answer fingerprint replaces the claim
+    /// and a lost conversation is not given back; any other failure gives the conversation
+    /// back at once, before the client can read the error and retry (a streamed error reaches
+    /// the client before the response body is dropped).
+    pub(crate) fn settle(&mut self, event: &TurnEvent) {
         match event {
-            Some(TurnEvent::Completed(_) | TurnEvent::Failed(TurnError::ConversationLost(_))) => {
+            TurnEvent::Completed(_) | TurnEvent::Failed(TurnError::ConversationLost(_)) => {
                 self.claimed = None;
             }
-            Some(TurnEvent::Failed(_)) | None => self.give_back(),
-            Some(_) => {}
+            TurnEvent::Failed(_) => self.give_back(),
+            _ => {}
         }
     }
 

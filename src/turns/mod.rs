@@ -15,4 +15,4 @@ pub(crate) mod tool_continue;
 pub(crate) mod tool_parking;
 
 pub(crate) use claim::{Claim, finished};
-pub(crate) use start::{Started, ToolTurn, TurnRequest, note_failure, start};
+pub(crate) use start::{Started, ToolTurn, TurnRequest, note_failure, or_ended, start};

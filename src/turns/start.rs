@@ -97,24 +97,27 @@ impl Started {
     /// What each event of the turn means to the gateway whatever API renders it: the stateless
     /// continuation's claim settles, and the request's first output (thinking or text) is its
     /// time to first token.
-    pub(crate) fn note(&mut self, app: &App, ev: Option<&TurnEvent>) {
+    pub(crate) fn note(&mut self, app: &App, ev: &TurnEvent) {
         self.claim.settle(ev);
-        let output = matches!(
-            ev,
-            Some(TurnEvent::TextDelta(_) | TurnEvent::ThinkingDelta(_))
-        );
+        let output = matches!(ev, TurnEvent::TextDelta(_) | TurnEvent::ThinkingDelta(_));
         if output && !self.first_output_noted {
             self.first_output_noted = true;
             first_token(app, self.t0, &self.span);
         }
     }
 
-    /// The turn's next event, noted (see [`Started::note`]).
-    pub(crate) async fn next_event(&mut self, app: &App) -> Option<TurnEvent> {
-        let ev = self.events.recv().await;
-        self.note(app, ev.as_ref());
+    /// The turn's next event (see [`or_ended`]), noted (see [`Started::note`]).
+    pub(crate) async fn next_event(&mut self, app: &App) -> TurnEvent {
+        let ev = or_ended(self.events.recv().await);
+        self.note(app, &ev);
         ev
     }
+}
+
+/// A turn's event as read from its stream, where a stream that ended without its last event
+/// (`Completed` or `Failed`: the worker went away) reads as that failure.
+pub(crate) fn or_ended(ev: Option<TurnEvent>) -> TurnEvent {
+    ev.unwrap_or_else(|| TurnEvent::Failed(TurnError::WorkerFailed("stream ended".into())))
 }
 
 /// Submits the turn and waits until it has started; a stream also waits for its first content
@@ -274,15 +277,15 @@ async fn start_turn(app: &Arc<App>, mut req: TurnRequest) -> Result<Started, Api
             .instrument(span.clone())
             .await;
         if let Ok(ev) = waited {
-            claim.settle(ev.as_ref());
+            let ev = or_ended(ev);
+            claim.settle(&ev);
             match ev {
-                Some(TurnEvent::Failed(e)) => {
+                TurnEvent::Failed(e) => {
                     let e = ApiError::from(e);
                     crate::telemetry::api_error(&span, &e);
                     return Err(e);
                 }
-                None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
-                Some(ev) => first = Some(ev),
+                ev => first = Some(ev),
             }
         }
     }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use claude_pool_actors::{ToolCall, TurnError, TurnEvent};
+use claude_pool_actors::{ToolCall, TurnEvent};
 use tracing::Instrument;
 
 use crate::auth::Identity;
@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::state::App;
 use crate::tools::{Continuation, ContinueError, HeldTurn, Outcome, ParkInfo};
 use crate::turns::tool_continue::{SetAside, ToolResults};
-use crate::turns::{Started, ToolTurn, TurnRequest};
+use crate::turns::{Started, ToolTurn, TurnRequest, or_ended};
 
 /// Longest wait for a turn being set aside to end (the worker ends it within its interrupt and
 /// save timeouts).
@@ -28,10 +28,7 @@ impl HeldTurn for Started {
         if self.first.is_some() {
             return std::future::pending().await;
         }
-        let ev = self.events.recv().await;
-        self.first = Some(ev.unwrap_or_else(|| {
-            TurnEvent::Failed(TurnError::WorkerFailed("the turn's stream ended".into()))
-        }));
+        self.first = Some(or_ended(self.events.recv().await));
     }
 
     async fn set_aside(self) -> Result<SetAside, String> {
@@ -50,15 +47,14 @@ impl HeldTurn for Started {
         let ended = tokio::time::timeout(SET_ASIDE_WAIT, async {
             loop {
                 let ev = match seen.take() {
-                    Some(ev) => Some(ev),
-                    None => events.recv().await,
+                    Some(ev) => ev,
+                    None => or_ended(events.recv().await),
                 };
-                claim.settle(ev.as_ref());
+                claim.settle(&ev);
                 match ev {
-                    Some(TurnEvent::Completed(_)) => return Ok(()),
-                    Some(TurnEvent::Failed(e)) => return Err(e.to_string()),
-                    None => return Err("the turn's stream ended".to_owned()),
-                    Some(_) => {}
+                    TurnEvent::Completed(_) => return Ok(()),
+                    TurnEvent::Failed(e) => return Err(e.to_string()),
+                    _ => {}
                 }
             }
         })

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use claude_pool_actors::{TurnError, TurnEvent};
+use claude_pool_actors::TurnEvent;
 use tracing::Instrument;
 
 use super::stream::sse;
@@ -55,15 +55,15 @@ async fn json(app: Arc<App>, mut started: Started) -> Result<Json<ChatCompletion
     let mut reasoning = Reasoning::default();
     let result = loop {
         match started.next_event(&app).await {
-            Some(TurnEvent::TextDelta(piece)) => {
+            TurnEvent::TextDelta(piece) => {
                 reasoning.close();
                 so_far.push_str(&started.answer.delta(piece));
             }
-            Some(TurnEvent::ThinkingDelta(piece)) => {
+            TurnEvent::ThinkingDelta(piece) => {
                 reasoning.delta(&piece);
             }
-            Some(TurnEvent::ThinkingSignature(_)) => reasoning.close(),
-            Some(TurnEvent::ToolCalls(calls)) if started.req.tools.is_some() => {
+            TurnEvent::ThinkingSignature(_) => reasoning.close(),
+            TurnEvent::ToolCalls(calls) if started.req.tools.is_some() => {
                 let calls =
                     crate::turns::tool_parking::take_output(started.req.tools.as_mut(), calls);
                 if calls.is_empty() {
@@ -76,10 +76,9 @@ async fn json(app: Arc<App>, mut started: Started) -> Result<Json<ChatCompletion
                 crate::turns::tool_parking::park(&app, started, &calls);
                 return Ok(Json(body));
             }
-            Some(TurnEvent::Completed(r)) => break r,
-            Some(TurnEvent::Failed(e)) => return Err(e.into()),
-            Some(_) => {}
-            None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
+            TurnEvent::Completed(r) => break r,
+            TurnEvent::Failed(e) => return Err(e.into()),
+            _ => {}
         }
     };
     crate::telemetry::completed(&span, &result);

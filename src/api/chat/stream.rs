@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::response::Response;
-use claude_pool_actors::{TurnError, TurnEvent};
+use claude_pool_actors::TurnEvent;
 
 use crate::api::reasoning::Reasoning;
 use crate::error::ApiError;
@@ -104,18 +104,18 @@ impl SseState {
         self.frame.done = true;
     }
 
-    fn on_event(&mut self, ev: Option<TurnEvent>) {
+    fn on_event(&mut self, ev: TurnEvent) {
         match ev {
-            Some(TurnEvent::ThinkingDelta(piece)) => self.thinking(&piece),
-            Some(TurnEvent::ThinkingSignature(_)) => self.reasoning.close(),
-            Some(TurnEvent::TextDelta(text)) => {
+            TurnEvent::ThinkingDelta(piece) => self.thinking(&piece),
+            TurnEvent::ThinkingSignature(_) => self.reasoning.close(),
+            TurnEvent::TextDelta(text) => {
                 self.reasoning.close();
                 let text = self.turn.answer.delta(text);
                 if !text.is_empty() && !self.formatted() {
                     self.text(&text);
                 }
             }
-            Some(TurnEvent::Completed(r)) => {
+            TurnEvent::Completed(r) => {
                 crate::telemetry::completed(&self.turn.span, &r);
                 let tail = self.turn.answer.tail();
                 // Under a response_format the answer is sent whole, once checked; otherwise
@@ -139,7 +139,7 @@ impl SseState {
                 finished(&self.app, &self.turn.req, &answer);
                 self.finish(reason, Usage::from(r.usage));
             }
-            Some(TurnEvent::ToolCalls(calls)) if self.turn.req.tools.is_some() => {
+            TurnEvent::ToolCalls(calls) if self.turn.req.tools.is_some() => {
                 let calls =
                     crate::turns::tool_parking::take_output(self.turn.req.tools.as_mut(), calls);
                 if calls.is_empty() {
@@ -168,9 +168,8 @@ impl SseState {
                 self.finish("tool_calls", Usage::default());
                 self.frame.park = Some(calls);
             }
-            Some(TurnEvent::Failed(e)) => self.end_with_error(e.into()),
-            Some(TurnEvent::Started { .. } | TurnEvent::ToolCalls(_)) => {}
-            None => self.end_with_error(TurnError::WorkerFailed("stream ended".into()).into()),
+            TurnEvent::Failed(e) => self.end_with_error(e.into()),
+            TurnEvent::Started { .. } | TurnEvent::ToolCalls(_) => {}
         }
     }
 }
@@ -182,7 +181,7 @@ impl TurnRenderer for SseState {
     fn frame(&mut self) -> &mut Frame {
         &mut self.frame
     }
-    fn on_event(&mut self, ev: Option<TurnEvent>) {
+    fn on_event(&mut self, ev: TurnEvent) {
         SseState::on_event(self, ev);
     }
     fn keepalive(&mut self) {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use claude_pool_actors::{TurnError, TurnEvent, Usage};
+use claude_pool_actors::{TurnEvent, Usage};
 use tracing::Instrument;
 
 use super::outcome::{shown_usage, stop_reason};
@@ -78,12 +78,12 @@ async fn json(app: Arc<App>, mut started: Started) -> Result<Reply, ApiError> {
     let mut so_far = String::new();
     let result = loop {
         match started.next_event(&app).await {
-            Some(TurnEvent::ThinkingDelta(piece)) => thinking.delta(&piece),
-            Some(TurnEvent::ThinkingSignature(sig)) => thinking.signature(sig),
-            Some(TurnEvent::TextDelta(piece)) => {
+            TurnEvent::ThinkingDelta(piece) => thinking.delta(&piece),
+            TurnEvent::ThinkingSignature(sig) => thinking.signature(sig),
+            TurnEvent::TextDelta(piece) => {
                 so_far.push_str(&started.answer.delta(piece));
             }
-            Some(TurnEvent::ToolCalls(calls)) if started.req.tools.is_some() => {
+            TurnEvent::ToolCalls(calls) if started.req.tools.is_some() => {
                 let calls =
                     crate::turns::tool_parking::take_output(started.req.tools.as_mut(), calls);
                 if calls.is_empty() {
@@ -106,10 +106,9 @@ async fn json(app: Arc<App>, mut started: Started) -> Result<Reply, ApiError> {
                 crate::turns::tool_parking::park(&app, started, &calls);
                 return Ok(reply);
             }
-            Some(TurnEvent::Completed(r)) => break r,
-            Some(TurnEvent::Failed(e)) => return Err(e.into()),
-            Some(_) => {}
-            None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
+            TurnEvent::Completed(r) => break r,
+            TurnEvent::Failed(e) => return Err(e.into()),
+            _ => {}
         }
     };
     crate::telemetry::completed(&span, &result);

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::response::Response;
-use claude_pool_actors::{TurnError, TurnEvent, Usage};
+use claude_pool_actors::{TurnEvent, Usage};
 
 use super::outcome::{shown_usage, stop_reason};
 use super::wire::errors::translate;
@@ -35,21 +35,21 @@ impl SseState {
         self.frame.done = true;
     }
 
-    fn on_event(&mut self, ev: Option<TurnEvent>) {
+    fn on_event(&mut self, ev: TurnEvent) {
         match ev {
-            Some(TurnEvent::ThinkingDelta(piece)) => {
+            TurnEvent::ThinkingDelta(piece) => {
                 self.encoder.thinking(&mut self.frame.bytes, &piece);
             }
-            Some(TurnEvent::ThinkingSignature(sig)) => {
+            TurnEvent::ThinkingSignature(sig) => {
                 self.encoder.signature(&mut self.frame.bytes, &sig);
             }
-            Some(TurnEvent::TextDelta(piece)) => {
+            TurnEvent::TextDelta(piece) => {
                 let text = self.turn.answer.delta(piece);
                 if !text.is_empty() {
                     self.encoder.text(&mut self.frame.bytes, &text);
                 }
             }
-            Some(TurnEvent::Completed(r)) => {
+            TurnEvent::Completed(r) => {
                 crate::telemetry::completed(&self.turn.span, &r);
                 let tail = self.turn.answer.tail();
                 if !tail.is_empty() {
@@ -61,7 +61,7 @@ impl SseState {
                 self.encoder.finish(&mut self.frame.bytes, &stop, &usage);
                 self.frame.done = true;
             }
-            Some(TurnEvent::ToolCalls(calls)) if self.turn.req.tools.is_some() => {
+            TurnEvent::ToolCalls(calls) if self.turn.req.tools.is_some() => {
                 let calls =
                     crate::turns::tool_parking::take_output(self.turn.req.tools.as_mut(), calls);
                 if calls.is_empty() {
@@ -81,9 +81,8 @@ impl SseState {
                 self.frame.done = true;
                 self.frame.park = Some(calls);
             }
-            Some(TurnEvent::Failed(e)) => self.end_with_error(e.into()),
-            Some(TurnEvent::Started { .. } | TurnEvent::ToolCalls(_)) => {}
-            None => self.end_with_error(TurnError::WorkerFailed("stream ended".into()).into()),
+            TurnEvent::Failed(e) => self.end_with_error(e.into()),
+            TurnEvent::Started { .. } | TurnEvent::ToolCalls(_) => {}
         }
     }
 }
@@ -95,7 +94,7 @@ impl TurnRenderer for SseState {
     fn frame(&mut self) -> &mut Frame {
         &mut self.frame
     }
-    fn on_event(&mut self, ev: Option<TurnEvent>) {
+    fn on_event(&mut self, ev: TurnEvent) {
         SseState::on_event(self, ev);
     }
     fn keepalive(&mut self) {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use claude_pool_actors::{TurnError, TurnEvent, TurnResult};
+use claude_pool_actors::{TurnEvent, TurnResult};
 use serde_json::{Value, json};
 
 use super::finish::{outcome_of, store};
@@ -183,17 +183,16 @@ async fn json_response(
     let mut output = Output::new(&head.message_id, false);
     let result: TurnResult = loop {
         match started.next_event(app).await {
-            Some(TurnEvent::TextDelta(piece)) => output.text(&started.answer.delta(piece)),
-            Some(TurnEvent::ThinkingDelta(piece)) => output.thinking(&piece),
-            Some(TurnEvent::ThinkingSignature(_)) => output.signature(),
-            Some(TurnEvent::Completed(r)) => break r,
-            Some(TurnEvent::Failed(e)) => {
+            TurnEvent::TextDelta(piece) => output.text(&started.answer.delta(piece)),
+            TurnEvent::ThinkingDelta(piece) => output.thinking(&piece),
+            TurnEvent::ThinkingSignature(_) => output.signature(),
+            TurnEvent::Completed(r) => break r,
+            TurnEvent::Failed(e) => {
                 let e = ApiError::from(e);
                 crate::telemetry::api_error(&started.span, &e);
                 return Err(e);
             }
-            Some(_) => {}
-            None => return Err(TurnError::WorkerFailed("stream ended".into()).into()),
+            _ => {}
         }
     };
     crate::telemetry::completed(&started.span, &result);

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use axum::response::Response;
-use claude_pool_actors::{TurnError, TurnEvent, TurnResult};
+use claude_pool_actors::{TurnEvent, TurnResult};
 use serde_json::{Value, json};
 
 use super::finish::{outcome_of, store};
@@ -72,18 +72,17 @@ impl Sse {
         self.event("response.in_progress", json!({"response": r}));
     }
 
-    fn on_event(&mut self, ev: Option<TurnEvent>) {
+    fn on_event(&mut self, ev: TurnEvent) {
         match ev {
-            Some(TurnEvent::TextDelta(piece)) => {
+            TurnEvent::TextDelta(piece) => {
                 let delta = self.started.answer.delta(piece);
                 self.output.text(&delta);
             }
-            Some(TurnEvent::ThinkingDelta(piece)) => self.output.thinking(&piece),
-            Some(TurnEvent::ThinkingSignature(_)) => self.output.signature(),
-            Some(TurnEvent::Completed(r)) => self.closing(&r),
-            Some(TurnEvent::Failed(e)) => self.fail(e.into()),
-            Some(TurnEvent::Started { .. } | TurnEvent::ToolCalls(_)) => {}
-            None => self.fail(TurnError::WorkerFailed("stream ended".into()).into()),
+            TurnEvent::ThinkingDelta(piece) => self.output.thinking(&piece),
+            TurnEvent::ThinkingSignature(_) => self.output.signature(),
+            TurnEvent::Completed(r) => self.closing(&r),
+            TurnEvent::Failed(e) => self.fail(e.into()),
+            TurnEvent::Started { .. } | TurnEvent::ToolCalls(_) => {}
         }
         self.flush_output();
     }
@@ -135,7 +134,7 @@ impl TurnRenderer for Sse {
     fn frame(&mut self) -> &mut Frame {
         &mut self.frame
     }
-    fn on_event(&mut self, ev: Option<TurnEvent>) {
+    fn on_event(&mut self, ev: TurnEvent) {
         Sse::on_event(self, ev);
     }
     fn keepalive(&mut self) {
