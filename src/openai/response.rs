@@ -88,6 +88,32 @@ pub struct ChatCompletion {
     pub system_fingerprint: Option<String>,
 }
 
+impl ChatCompletion {
+    /// A completion of one assistant message, created now.
+    pub fn answer(
+        id: String,
+        model: String,
+        message: ResponseMessage,
+        finish_reason: &'static str,
+        usage: Usage,
+    ) -> Self {
+        Self {
+            id,
+            object: "chat.completion",
+            created: unix_now(),
+            model,
+            choices: vec![Choice {
+                index: 0,
+                message,
+                finish_reason,
+                logprobs: None,
+            }],
+            usage,
+            system_fingerprint: None,
+        }
+    }
+}
+
 /// A choice of a completion.
 #[derive(Debug, Clone, Serialize)]
 pub struct Choice {

@@ -13,7 +13,7 @@ use super::stream::sse;
 use crate::api::reasoning::Reasoning;
 use crate::error::ApiError;
 use crate::http::headers::with_session;
-use crate::openai::{ChatCompletion, Choice, ResponseMessage, Usage, unix_now};
+use crate::openai::{ChatCompletion, ResponseMessage, Usage};
 use crate::state::App;
 use crate::tools::wire::openai_id;
 use crate::turns::{Started, TurnRequest, finished, note_failure, start};
@@ -91,26 +91,20 @@ async fn json(app: Arc<App>, mut started: Started) -> Result<Json<ChatCompletion
         content = json;
     }
     finished(&app, &req, &content);
-    Ok(Json(ChatCompletion {
-        id: req.id.clone(),
-        object: "chat.completion",
-        created: unix_now(),
-        model: req.model_name.clone(),
-        choices: vec![Choice {
-            index: 0,
-            message: ResponseMessage {
-                role: "assistant",
-                content: Some(content),
-                reasoning_content: reasoning.content(),
-                refusal: None,
-                tool_calls: None,
-            },
-            finish_reason: answer.finish_reason(&result),
-            logprobs: None,
-        }],
-        usage: Usage::from(result.usage),
-        system_fingerprint: None,
-    }))
+    let message = ResponseMessage {
+        role: "assistant",
+        content: Some(content),
+        reasoning_content: reasoning.content(),
+        refusal: None,
+        tool_calls: None,
+    };
+    Ok(Json(ChatCompletion::answer(
+        req.id.clone(),
+        req.model_name.clone(),
+        message,
+        answer.finish_reason(&result),
+        Usage::from(result.usage),
+    )))
 }
 
 /// A completion that ends with the model's tool calls (`finish_reason: "tool_calls"`); the
@@ -121,24 +115,18 @@ fn tool_calls_completion(
     reasoning_content: Option<String>,
     calls: &[claude_pool_actors::ToolCall],
 ) -> ChatCompletion {
-    ChatCompletion {
-        id: req.id.clone(),
-        object: "chat.completion",
-        created: unix_now(),
-        model: req.model_name.clone(),
-        choices: vec![Choice {
-            index: 0,
-            message: ResponseMessage {
-                role: "assistant",
-                content,
-                reasoning_content,
-                refusal: None,
-                tool_calls: Some(crate::tools::wire::tool_calls(calls)),
-            },
-            finish_reason: "tool_calls",
-            logprobs: None,
-        }],
-        usage: Usage::default(),
-        system_fingerprint: None,
-    }
+    let message = ResponseMessage {
+        role: "assistant",
+        content,
+        reasoning_content,
+        refusal: None,
+        tool_calls: Some(crate::tools::wire::tool_calls(calls)),
+    };
+    ChatCompletion::answer(
+        req.id.clone(),
+        req.model_name.clone(),
+        message,
+        "tool_calls",
+        Usage::default(),
+    )
 }
