@@ -104,8 +104,7 @@ pub(crate) async fn message(
         .sessions
         .system_prompt(&caller.key_id, &id, None)
         .await?;
-    let claude_model = app.resolve_model(&model_name)?;
-    let admission = app.admit(&caller, &model_name, &claude_model).await?;
+    let (claude_model, admission) = app.admit_model(&caller, &model_name).await?;
     respond(
         app.clone(),
         TurnRequest {

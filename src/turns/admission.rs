@@ -33,6 +33,18 @@ fn python_list(models: &[String]) -> String {
 }
 
 impl App {
+    /// Resolves the client's model name `requested` to its Claude model (404 if unknown) and
+    /// admits a turn of `caller` on it (see [`App::admit`]).
+    pub async fn admit_model(
+        &self,
+        caller: &Identity,
+        requested: &str,
+    ) -> Result<(String, Admission), ApiError> {
+        let claude = self.resolve_model(requested)?;
+        let admission = self.admit(caller, requested, &claude).await?;
+        Ok((claude, admission))
+    }
+
     /// Admits a turn of `caller` on `requested` (the client's name), resolving to `claude`, in
     /// the request's `admission` span (exported with traces).
     pub async fn admit(

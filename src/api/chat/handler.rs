@@ -67,8 +67,7 @@ pub(crate) async fn chat_completions(
     let msgs = normalize(&req.messages)?;
     let tags = req.tags().map_err(|m| ApiError::bad("metadata", m))?;
     check_tags("metadata.tags", &tags)?;
-    let claude_model = app.resolve_model(&req.model)?;
-    let admission = app.admit(&caller, &req.model, &claude_model).await?;
+    let (claude_model, admission) = app.admit_model(&caller, &req.model).await?;
     let explicit =
         session_in(&headers, SESSION_HEADER, "X-Session-Id")?.or_else(|| req.session_id.clone());
     let Placement {

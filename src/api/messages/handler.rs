@@ -105,8 +105,7 @@ pub(crate) async fn create_message(
     {
         check_parked_limit(&app, &caller)?;
     }
-    let claude_model = app.resolve_model(&req.model)?;
-    let admission = app.admit(&caller, &req.model, &claude_model).await?;
+    let (claude_model, admission) = app.admit_model(&caller, &req.model).await?;
     let explicit = explicit_session(&headers, &req)?;
     let Placement {
         session,

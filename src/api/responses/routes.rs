@@ -43,8 +43,7 @@ pub(crate) async fn create(
     let chat = req.messages().map_err(|(p, m)| ApiError::bad(&p, m))?;
     let msgs = normalize(&chat)?;
     let tags = tags(&req)?;
-    let claude_model = app.resolve_model(&req.model)?;
-    let admission = app.admit(&caller, &req.model, &claude_model).await?;
+    let (claude_model, admission) = app.admit_model(&caller, &req.model).await?;
     let (placement, before) = match &req.previous_response_id {
         Some(prev) => continue_from(&app, &caller, prev, msgs).await?,
         None => {
